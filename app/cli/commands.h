@@ -1,0 +1,14 @@
+// The subcommands of lectern-cli. Each takes its arguments (args[0] is the command name) and
+// returns the process exit code.
+#pragma once
+
+#include <QStringList>
+
+namespace Cli {
+
+int runTokenize(const QStringList& args);
+int runDetokenize(const QStringList& args);
+int runInspect(const QStringList& args);
+int runBench(const QStringList& args);
+
+}  // namespace Cli

@@ -1,0 +1,67 @@
+// lectern-cli: Lectern's command-line tool. Dispatches to one subcommand per verb.
+#include <QCoreApplication>
+#include <QString>
+
+#include <cstdio>
+#include <iterator>
+
+#include "clicommon.h"
+#include "commands.h"
+#include "lectern/version.h"
+
+namespace {
+
+struct Command {
+    const char* name;
+    const char* summary;
+    int (*run)(const QStringList& args);
+};
+
+constexpr Command kCommands[] = {
+    {"tokenize", "text or a file to token ids", Cli::runTokenize},
+    {"detokenize", "token ids to text", Cli::runDetokenize},
+    {"inspect", "show a model file's architecture", Cli::runInspect},
+    {"bench", "measure speed (tokenizer now; the model engine later)", Cli::runBench},
+};
+
+void printUsage(std::FILE* out)
+{
+    std::fprintf(out,
+                 "Usage: lectern-cli <command> [options]\n"
+                 "       lectern-cli --version\n\n"
+                 "Commands:\n");
+    for (const Command& c : kCommands)
+        std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+    std::fprintf(out, "\nRun 'lectern-cli <command> --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("lectern-cli"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(LECTERN_VERSION_STRING));
+
+    const QStringList args = QCoreApplication::arguments();
+    if (args.size() < 2) {
+        printUsage(stderr);
+        return Cli::UsageError;
+    }
+    const QString verb = args.at(1);
+    if (verb == QLatin1String("--version") || verb == QLatin1String("-v")) {
+        std::printf("lectern-cli %s\n", LECTERN_VERSION_STRING);
+        return Cli::Success;
+    }
+    if (verb == QLatin1String("--help") || verb == QLatin1String("-h") ||
+        verb == QLatin1String("help")) {
+        printUsage(stdout);
+        return Cli::Success;
+    }
+    for (const Command& c : kCommands) {
+        if (verb == QLatin1String(c.name))
+            return c.run(args.mid(1));
+    }
+    return Cli::fail(QStringLiteral("unknown command '%1' (see --help)").arg(verb),
+                     Cli::UsageError);
+}

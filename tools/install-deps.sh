@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian/Ubuntu package that Lectern's build, tests and tools need.
+# Idempotent: when everything is present it changes nothing and does not touch the network.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # Qt 6 (Core, Widgets, Test; Debian 12 ships 6.4.2, the API floor)
+  qt6-base-dev qt6-base-dev-tools libgl-dev
+  # tokenizers: SentencePiece library and its spm_train tool (test models)
+  libsentencepiece-dev sentencepiece
+  # text normalisation
+  libicu-dev
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-dev
+  # headless GUI tests and screenshots
+  xvfb xauth
+  # Python tools in tools/ (they make their own virtual environment)
+  python3 python3-venv
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
