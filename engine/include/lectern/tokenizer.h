@@ -31,7 +31,14 @@ public:
     virtual Result<std::string> token_bytes(token_id id) const = 0;
 
     // Concatenated bytes of the tokens; may be invalid UTF-8 (see Utf8StreamDecoder).
+    // SentencePiece: equals the library's DecodeIds for normal text, so the dummy-prefix space
+    // of the first piece is dropped (token_bytes keeps it; see sentencepiece_tokenizer.cpp).
     Result<std::string> decode_bytes(const std::vector<token_id>& ids) const;
+
+protected:
+    // Hook for whole-sequence rules applied after concatenating token_bytes (SentencePiece drops
+    // the leading meta-space here). The default changes nothing.
+    virtual void adjust_decoded(const std::vector<token_id>& ids, std::string& bytes) const;
 };
 
 // Parse a World vocabulary file (format of spec §4.1). Errors name the line: "vocab line 17: ...".
