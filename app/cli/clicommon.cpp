@@ -1,7 +1,6 @@
 // Shared plumbing for lectern-cli subcommands.
 #include "clicommon.h"
 
-#include <QCoreApplication>
 #include <QFile>
 #include <QFileInfo>
 
@@ -33,11 +32,13 @@ std::optional<int> parse(QCommandLineParser& parser, const QStringList& args)
     if (!parser.parse(args))
         return fail(parser.errorText() + QStringLiteral(" (see --help)"), UsageError);
     if (parser.isSet(helpOption)) {
-        // Qt names only the executable in the usage line; name the subcommand too.
+        // Qt puts argv[0] (a full path) in the usage line; show the command as typed instead.
         QString help = parser.helpText();
-        const QString program = QCoreApplication::applicationName();
-        help.replace(QStringLiteral("Usage: ") + program,
-                     QStringLiteral("Usage: ") + program + QLatin1Char(' ') + args.value(0));
+        const QString usage = QStringLiteral("Usage: ");
+        const qsizetype end = help.indexOf(QLatin1String(" [options]"));
+        if (help.startsWith(usage) && end > usage.size())
+            help.replace(usage.size(), end - usage.size(),
+                         QStringLiteral("lectern-cli ") + args.value(0));
         writeStdout(help.toUtf8());
         return Success;
     }
