@@ -4,7 +4,8 @@ target_compile_features(lectern_config INTERFACE cxx_std_20)
 set(CMAKE_CXX_EXTENSIONS OFF)
 
 target_compile_options(lectern_config INTERFACE
-  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wshadow=local -Wnon-virtual-dtor>)
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wnon-virtual-dtor>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wshadow=local>)
 
 # Qt code in app/ and ui/ must never convert const char* silently (see docs/style.md).
 add_library(lectern_qt_config INTERFACE)

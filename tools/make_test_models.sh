@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerate the committed test checkpoints: creates the pinned venv (tools/.venv) from
+# tools/requirements.txt when it is missing, then runs tools/make_test_models.py.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [[ ! -x "$here/.venv/bin/python" ]]; then
+    python3 -m venv "$here/.venv"
+    "$here/.venv/bin/pip" install --quiet -r "$here/requirements.txt"
+fi
+exec "$here/.venv/bin/python" "$here/make_test_models.py" "$@"
