@@ -1,0 +1,103 @@
+// Running a model: weights prepared for inference, the per-document state (recurrent state plus
+// the attention KV cache), and the forward pass. Spec: ../shared/docs/rwkvx-spec.md §1-§3.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lectern/model_config.h"
+#include "lectern/result.h"
+#include "lectern/tokenizer.h"
+
+namespace lectern {
+
+// Which sparse-attention semantics the attention blocks compute (spec §3.2).
+enum class AttentionMode : std::uint8_t {
+    native,  // paper/training MoBA (§3.3): split-invariant, what "ingest once, ask later" needs
+    compat,  // official rwkv-x 0.1.3 (§3.4-§3.6): prefill chunk-local, decode shared top-k
+};
+
+// Precision the attention KV cache is kept in.
+enum class KvDType : std::uint8_t { f32, f16, int8 };
+
+struct AttentionOptions {
+    AttentionMode mode = AttentionMode::native;
+    int chunk_size = 2048;  // B
+    int top_k = 3;          // K: own chunk + (K-1) selected (native); K selected chunks (compat)
+    // compat-mode KV-cache management (spec §3.6); 0 disables it (kv_max = 0 means off).
+    int kv_max = 0;     // Mx: compress when the cache holds more rows than this
+    int kv_min = 0;     // Mn: size after compression
+    int kv_window = 0;  // Wo: most recent rows always kept
+    KvDType kv_dtype = KvDType::f32;
+};
+
+struct RuntimeOptions {
+    int threads = 0;  // 0 = all hardware threads
+};
+
+// Weights prepared for inference. Immutable after load, shared by every State and thread.
+class Model {
+public:
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    // Open, validate (infer_model_config) and prepare a checkpoint. Matrices stay memory-mapped in
+    // their stored dtype (f32/f16/bf16); only small vectors are converted to float32.
+    static Result<std::shared_ptr<const Model>> load(const std::string& path,
+                                                     const RuntimeOptions& runtime = {});
+
+    const ModelConfig& config() const;
+    const RuntimeOptions& runtime() const;
+
+    struct Impl;
+    const Impl& impl() const { return *m_impl; }
+
+private:
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Everything the model remembers about the tokens fed so far. Starts as the zero state.
+class State {
+public:
+    State(std::shared_ptr<const Model> model, const AttentionOptions& attention);
+    State(State&&) noexcept;
+    State& operator=(State&&) noexcept;
+    ~State();
+
+    // An independent copy. Cheap: complete KV chunks are shared copy-on-write; only the recurrent
+    // state and the partial last chunk are copied.
+    State fork() const;
+
+    std::int64_t position() const;  // tokens consumed
+    const AttentionOptions& attention() const;
+    const Model& model() const;
+
+    // A versioned, checksummed byte image (recurrent state + KV cache + options), and back.
+    // deserialize checks magic, version, checksum and that the image belongs to `model`'s shape.
+    std::vector<std::byte> serialize() const;
+    static Result<State> deserialize(std::shared_ptr<const Model> model,
+                                     std::span<const std::byte> bytes);
+
+    struct Impl;
+    Impl& impl() { return *m_impl; }
+    const Impl& impl() const { return *m_impl; }
+
+private:
+    explicit State(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Feed `tokens` as one call: one token takes the decode path, more take the prefill path (the
+// two differ only in compat mode). Writes float32 logits, row-major [rows][vocab]: every input
+// position when `all_rows`, else only the last. Validates first (empty input, id >= vocab): a
+// failed call leaves `state` exactly as it was.
+Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
+                     std::vector<float>& logits);
+
+}  // namespace lectern

@@ -1,0 +1,55 @@
+// The attention part of an RWKV-X sparse attention block (spec §3): given the projected q, k, v of
+// T new tokens, attend over the block's KV cache and the new tokens with the `native` (MoBA, §3.3)
+// or `compat` (rwkv-x 0.1.3, §3.4-§3.6) semantics, then append k, v to the cache.
+// Shapes: T new tokens, C = H * 64 channels, head h owns channels [64h, 64h+64).
+// Tests: tests/cpu/tst_sparse_attention.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "lectern/inference.h"
+#include "lectern/result.h"
+
+namespace lectern {
+
+class ThreadPool;
+
+// One attention block's KV cache: rows of k and v ([C] each) in the precision of
+// AttentionOptions::kv_dtype, kept in fixed-size chunks of chunk_size rows with one mean key per
+// complete chunk and head. Complete chunks are immutable and shared between forks.
+class KvCache {
+public:
+    KvCache(int n_embd, int n_head, const AttentionOptions& options);
+    KvCache(KvCache&&) noexcept;
+    KvCache& operator=(KvCache&&) noexcept;
+    ~KvCache();
+
+    KvCache fork() const;           // cheap: complete chunks shared copy-on-write
+    std::int64_t rows() const;      // rows held (== tokens seen unless compat compression ran)
+
+    // Append a self-describing image of the cache; read it back (errors on any inconsistency).
+    void serialize(std::vector<std::byte>& out) const;
+    static Result<KvCache> deserialize(std::span<const std::byte> in, int n_embd, int n_head,
+                                       const AttentionOptions& options);
+
+    struct Impl;
+    Impl& impl() { return *m_impl; }
+    const Impl& impl() const { return *m_impl; }
+
+private:
+    explicit KvCache(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// For each new token t (row-major [T][C] float32 inputs): y[t] = softmax attention output
+// (before the output projection) under options.mode; then k, v are appended to `cache`.
+// `ln1` is the block's LN1 output for the new tokens: compat-mode prefill compression uses it as
+// the "queries" (a quirk of the official code, §3.6). `pool` may be null.
+Result<void> sparse_attention(const AttentionOptions& options, KvCache& cache, int T, int n_embd,
+                              int n_head, const float* q, const float* k, const float* v,
+                              const float* ln1, float* y, ThreadPool* pool);
+
+}  // namespace lectern
