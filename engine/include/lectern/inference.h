@@ -84,6 +84,13 @@ public:
     static Result<State> deserialize(std::shared_ptr<const Model> model,
                                      std::span<const std::byte> bytes);
 
+    // Read-only views of the recurrent state, for tests and diagnostics (spec §2.7); empty for an
+    // index out of range. wkv_state: [H][N][N] as [head][value i][key j]; the shifts: [C].
+    std::span<const float> wkv_state(int rwkv_block) const;
+    std::span<const float> att_shift(int rwkv_block) const;
+    std::span<const float> ffn_shift(int rwkv_block) const;
+    std::span<const float> attn_ffn_shift(int attn_block) const;
+
     struct Impl;
     Impl& impl() { return *m_impl; }
     const Impl& impl() const { return *m_impl; }

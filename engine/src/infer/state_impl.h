@@ -1,0 +1,41 @@
+// State::Impl: the recurrent state of every block (float32) and one KV cache per attention block
+// (spec §2.7). Private to the engine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attention/sparse_attention.h"
+#include "lectern/inference.h"
+
+namespace lectern {
+
+// The parts a forward call rewrites as a whole; forward works on a copy and commits it at the end
+// so that a failed call leaves the state untouched.
+struct RecurrentState {
+    std::vector<std::vector<float>> att_shift;       // per RWKV block: LN1 output of last token [C]
+    std::vector<std::vector<float>> wkv;             // per RWKV block: [H][N][N], [head][value][key]
+    std::vector<std::vector<float>> ffn_shift;       // per RWKV block: LN2 output of last token [C]
+    std::vector<std::vector<float>> attn_ffn_shift;  // per attention block: LN2 output [C]
+
+    static RecurrentState zeros(const ModelConfig& c);
+};
+
+struct State::Impl {
+    std::shared_ptr<const Model> model;
+    AttentionOptions attention;
+    std::int64_t position = 0;
+    RecurrentState rec;
+    std::vector<KvCache> kv;  // one per attention block
+    // Non-empty once an internal error interrupted a call after a KV cache had been appended to:
+    // the state is then inconsistent and every later call reports this message.
+    std::string broken;
+};
+
+// The option values every part of the engine accepts (positive chunk and top-k, non-negative
+// cache limits, kv_min > kv_window when compression is on); a one-line error otherwise.
+Result<void> check_attention_options(const AttentionOptions& o);
+
+}  // namespace lectern
