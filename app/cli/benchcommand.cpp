@@ -1,15 +1,25 @@
-// `lectern-cli bench`: speed measurements. For now the tokenizer (encode and decode MB/s); the
-// model engine's prefill/decode figures join it with the inference engine.
+// `lectern-cli bench`: speed measurements. --tokenizer: encode and decode MB/s; --op matmul: the
+// CPU backend's matrix product (GFLOP/s, weight GB/s) next to a same-process memcpy baseline;
+// --model: prefill and decode tokens/s of a checkpoint, and the peak resident memory.
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
+#include <vector>
+
+#if defined(__unix__)
+#include <sys/resource.h>
+#endif
 
 #include "clicommon.h"
 #include "commands.h"
+#include "lectern/cpu_bench.h"
+#include "lectern/inference.h"
 #include "tokenizerloader.h"
 
 namespace Cli {
@@ -73,6 +83,147 @@ double megabytesPerSecond(std::size_t bytes, qint64 nanoseconds)
     return nanoseconds > 0 ? double(bytes) / 1e6 / (double(nanoseconds) / 1e9) : 0.0;
 }
 
+
+// Parse a positive integer option; on failure prints the usage error and returns nullopt.
+std::optional<int> positiveInt(const QCommandLineParser& parser, const QCommandLineOption& option)
+{
+    bool ok = false;
+    const int v = parser.value(option).toInt(&ok);
+    if (!ok || v <= 0) {
+        fail(QStringLiteral("--%1 must be a positive integer").arg(option.names().constFirst()),
+             UsageError);
+        return std::nullopt;
+    }
+    return v;
+}
+
+int runMatmulBench(const QCommandLineParser& parser, const QCommandLineOption& rows,
+                   const QCommandLineOption& cols, const QCommandLineOption& tokens,
+                   const QCommandLineOption& dtype, const QCommandLineOption& threads,
+                   const QCommandLineOption& seconds, const QCommandLineOption& isa)
+{
+    lectern::MatmulBenchOptions o;
+    const auto r = positiveInt(parser, rows), c = positiveInt(parser, cols),
+               t = positiveInt(parser, tokens), n = positiveInt(parser, threads);
+    if (!r || !c || !t || !n)
+        return UsageError;
+    o.rows = *r;
+    o.cols = *c;
+    o.tokens = *t;
+    o.threads = *n;
+    const QString type = parser.value(dtype);
+    if (type == QStringLiteral("f32"))
+        o.dtype = lectern::DType::f32;
+    else if (type == QStringLiteral("f16"))
+        o.dtype = lectern::DType::f16;
+    else if (type == QStringLiteral("bf16"))
+        o.dtype = lectern::DType::bf16;
+    else
+        return fail(QStringLiteral("--dtype must be f32, f16 or bf16"), UsageError);
+    bool ok = false;
+    o.seconds = parser.value(seconds).toDouble(&ok);
+    if (!ok || o.seconds <= 0 || o.seconds > 3600)
+        return fail(QStringLiteral("--seconds must be a number in (0, 3600]"), UsageError);
+
+    o.isa = parser.value(isa).toStdString();
+    const auto result = lectern::bench_matmul(o);
+    if (!result)
+        return fail(result.error().message);
+    std::printf("op: matmul\n");
+    std::printf("isa: %s\n", result->isa.c_str());
+    std::printf("shape: rows=%d cols=%d tokens=%d dtype=%s threads=%d\n", o.rows, o.cols,
+                o.tokens, std::string(lectern::dtype_name(o.dtype)).c_str(), o.threads);
+    std::printf("iterations: %d\n", result->iterations);
+    std::printf("matmul_ms: %.4f\n", result->seconds_per_call * 1e3);
+    std::printf("matmul_gflops: %.2f\n", result->gflops);
+    std::printf("matmul_weight_gb_s: %.2f\n", result->weight_gb_s);
+    std::printf("memcpy_gb_s: %.2f\n", result->memcpy_gb_s);
+    std::printf("weight_bw_vs_memcpy: %.3f\n",
+                result->memcpy_gb_s > 0 ? result->weight_gb_s / result->memcpy_gb_s : 0.0);
+    return Success;
+}
+
+// Peak resident set size of this process in MB (0 where the platform does not say).
+double peakRssMb()
+{
+#if defined(__unix__)
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0)
+        return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+#endif
+    return 0.0;
+}
+
+// Deterministic token ids spread over the vocabulary.
+std::vector<lectern::token_id> benchTokens(int n, int vocab, std::uint32_t seed)
+{
+    std::mt19937 rng(seed);
+    std::vector<lectern::token_id> ids(static_cast<std::size_t>(n));
+    for (auto& id : ids)
+        id = lectern::token_id(rng() % std::uint32_t(vocab));
+    return ids;
+}
+
+// Tokens/s of `n` single-token forward calls on `state`.
+lectern::Result<double> decodeTokS(lectern::State& state, int n, int vocab)
+{
+    std::vector<float> logits;
+    const auto ids = benchTokens(n, vocab, 99);
+    QElapsedTimer timer;
+    timer.start();
+    for (int i = 0; i < n; ++i) {
+        auto ok = lectern::forward(state, std::span(&ids[std::size_t(i)], 1), false, logits);
+        if (!ok)
+            return ok.error();
+    }
+    const double s = double(timer.nsecsElapsed()) / 1e9;
+    return s > 0 ? n / s : 0.0;
+}
+
+int runModelBench(const QString& path, int prefill, int decode, int context, int threads)
+{
+    lectern::RuntimeOptions runtime;
+    runtime.threads = threads;
+    auto model = lectern::Model::load(path.toStdString(), runtime);
+    if (!model)
+        return fail(model.error().message);
+    const int vocab = (*model)->config().vocab;
+    std::vector<float> logits;
+
+    // Prefill: one call of `prefill` tokens on a fresh state (the engine splits it as it likes).
+    lectern::State state(*model, lectern::AttentionOptions{});
+    const auto prompt = benchTokens(prefill, vocab, 1);
+    QElapsedTimer timer;
+    timer.start();
+    if (auto ok = lectern::forward(state, prompt, false, logits); !ok)
+        return fail(ok.error().message);
+    const double prefill_s = double(timer.nsecsElapsed()) / 1e9;
+
+    // Decode right after a short prompt, then after `context` tokens of prefill.
+    lectern::State fresh(*model, lectern::AttentionOptions{});
+    if (auto ok = lectern::forward(fresh, benchTokens(16, vocab, 2), false, logits); !ok)
+        return fail(ok.error().message);
+    const auto decode_short = decodeTokS(fresh, decode, vocab);
+    if (!decode_short)
+        return fail(decode_short.error().message);
+    lectern::State deep(*model, lectern::AttentionOptions{});
+    if (auto ok = lectern::forward(deep, benchTokens(context, vocab, 3), false, logits); !ok)
+        return fail(ok.error().message);
+    const auto decode_deep = decodeTokS(deep, decode, vocab);
+    if (!decode_deep)
+        return fail(decode_deep.error().message);
+
+    std::printf("model: %s\n", qPrintable(path));
+    std::printf("threads: %d\n", threads);
+    std::printf("prefill_tokens: %d\n", prefill);
+    std::printf("prefill_tok_s: %.1f\n", prefill_s > 0 ? prefill / prefill_s : 0.0);
+    std::printf("decode_tokens: %d\n", decode);
+    std::printf("decode_tok_s: %.2f\n", *decode_short);
+    std::printf("context: %d\n", context);
+    std::printf("decode_tok_s_at_context: %.2f\n", *decode_deep);
+    std::printf("peak_rss_mb: %.1f\n", peakRssMb());
+    return Success;
+}
 }  // namespace
 
 int runBench(const QStringList& args)
@@ -81,7 +232,9 @@ int runBench(const QStringList& args)
     parser.setApplicationDescription(
         QStringLiteral("Measure speed. Prints 'key: value' lines. With --tokenizer: encode and "
                        "decode throughput on synthetic prose (or --file), and the ratio to a "
-                       "one-pass byte scan run in the same process."));
+                       "one-pass byte scan run in the same process. With --op matmul: GFLOP/s "
+                       "and weight GB/s of the CPU matrix product, and the ratio to a memcpy of "
+                       "the weight's size run in the same process."));
     const QCommandLineOption tokenizer(
         QStringLiteral("tokenizer"),
         QStringLiteral("Benchmark this tokenizer: 'world', a vocabulary .txt or a .model file."),
@@ -92,13 +245,66 @@ int runBench(const QStringList& args)
     const QCommandLineOption file(QStringLiteral("file"),
                                   QStringLiteral("Use this file's bytes instead of synthetic text."),
                                   QStringLiteral("F"));
+    const QCommandLineOption op(QStringLiteral("op"),
+                                QStringLiteral("Benchmark one CPU op: 'matmul' (y = x·Wᵀ)."),
+                                QStringLiteral("matmul"));
+    const QCommandLineOption rows(QStringLiteral("rows"),
+                                  QStringLiteral("matmul: weight rows, output features (768)."),
+                                  QStringLiteral("R"), QStringLiteral("768"));
+    const QCommandLineOption cols(QStringLiteral("cols"),
+                                  QStringLiteral("matmul: weight columns, input features (768)."),
+                                  QStringLiteral("C"), QStringLiteral("768"));
+    const QCommandLineOption tokens(QStringLiteral("tokens"),
+                                    QStringLiteral("matmul: tokens T; 1 is decode (1)."),
+                                    QStringLiteral("T"), QStringLiteral("1"));
+    const QCommandLineOption dtype(QStringLiteral("dtype"),
+                                   QStringLiteral("matmul: weight type f32|f16|bf16 (f16)."),
+                                   QStringLiteral("TYPE"), QStringLiteral("f16"));
+    const QCommandLineOption threads(QStringLiteral("threads"),
+                                     QStringLiteral("matmul, model: threads (1)."),
+                                     QStringLiteral("N"), QStringLiteral("1"));
+    const QCommandLineOption seconds(QStringLiteral("seconds"),
+                                     QStringLiteral("matmul: measuring time per loop (1)."),
+                                     QStringLiteral("S"), QStringLiteral("1"));
+    const QCommandLineOption isa(QStringLiteral("isa"),
+                                 QStringLiteral("matmul: force scalar|avx2|avx512 (the best)."),
+                                 QStringLiteral("ISA"));
+    const QCommandLineOption model(QStringLiteral("model"),
+                                   QStringLiteral("Benchmark this checkpoint: prefill and decode."),
+                                   QStringLiteral("M"));
+    const QCommandLineOption prefill(QStringLiteral("prefill"),
+                                     QStringLiteral("model: prompt tokens to prefill (2048)."),
+                                     QStringLiteral("N"), QStringLiteral("2048"));
+    const QCommandLineOption decode(QStringLiteral("decode"),
+                                    QStringLiteral("model: tokens to decode one by one (128)."),
+                                    QStringLiteral("N"), QStringLiteral("128"));
+    const QCommandLineOption context(QStringLiteral("context"),
+                                     QStringLiteral("model: context before the second decode "
+                                                    "measurement (4096)."),
+                                     QStringLiteral("N"), QStringLiteral("4096"));
     parser.addOption(tokenizer);
     parser.addOption(megabytes);
     parser.addOption(file);
+    for (const auto* o : {&op, &rows, &cols, &tokens, &dtype, &threads, &seconds, &isa, &model, &prefill, &decode, &context})
+        parser.addOption(*o);
     if (const auto code = parse(parser, args))
         return *code;
+    if (parser.isSet(op)) {
+        if (parser.value(op) != QStringLiteral("matmul"))
+            return fail(QStringLiteral("unknown --op '%1' (known: matmul)").arg(parser.value(op)),
+                        UsageError);
+        return runMatmulBench(parser, rows, cols, tokens, dtype, threads, seconds, isa);
+    }
+    if (parser.isSet(model)) {
+        const auto p = positiveInt(parser, prefill), d = positiveInt(parser, decode),
+                   c = positiveInt(parser, context), n = positiveInt(parser, threads);
+        if (!p || !d || !c || !n)
+            return UsageError;
+        return runModelBench(parser.value(model), *p, *d, *c, *n);
+    }
     if (!parser.isSet(tokenizer))
-        return fail(QStringLiteral("nothing to benchmark: give --tokenizer (see --help)"),
+        return fail(QStringLiteral("nothing to benchmark: give --tokenizer, --op or --model "
+                                   "(see --help)"),
                     UsageError);
 
     auto tok = TokenizerLoader::load(parser.value(tokenizer));

@@ -10,5 +10,7 @@ int runTokenize(const QStringList& args);
 int runDetokenize(const QStringList& args);
 int runInspect(const QStringList& args);
 int runBench(const QStringList& args);
+int runLogits(const QStringList& args);
+int runGenerate(const QStringList& args);
 
 }  // namespace Cli

@@ -22,6 +22,8 @@ constexpr Command kCommands[] = {
     {"detokenize", "token ids to text", Cli::runDetokenize},
     {"inspect", "show a model file's architecture", Cli::runInspect},
     {"bench", "measure speed (tokenizer now; the model engine later)", Cli::runBench},
+    {"logits", "run a model on token ids and write its float32 logits", Cli::runLogits},
+    {"generate", "stream text sampled from a model (base or chat prompt)", Cli::runGenerate},
 };
 
 void printUsage(std::FILE* out)

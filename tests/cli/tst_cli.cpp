@@ -82,7 +82,7 @@ void TestCli::version()
 void TestCli::helpForEveryCommand_data()
 {
     QTest::addColumn<QString>("command");
-    for (const char* c : {"tokenize", "detokenize", "inspect", "bench"})
+    for (const char* c : {"tokenize", "detokenize", "inspect", "bench", "logits", "generate"})
         QTest::newRow(c) << QString::fromLatin1(c);
 }
 

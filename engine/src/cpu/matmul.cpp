@@ -1,12 +1,46 @@
-// Matrix products for the CPU backend (first version: the reference loop, parallel over rows).
+// matmul's driver: picks the instruction-set kernels once, splits the work over the thread pool
+// and, for prefill, transposes each block of tokens once so that every weight tile is widened
+// once and reused for the whole block. The kernels are in matmul_kernel_impl.h.
+//
+// Paths (T = tokens, N = w.rows, K = w.cols):
+//   T <= small_t_max: dot products, each weight row streamed once for all T tokens and widened on
+//     the fly; parallel over rows. T == 1 is decode: bound by memory bandwidth.
+//   T >  small_t_max: tokens in blocks of token_block, transposed into xT[K][ldx] (parallel over
+//     K), then parallel over rows (and over token blocks too when N is small).
 #include "cpu/matmul.h"
 
+#include <algorithm>
+#include <atomic>
 #include <vector>
 
+#include "cpu/matmul_kernels.h"
 #include "cpu/thread_pool.h"
 
 namespace lectern {
 namespace {
+
+using matmul_detail::MatmulKernels;
+
+const MatmulKernels* kernels_for(MatmulIsa isa) {
+    switch (isa) {
+#if defined(LECTERN_MATMUL_X86)
+    case MatmulIsa::avx2: return &matmul_detail::avx2_kernels;
+    case MatmulIsa::avx512: return &matmul_detail::avx512_kernels;
+#endif
+    default: return &matmul_detail::scalar_kernels;
+    }
+}
+
+std::atomic<int> g_isa{-1};  // MatmulIsa in use; -1 until the first call picks the best
+
+MatmulIsa current_isa() {
+    int isa = g_isa.load(std::memory_order_relaxed);
+    if (isa < 0) {
+        isa = int(matmul_best_isa());
+        g_isa.store(isa, std::memory_order_relaxed);
+    }
+    return MatmulIsa(isa);
+}
 
 float weight_at(const Matrix& w, std::size_t index) {
     switch (w.dtype) {
@@ -17,32 +51,154 @@ float weight_at(const Matrix& w, std::size_t index) {
     return 0.0f;
 }
 
-void rows_reference(const float* x, int T, const Matrix& w, float* y, std::size_t r0,
-                    std::size_t r1) {
-    for (int t = 0; t < T; ++t) {
-        const float* xt = x + std::size_t(t) * w.cols;
-        for (std::size_t r = r0; r < r1; ++r) {
-            double acc = 0.0;
-            for (int c = 0; c < w.cols; ++c) acc += double(xt[c]) * weight_at(w, r * w.cols + c);
-            y[std::size_t(t) * w.rows + r] = float(acc);
+// Run fn over [0, n) on the pool, or serially without one.
+template <class Fn>
+void for_ranges(ThreadPool* pool, std::size_t n, std::size_t grain, const Fn& fn) {
+    if (pool && pool->size() > 1)
+        pool->parallel_for(n, grain, fn);
+    else if (n)
+        fn(std::size_t(0), n);
+}
+
+void matmul_small_t(const MatmulKernels& k, const float* x, int T, const Matrix& w, float* y,
+                    ThreadPool* pool) {
+    const auto fn = k.dot_rows[int(w.dtype)];
+    const std::size_t K = std::size_t(w.cols), N = std::size_t(w.rows);
+    // 64 rows of 768 columns is ~100 KB of f16 weights: far more than a wake-up costs.
+    for_ranges(pool, N, 64, [&](std::size_t r0, std::size_t r1) {
+        fn(x, std::size_t(T), w.data, K, y, N, r0, r1);
+    });
+}
+
+// xT[k * ldx + t] = x[t][k] for t < nt, zero for nt <= t < ldx, k in [k0, k1).
+void transpose_tokens(const float* x, std::size_t K, std::size_t nt, std::size_t ldx, float* xT,
+                      std::size_t k0, std::size_t k1) {
+    constexpr std::size_t kb = 16;  // 16 columns x ldx tokens: read rows, write a 16-wide stripe
+    for (std::size_t kk = k0; kk < k1; kk += kb) {
+        const std::size_t ke = std::min(k1, kk + kb);
+        for (std::size_t t = 0; t < nt; ++t) {
+            const float* row = x + t * K;
+            for (std::size_t k = kk; k < ke; ++k) xT[k * ldx + t] = row[k];
         }
+        for (std::size_t k = kk; k < ke; ++k)
+            std::fill(xT + k * ldx + nt, xT + (k + 1) * ldx, 0.0f);
+    }
+}
+
+void matmul_prefill(const MatmulKernels& k, const float* x, int T, const Matrix& w, float* y,
+                    ThreadPool* pool) {
+    using matmul_detail::token_block;
+    using matmul_detail::token_pad;
+    const auto panel = k.panel_rows[int(w.dtype)];
+    const std::size_t K = std::size_t(w.cols), N = std::size_t(w.rows);
+    const std::size_t threads = pool ? std::size_t(pool->size()) : 1;
+    constexpr std::size_t row_grain = 32;
+    // Token blocks per pass: one when rows alone give every thread several ranges, more (each
+    // with its own transposed copy) when N is small, e.g. the low-rank projections.
+    const std::size_t row_ranges = (N + row_grain - 1) / row_grain;
+    const std::size_t blocks_total = (std::size_t(T) + token_block - 1) / token_block;
+    const std::size_t blocks_per_pass =
+        std::clamp<std::size_t>((4 * threads + row_ranges - 1) / row_ranges, 1, blocks_total);
+
+    // Kept between calls: a forward pass calls matmul dozens of times with the same shapes.
+    thread_local std::vector<float> xT_storage;
+    xT_storage.resize(blocks_per_pass * K * token_block);
+    float* const xT = xT_storage.data();
+
+    for (std::size_t b0 = 0; b0 < blocks_total; b0 += blocks_per_pass) {
+        const std::size_t nb = std::min(blocks_per_pass, blocks_total - b0);
+        const auto block_tokens = [&](std::size_t b) {
+            return std::min(token_block, std::size_t(T) - (b0 + b) * token_block);
+        };
+        const auto block_ldx = [&](std::size_t b) {
+            return (block_tokens(b) + token_pad - 1) / token_pad * token_pad;
+        };
+        for_ranges(pool, nb * K, 64, [&](std::size_t i0, std::size_t i1) {
+            for (std::size_t i = i0; i < i1;) {
+                const std::size_t b = i / K, k0 = i % K, k1 = std::min(K, k0 + (i1 - i));
+                transpose_tokens(x + (b0 + b) * token_block * K, K, block_tokens(b),
+                                 block_ldx(b), xT + b * K * token_block, k0, k1);
+                i += k1 - k0;
+            }
+        });
+        const std::size_t rows_padded = row_ranges * row_grain;
+        for_ranges(pool, nb * rows_padded, row_grain, [&](std::size_t i0, std::size_t i1) {
+            for (std::size_t i = i0; i < i1;) {
+                const std::size_t b = i / rows_padded, r0 = i % rows_padded;
+                const std::size_t r1 = std::min(r0 + (i1 - i), rows_padded);
+                i += r1 - r0;
+                if (r0 >= N) continue;
+                const std::size_t t0 = (b0 + b) * token_block;
+                panel(xT + b * K * token_block, block_ldx(b), block_tokens(b), w.data, K,
+                      y + t0 * N, N, r0, std::min(r1, N));
+            }
+        });
     }
 }
 
 }  // namespace
 
+const char* matmul_isa_name(MatmulIsa isa) {
+    switch (isa) {
+    case MatmulIsa::scalar: return "scalar";
+    case MatmulIsa::avx2: return "avx2";
+    case MatmulIsa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+bool matmul_isa_supported(MatmulIsa isa) {
+    switch (isa) {
+    case MatmulIsa::scalar: return true;
+#if defined(LECTERN_MATMUL_X86)
+    case MatmulIsa::avx2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    case MatmulIsa::avx512:
+        return matmul_isa_supported(MatmulIsa::avx2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#endif
+    default: return false;
+    }
+}
+
+MatmulIsa matmul_best_isa() {
+    if (matmul_isa_supported(MatmulIsa::avx512)) return MatmulIsa::avx512;
+    if (matmul_isa_supported(MatmulIsa::avx2)) return MatmulIsa::avx2;
+    return MatmulIsa::scalar;
+}
+
+MatmulIsa matmul_isa() { return current_isa(); }
+
+bool matmul_force_isa(MatmulIsa isa) {
+    if (!matmul_isa_supported(isa)) return false;
+    g_isa.store(int(isa), std::memory_order_relaxed);
+    return true;
+}
+
 void matmul_reference(const float* x, int T, const Matrix& w, float* y) {
-    rows_reference(x, T, w, y, 0, std::size_t(w.rows));
+    for (int t = 0; t < T; ++t) {
+        const float* xt = x + std::size_t(t) * std::size_t(w.cols);
+        for (std::size_t r = 0; r < std::size_t(w.rows); ++r) {
+            double acc = 0.0;
+            for (int c = 0; c < w.cols; ++c)
+                acc += double(xt[c]) * weight_at(w, r * std::size_t(w.cols) + std::size_t(c));
+            y[std::size_t(t) * std::size_t(w.rows) + r] = float(acc);
+        }
+    }
 }
 
 void matmul(const float* x, int T, const Matrix& w, float* y, ThreadPool* pool) {
-    if (!pool) {
-        matmul_reference(x, T, w, y);
+    if (T <= 0 || w.rows <= 0) return;
+    if (w.cols <= 0) {
+        std::fill(y, y + std::size_t(T) * std::size_t(w.rows), 0.0f);
         return;
     }
-    pool->parallel_for(std::size_t(w.rows), 16, [&](std::size_t r0, std::size_t r1) {
-        rows_reference(x, T, w, y, r0, r1);
-    });
+    const MatmulKernels& k = *kernels_for(current_isa());
+    if (T <= matmul_detail::small_t_max)
+        matmul_small_t(k, x, T, w, y, pool);
+    else
+        matmul_prefill(k, x, T, w, y, pool);
 }
 
 }  // namespace lectern

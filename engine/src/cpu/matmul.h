@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "lectern/dtype.h"
 
@@ -25,5 +26,26 @@ void matmul(const float* x, int T, const Matrix& w, float* y, ThreadPool* pool);
 
 // The reference: plain loops in double precision accumulation. Used by tests as the oracle.
 void matmul_reference(const float* x, int T, const Matrix& w, float* y);
+
+// Numerics of matmul (all paths): float32 accumulation in an order other than the reference's;
+// |y - reference| <= 1e-5 * sum_k |x_k * w_k| (tst_matmul). Results are identical
+// whatever the pool size, and weights are widened exactly (bf16/f16 -> f32), never rounded.
+
+// Instruction-set paths of matmul. The best one the CPU supports is chosen once, at first use
+// (__builtin_cpu_supports); tests and benchmarks may force another.
+enum class MatmulIsa : std::uint8_t {
+    scalar,  // portable C++, auto-vectorised by the compiler for the baseline target
+    avx2,    // AVX2 + FMA + F16C
+    avx512,  // AVX-512 F/BW/VL (fp32 FMA; bf16 weights are widened, never dot-product rounded)
+};
+
+const char* matmul_isa_name(MatmulIsa isa);  // "scalar", "avx2", "avx512"
+bool matmul_isa_supported(MatmulIsa isa);    // compiled in and supported by this CPU
+MatmulIsa matmul_best_isa();
+MatmulIsa matmul_isa();  // the path matmul uses now
+
+// Use `isa` from now on, process-wide. Returns false and changes nothing when the CPU lacks it.
+// For tests and benchmarks: not to be called while another thread is inside matmul.
+bool matmul_force_isa(MatmulIsa isa);
 
 }  // namespace lectern
