@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu_features.h"
 #include "cpu/thread_pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -165,7 +166,7 @@ using AddRowsFn = void (*)(HeadAttention::State&, const KvRows&);
 
 AddRowsFn pick_add_rows() {
 #ifdef LECTERN_ATTENTION_X86
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return add_rows_avx2;
+    if (cpu_has_avx2_fma_f16c()) return add_rows_avx2;
 #endif
     return add_rows_baseline;
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "cpu/matmul_kernels.h"
 #include "cpu/thread_pool.h"
 
@@ -136,6 +137,25 @@ void matmul_prefill(const MatmulKernels& k, const float* x, int T, const Matrix&
     }
 }
 
+void matmul_group_small_t(const MatmulKernels& k, const MatmulJob* jobs, std::size_t count,
+                          int T, ThreadPool* pool) {
+    std::size_t total = 0;
+    for (std::size_t j = 0; j < count; ++j) total += std::size_t(jobs[j].w->rows);
+    for_ranges(pool, total, 64, [&](std::size_t r0, std::size_t r1) {
+        std::size_t first = 0;  // first row of job j in the concatenation
+        for (std::size_t j = 0; j < count && first < r1; ++j) {
+            const Matrix& w = *jobs[j].w;
+            const std::size_t N = std::size_t(w.rows), last = first + N;
+            if (last > r0) {
+                const std::size_t a = std::max(r0, first) - first, b = std::min(r1, last) - first;
+                k.dot_rows[int(w.dtype)](jobs[j].x, std::size_t(T), w.data, std::size_t(w.cols),
+                                         jobs[j].y, N, a, b);
+            }
+            first = last;
+        }
+    });
+}
+
 }  // namespace
 
 const char* matmul_isa_name(MatmulIsa isa) {
@@ -152,11 +172,9 @@ bool matmul_isa_supported(MatmulIsa isa) {
     case MatmulIsa::scalar: return true;
 #if defined(LECTERN_MATMUL_X86)
     case MatmulIsa::avx2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return cpu_has_avx2_fma_f16c();
     case MatmulIsa::avx512:
-        return matmul_isa_supported(MatmulIsa::avx2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+        return cpu_has_avx512_f_bw_vl();
 #endif
     default: return false;
     }
@@ -199,6 +217,18 @@ void matmul(const float* x, int T, const Matrix& w, float* y, ThreadPool* pool) 
         matmul_small_t(k, x, T, w, y, pool);
     else
         matmul_prefill(k, x, T, w, y, pool);
+}
+
+void matmul_group(const MatmulJob* jobs, std::size_t count, int T, ThreadPool* pool) {
+    if (T <= 0) return;
+    bool simple = T <= matmul_detail::small_t_max;
+    for (std::size_t j = 0; j < count; ++j)
+        simple = simple && jobs[j].w->rows > 0 && jobs[j].w->cols > 0;
+    if (!simple) {
+        for (std::size_t j = 0; j < count; ++j) matmul(jobs[j].x, T, *jobs[j].w, jobs[j].y, pool);
+        return;
+    }
+    matmul_group_small_t(*kernels_for(current_isa()), jobs, count, T, pool);
 }
 
 }  // namespace lectern
