@@ -203,6 +203,15 @@ int runGenerate(const QStringList& args)
     const std::vector<lectern::token_id> ids = (*tok)->encode(*promptText);
     if (ids.empty())
         return fail(QStringLiteral("the prompt is empty"), UsageError);
+    // A tokenizer made for another model produces ids the model has no embedding for.
+    const int modelVocab = (*loaded)->config().vocab;
+    for (const lectern::token_id id : ids) {
+        if (id >= lectern::token_id(modelVocab))
+            return fail(QStringLiteral("the tokenizer does not match the model: the prompt has token "
+                                       "id %1 but the model's vocabulary has %2 entries")
+                            .arg(id)
+                            .arg(modelVocab));
+    }
 
     lectern::State state(*loaded, attn);
     QElapsedTimer timer;

@@ -81,7 +81,7 @@ class TestGenerateCli : public QObject {
         QTest::newRow("prompt outside vocab")
             << QStringList{QStringLiteral("--model"), kModel, QStringLiteral("--prompt"),
                            QStringLiteral("hello")}
-            << 1 << QByteArray("vocabulary");
+            << 1 << QByteArray("the tokenizer does not match the model");
     }
 
     void usage_errors() {
