@@ -1,9 +1,10 @@
 // lectern-cli logits end to end: output sizes with and without --all and --split, --split
 // changing nothing in native mode, tokens files, and one-line errors for every bad input.
 #include <QFile>
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include "cli_runner.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,26 +13,9 @@
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
+using Run = CliRun;
 
-Run runCli(const QStringList& args)
-{
-    QProcess p;
-    p.start(QStringLiteral(LECTERN_BIN_DIR "/lectern-cli"), args);
-    Run r;
-    if (!p.waitForFinished(120000)) {
-        p.kill();
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
-}
+Run runCli(const QStringList& args) { return runLecternCli(args); }
 
 QString model(const char* file)
 {

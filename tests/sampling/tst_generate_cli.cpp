@@ -1,33 +1,17 @@
 // `lectern-cli generate` end to end on the tiny committed model: help, one-line usage errors,
 // greedy output identical to the library's generate(), seeded reproducibility, --stop.
 // The prompt "~" is World token 127, inside the tiny model's 128-token vocabulary.
-#include <QProcess>
 #include <QtTest>
 
+#include "cli_runner.h"
 #include "lectern/generate.h"
 #include "lectern/inference.h"
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    QByteArray out;
-    QByteArray err;
-};
-
-Run run_cli(const QStringList& args) {
-    QProcess p;
-    p.start(QStringLiteral(LECTERN_BIN_DIR "/lectern-cli"),
-            QStringList{QStringLiteral("generate")} + args);
-    Run r;
-    if (!p.waitForFinished(120000)) {
-        p.kill();
-        return r;
-    }
-    r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
+// `lectern-cli generate ARGS...`
+CliRun run_cli(const QStringList& args) {
+    return runLecternCli(QStringList{QStringLiteral("generate")} + args);
 }
 
 const QString kModel = QStringLiteral(LECTERN_TEST_DATA_DIR "/models/rwkv7-tiny-f32.pth");
@@ -47,8 +31,8 @@ class TestGenerateCli : public QObject {
 
   private Q_SLOTS:
     void help() {
-        const Run r = run_cli({QStringLiteral("--help")});
-        QCOMPARE(r.exit_code, 0);
+        const CliRun r = run_cli({QStringLiteral("--help")});
+        QCOMPARE(r.exitCode, 0);
         QVERIFY(r.out.contains("Usage: lectern-cli generate"));
         QVERIFY(r.out.contains("--top-k-chunks"));
     }
@@ -88,8 +72,8 @@ class TestGenerateCli : public QObject {
         QFETCH(QStringList, args);
         QFETCH(int, code);
         QFETCH(QByteArray, fragment);
-        const Run r = run_cli(args);
-        QCOMPARE(r.exit_code, code);
+        const CliRun r = run_cli(args);
+        QCOMPARE(r.exitCode, code);
         QVERIFY2(r.err.startsWith("lectern-cli: ") && r.err.count('\n') == 1, r.err.constData());
         QVERIFY2(r.err.contains(fragment), r.err.constData());
     }
@@ -109,9 +93,9 @@ class TestGenerateCli : public QObject {
         auto expected = lectern::generate(state, **tok, prompt, o, nullptr);
         QVERIFY(expected);
 
-        const Run r = run_cli(tiny({QStringLiteral("--temperature"), QStringLiteral("0"),
+        const CliRun r = run_cli(tiny({QStringLiteral("--temperature"), QStringLiteral("0"),
                                     QStringLiteral("--max-tokens"), QStringLiteral("16")}));
-        QCOMPARE(r.exit_code, 0);
+        QCOMPARE(r.exitCode, 0);
         QCOMPARE(r.out, QByteArray::fromStdString(expected->text) + '\n');
         QVERIFY2(r.err.contains("generated"), r.err.constData());
     }
@@ -119,9 +103,9 @@ class TestGenerateCli : public QObject {
     void seeded_and_stop() {
         const QStringList args = tiny({QStringLiteral("--seed"), QStringLiteral("9"),
                                        QStringLiteral("--max-tokens"), QStringLiteral("24")});
-        const Run a = run_cli(args);
-        const Run b = run_cli(args);
-        QCOMPARE(a.exit_code, 0);
+        const CliRun a = run_cli(args);
+        const CliRun b = run_cli(args);
+        QCOMPARE(a.exitCode, 0);
         QCOMPARE(a.out, b.out);
         QVERIFY(a.out.size() > 4);
         // Stop at two printable output bytes (argv cannot carry NUL): the output must end just
@@ -132,9 +116,9 @@ class TestGenerateCli : public QObject {
         while (at + 1 < text.size() && !(printable(at) && printable(at + 1))) ++at;
         QVERIFY(at + 1 < text.size());
         const QByteArray stop = text.mid(at, 2);
-        const Run c =
+        const CliRun c =
             run_cli(args + QStringList{QStringLiteral("--stop"), QString::fromLatin1(stop)});
-        QCOMPARE(c.exit_code, 0);
+        QCOMPARE(c.exitCode, 0);
         QCOMPARE(c.out, text.left(text.indexOf(stop)) + '\n');
         QVERIFY2(c.err.contains("stop_string"), c.err.constData());
     }
