@@ -6,11 +6,17 @@
 // Test: tests/cpu/tst_time_mix.cpp.
 #pragma once
 
+#include <cstddef>
+
 #include "cpu/matmul.h"
 
 namespace lectern {
 
 enum class LoraInner { none, tanh, sigmoid };
+
+// hidden[i] = f(hidden[i]) for i < n: the nonlinearity alone, for callers that run the two
+// products themselves (several LoRAs grouped into one matmul_group).
+void lora_inner(LoraInner inner, float* hidden, std::size_t n);
 
 void lora_forward(const float* x, int T, const Matrix& down, const Matrix& up, LoraInner inner,
                   float* hidden, float* y, ThreadPool* pool);

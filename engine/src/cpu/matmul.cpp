@@ -13,6 +13,10 @@
 #include <atomic>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "core/cpu_features.h"
 #include "cpu/matmul_kernels.h"
 #include "cpu/thread_pool.h"
@@ -72,15 +76,34 @@ void matmul_small_t(const MatmulKernels& k, const float* x, int T, const Matrix&
 }
 
 // xT[k * ldx + t] = x[t][k] for t < nt, zero for nt <= t < ldx, k in [k0, k1).
+// A 16-column stripe at a time, in 4 x 4 blocks (SSE shuffles where available): an element-wise
+// walk touches a new cache line per element on one side and measured ~8 cycles per element,
+// ~9% of a 0.1B prefill.
 void transpose_tokens(const float* x, std::size_t K, std::size_t nt, std::size_t ldx, float* xT,
                       std::size_t k0, std::size_t k1) {
-    constexpr std::size_t kb = 16;  // 16 columns x ldx tokens: read rows, write a 16-wide stripe
-    for (std::size_t kk = k0; kk < k1; kk += kb) {
-        const std::size_t ke = std::min(k1, kk + kb);
-        for (std::size_t t = 0; t < nt; ++t) {
-            const float* row = x + t * K;
-            for (std::size_t k = kk; k < ke; ++k) xT[k * ldx + t] = row[k];
+    constexpr std::size_t stripe = 16;
+    for (std::size_t kk = k0; kk < k1; kk += stripe) {
+        const std::size_t ke = std::min(k1, kk + stripe);
+        std::size_t t = 0;
+        for (; t + 4 <= nt; t += 4) {
+            const float* src = x + t * K;
+            std::size_t k = kk;
+#if defined(__SSE2__)
+            for (; k + 4 <= ke; k += 4) {
+                __m128 r0 = _mm_loadu_ps(src + k), r1 = _mm_loadu_ps(src + K + k);
+                __m128 r2 = _mm_loadu_ps(src + 2 * K + k), r3 = _mm_loadu_ps(src + 3 * K + k);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(xT + k * ldx + t, r0);
+                _mm_storeu_ps(xT + (k + 1) * ldx + t, r1);
+                _mm_storeu_ps(xT + (k + 2) * ldx + t, r2);
+                _mm_storeu_ps(xT + (k + 3) * ldx + t, r3);
+            }
+#endif
+            for (; k < ke; ++k)
+                for (std::size_t i = 0; i < 4; ++i) xT[k * ldx + t + i] = src[i * K + k];
         }
+        for (; t < nt; ++t)
+            for (std::size_t k = kk; k < ke; ++k) xT[k * ldx + t] = x[t * K + k];
         for (std::size_t k = kk; k < ke; ++k)
             std::fill(xT + k * ldx + nt, xT + (k + 1) * ldx, 0.0f);
     }

@@ -24,6 +24,18 @@ struct Matrix {
 // T == 1 is the bandwidth-bound decode case; T > 1 is prefill. `pool` may be null (serial).
 void matmul(const float* x, int T, const Matrix& w, float* y, ThreadPool* pool);
 
+// One product of a matmul_group: y = x · wᵀ with x [T][w.cols], y [T][w.rows].
+struct MatmulJob {
+    const float* x;
+    const Matrix* w;
+    float* y;
+};
+
+// Independent products over the same T, same results as one matmul each. At T <= 4 (decode)
+// they share one pool job over their concatenated rows: a decode layer is a dozen products of
+// 0.1-5 MB, and one hand-off per product costs as much as streaming a small matrix.
+void matmul_group(const MatmulJob* jobs, std::size_t count, int T, ThreadPool* pool);
+
 // The reference: plain loops in double precision accumulation. Used by tests as the oracle.
 void matmul_reference(const float* x, int T, const Matrix& w, float* y);
 

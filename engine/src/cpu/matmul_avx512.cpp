@@ -20,7 +20,7 @@ struct Avx512 {
     static constexpr std::size_t L = 16;
     static constexpr int MR = 8;  // 8 rows x 2 vectors = 16 of the 32 zmm registers
     static constexpr int NV = 2;
-    static constexpr int dot_rows(int /*nt*/) { return 4; }
+    static constexpr int dot_rows(int nt) { return nt == 1 ? 8 : 4; }
 
     static __mmask16 mask(std::size_t n) { return __mmask16((1u << n) - 1u); }
     static V zero() { return _mm512_setzero_ps(); }

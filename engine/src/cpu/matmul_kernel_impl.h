@@ -19,25 +19,43 @@
 #include "cpu/matmul_kernels.h"
 
 #define LECTERN_UNROLL _Pragma("GCC unroll 16")
+#if defined(__GNUC__) || defined(__clang__)
+#define LECTERN_PREFETCH_L2(p) __builtin_prefetch((p), 0, 1)  // prefetcht2 on x86
+#else
+#define LECTERN_PREFETCH_L2(p) ((void)(p))
+#endif
 
 namespace lectern::matmul_detail {
 namespace {
 
 // ---- dot-product path: decode (T == 1) and tiny T ----------------------------------------
 
+// Prefetch distance of the dot path, in weight rows (see dot_group); prefetching past the end
+// of the matrix is harmless (a prefetch never faults).
+inline constexpr std::size_t dot_prefetch_rows = 32;
+
 // R weight rows x NT tokens: each weight vector is loaded (and widened) once and used for all
 // NT tokens; R independent accumulator chains hide the FMA latency.
 template <class Tr, int W, int NT, int R>
 void dot_group(const float* x, std::size_t K, const void* w, std::size_t r, float* y,
-               std::size_t ldy) {
+               std::size_t ldy, bool prefetch) {
     using V = typename Tr::V;
     constexpr std::size_t L = Tr::L;
     V acc[R][NT];
     LECTERN_UNROLL for (int i = 0; i < R; ++i)
         LECTERN_UNROLL for (int t = 0; t < NT; ++t) acc[i][t] = Tr::zero();
+    // Software prefetch of the rows dot_prefetch_rows ahead, same column: at decode the weights
+    // stream from DRAM and the hardware prefetcher alone keeps too few lines in flight per core.
+    // Into L2 (locality 1, prefetcht2): on Zen 4 this doubled the bandwidth of one core (11 to
+    // 20 GB/s on the 100 MB head); prefetchnta or prefetcht0 (into L1) gained nothing.
+    constexpr std::size_t wsize = W == w_f32 ? 4 : 2;
+    const char* ahead = static_cast<const char*>(w) + (r + dot_prefetch_rows) * K * wsize;
     std::size_t k = 0;
     for (; k + L <= K; k += L) {
         V xv[NT];
+        if (prefetch)
+            LECTERN_UNROLL for (int i = 0; i < R; ++i)
+                LECTERN_PREFETCH_L2(ahead + (std::size_t(i) * K + k) * wsize);
         LECTERN_UNROLL for (int t = 0; t < NT; ++t) xv[t] = Tr::load(x + std::size_t(t) * K + k);
         LECTERN_UNROLL for (int i = 0; i < R; ++i) {
             const V wv = Tr::template load_w<W>(w, (r + std::size_t(i)) * K + k);
@@ -63,9 +81,19 @@ template <class Tr, int W, int NT>
 void dot_rows_nt(const float* x, const void* w, std::size_t K, float* y, std::size_t ldy,
                  std::size_t r0, std::size_t r1) {
     constexpr int R = Tr::dot_rows(NT);
+    // A range starts cold: its first dot_prefetch_rows rows are prefetched here, the rest by
+    // the groups before them. Rows past r1 are not prefetched: the pool hands them to another
+    // thread (another core's L2), and at 32-64-row chunks that wasted up to half the traffic.
+    constexpr std::size_t wsize = W == w_f32 ? 4 : 2;
+    const char* base = static_cast<const char*>(w);
+    const std::size_t warm_end = r1 < r0 + dot_prefetch_rows ? r1 : r0 + dot_prefetch_rows;
+    for (std::size_t b = r0 * K * wsize; b < warm_end * K * wsize; b += 64)
+        LECTERN_PREFETCH_L2(base + b);
     std::size_t r = r0;
-    for (; r + R <= r1; r += R) dot_group<Tr, W, NT, R>(x, K, w, r, y, ldy);
-    for (; r < r1; ++r) dot_group<Tr, W, NT, 1>(x, K, w, r, y, ldy);
+    for (; r + R <= r1; r += R)
+        dot_group<Tr, W, NT, R>(x, K, w, r, y, ldy, r + dot_prefetch_rows + R <= r1);
+    for (; r < r1; ++r)
+        dot_group<Tr, W, NT, 1>(x, K, w, r, y, ldy, r + dot_prefetch_rows + 1 <= r1);
 }
 
 template <class Tr, int W>
@@ -161,9 +189,18 @@ void panel_rows(const float* xT, std::size_t ldx, std::size_t nt, const void* w,
             }
             micro_dispatch<Tr, MR>(mr, tile, ldw, kc, xT + k0 * ldx, ldx, acc, k0 == 0);
         }
-        for (int i = 0; i < mr; ++i)
+        // Token-major copy-out: mr contiguous floats per output row. Row-major order would
+        // write one float per row of y with a stride of N floats, which for N = 1024 or 3072
+        // is a multiple of 4 KiB: every store lands in the same L1 set.
+        if (mr == MR) {  // the common case, unrolled
             for (std::size_t t = 0; t < nt; ++t)
-                y[t * ldy + r + std::size_t(i)] = acc[std::size_t(i) * ldx + t];
+                LECTERN_UNROLL for (int i = 0; i < MR; ++i)
+                    y[t * ldy + r + std::size_t(i)] = acc[std::size_t(i) * ldx + t];
+        } else {
+            for (std::size_t t = 0; t < nt; ++t)
+                for (int i = 0; i < mr; ++i)
+                    y[t * ldy + r + std::size_t(i)] = acc[std::size_t(i) * ldx + t];
+        }
     }
 }
 

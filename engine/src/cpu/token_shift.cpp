@@ -3,8 +3,11 @@
 
 #include <cstddef>
 
+#include "cpu/target_clones.h"
+
 namespace lectern {
 
+LECTERN_CLONES
 void token_shift_mix(const float* __restrict u, const float* __restrict prev, int T, int C,
                      const float* __restrict mix, float* __restrict out) {
     for (int t = 0; t < T; ++t) {

@@ -9,6 +9,7 @@
 #include "cpu/group_norm.h"
 #include "cpu/layer_norm.h"
 #include "cpu/lora.h"
+#include "cpu/parallel_rows.h"
 #include "cpu/time_mix.h"
 #include "cpu/token_shift.h"
 #include "cpu/wkv7.h"
@@ -36,8 +37,10 @@ Workspace::Workspace(const ModelConfig& c, int n) : rows(n) {
     for (auto* b : {&u, &xr, &xw, &xk, &xv, &xa, &xg, &r, &k, &v, &w, &a, &vg, &g, &alpha, &beta,
                     &y, &out, &kx, &v_first})
         b->assign(rc, 0.0f);
-    const int rank = std::max({c.lora_decay, c.lora_iclr, c.lora_value, c.lora_gate, 1});
-    lora_hidden.assign(std::size_t(n) * rank, 0.0f);
+    // The four LoRAs' hidden rows side by side: their products run as one matmul_group.
+    const int ranks = std::max(c.lora_decay, 1) + std::max(c.lora_iclr, 1) +
+                      std::max(c.lora_value, 1) + std::max(c.lora_gate, 1);
+    lora_hidden.assign(std::size_t(n) * ranks, 0.0f);
     ffn_hidden.assign(std::size_t(n) * c.ffn_dim, 0.0f);
 }
 
@@ -49,43 +52,83 @@ void rwkv_block_forward(const ModelConfig& c, const RwkvBlockWeights& b, bool fi
     const int N = c.head_size;
     const std::size_t n = std::size_t(T) * C;
 
-    // Time mix (§2.2-§2.4).
-    layer_norm(x, T, C, b.ln1_w.data(), b.ln1_b.data(), kLayerNormEps, ws.u.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_r.data(), ws.xr.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_w.data(), ws.xw.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_k.data(), ws.xk.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_v.data(), ws.xv.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_a.data(), ws.xa.data());
-    token_shift_mix(ws.u.data(), att_shift, T, C, b.x_g.data(), ws.xg.data());
+    const std::size_t sc = std::size_t(C);
+
+    // Time mix (§2.2-§2.4). Row-wise ops run over token ranges on the pool (parallel_rows.h).
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t o = t0 * sc;
+        layer_norm(x + o, t1 - t0, C, b.ln1_w.data(), b.ln1_b.data(), kLayerNormEps,
+                   ws.u.data() + o);
+    });
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t o = t0 * sc;
+        const float* u = ws.u.data() + o;
+        const float* prev = t0 == 0 ? att_shift : u - sc;
+        const int rows = t1 - t0;
+        token_shift_mix(u, prev, rows, C, b.x_r.data(), ws.xr.data() + o);
+        token_shift_mix(u, prev, rows, C, b.x_w.data(), ws.xw.data() + o);
+        token_shift_mix(u, prev, rows, C, b.x_k.data(), ws.xk.data() + o);
+        token_shift_mix(u, prev, rows, C, b.x_v.data(), ws.xv.data() + o);
+        token_shift_mix(u, prev, rows, C, b.x_a.data(), ws.xa.data() + o);
+        token_shift_mix(u, prev, rows, C, b.x_g.data(), ws.xg.data() + o);
+    });
     keep_last_row(ws.u, T, C, att_shift);
 
-    matmul(ws.xr.data(), T, b.receptance, ws.r.data(), pool);
-    matmul(ws.xk.data(), T, b.key, ws.k.data(), pool);
-    matmul(ws.xv.data(), T, b.value, ws.v.data(), pool);
-    float* hidden = ws.lora_hidden.data();
-    lora_forward(ws.xw.data(), T, b.w1, b.w2, LoraInner::tanh, hidden, ws.w.data(), pool);
-    lora_forward(ws.xa.data(), T, b.a1, b.a2, LoraInner::none, hidden, ws.a.data(), pool);
-    lora_forward(ws.xg.data(), T, b.g1, b.g2, LoraInner::sigmoid, hidden, ws.g.data(), pool);
-    if (!first) lora_forward(ws.xv.data(), T, b.v1, b.v2, LoraInner::none, hidden, ws.vg.data(), pool);
+    // r, k, v and the four LoRA down products read different inputs but are independent: one
+    // group; then the nonlinearities; then the four up products as a second group.
+    float* hw = ws.lora_hidden.data();
+    float* ha = hw + std::size_t(T) * b.w1.rows;
+    float* hg = ha + std::size_t(T) * b.a1.rows;
+    float* hv = hg + std::size_t(T) * b.g1.rows;
+    const MatmulJob down[] = {{ws.xr.data(), &b.receptance, ws.r.data()},
+                              {ws.xk.data(), &b.key, ws.k.data()},
+                              {ws.xv.data(), &b.value, ws.v.data()},
+                              {ws.xw.data(), &b.w1, hw},
+                              {ws.xa.data(), &b.a1, ha},
+                              {ws.xg.data(), &b.g1, hg},
+                              {ws.xv.data(), &b.v1, hv}};
+    const std::size_t n_down = first ? 6 : 7;  // block 0 has no value-residual LoRA
+    matmul_group(down, n_down, T, pool);
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t rows = std::size_t(t1 - t0);
+        lora_inner(LoraInner::tanh, hw + t0 * std::size_t(b.w1.rows), rows * b.w1.rows);
+        lora_inner(LoraInner::sigmoid, hg + t0 * std::size_t(b.g1.rows), rows * b.g1.rows);
+    });
+    const MatmulJob up[] = {{hw, &b.w2, ws.w.data()},
+                            {ha, &b.a2, ws.a.data()},
+                            {hg, &b.g2, ws.g.data()},
+                            {hv, &b.v2, ws.vg.data()}};
+    matmul_group(up, first ? 3 : 4, T, pool);
 
     const TimeMixVectors vecs{b.w0.data(), b.a0.data(), first ? nullptr : b.v0.data(),
                               b.k_k.data(), b.k_a.data()};
-    time_mix_prepare(T, H, N, vecs, first, ws.w.data(), ws.a.data(), ws.k.data(), ws.v.data(),
-                     ws.vg.data(), ws.v_first.data(), ws.alpha.data(), ws.beta.data());
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t o = t0 * sc;
+        time_mix_prepare(t1 - t0, H, N, vecs, first, ws.w.data() + o, ws.a.data() + o,
+                         ws.k.data() + o, ws.v.data() + o, ws.vg.data() + o,
+                         ws.v_first.data() + o, ws.alpha.data() + o, ws.beta.data() + o);
+    });
     if (T == 1)
         wkv7_step(H, N, ws.r.data(), ws.w.data(), ws.k.data(), ws.v.data(), ws.alpha.data(),
                   ws.beta.data(), wkv, ws.y.data(), pool);
     else
         wkv7_forward(T, H, N, ws.r.data(), ws.w.data(), ws.k.data(), ws.v.data(), ws.alpha.data(),
                      ws.beta.data(), wkv, ws.y.data(), pool);
-    group_norm_bonus_gate(T, H, N, ws.y.data(), b.lnx_w.data(), b.lnx_b.data(), kGroupNormEps,
-                          ws.r.data(), ws.k.data(), ws.v.data(), b.r_k.data(), ws.g.data(),
-                          ws.y.data());
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t o = t0 * sc;
+        group_norm_bonus_gate(t1 - t0, H, N, ws.y.data() + o, b.lnx_w.data(), b.lnx_b.data(),
+                              kGroupNormEps, ws.r.data() + o, ws.k.data() + o, ws.v.data() + o,
+                              b.r_k.data(), ws.g.data() + o, ws.y.data() + o);
+    });
     matmul(ws.y.data(), T, b.output, ws.out.data(), pool);
-    add_into(x, ws.out.data(), n);
 
     // Channel mix (§2.5).
-    layer_norm(x, T, C, b.ln2_w.data(), b.ln2_b.data(), kLayerNormEps, ws.u.data());
+    parallel_rows(pool, T, [&](int t0, int t1) {
+        const std::size_t o = t0 * sc;
+        add_into(x + o, ws.out.data() + o, std::size_t(t1 - t0) * sc);
+        layer_norm(x + o, t1 - t0, C, b.ln2_w.data(), b.ln2_b.data(), kLayerNormEps,
+                   ws.u.data() + o);
+    });
     channel_mix(ws.u.data(), T, C, ffn_shift, b.ffn_x_k.data(), b.ffn_key, b.ffn_value,
                 ws.kx.data(), ws.ffn_hidden.data(), ws.out.data(), pool);
     keep_last_row(ws.u, T, C, ffn_shift);
@@ -99,9 +142,10 @@ Result<void> attn_block_forward(const ModelConfig& c, const AttnBlockWeights& b,
     const std::size_t n = std::size_t(T) * C;
 
     layer_norm(x, T, C, b.ln1_w.data(), b.ln1_b.data(), kLayerNormEps, ws.u.data());
-    matmul(ws.u.data(), T, b.query, ws.r.data(), pool);
-    matmul(ws.u.data(), T, b.key, ws.k.data(), pool);
-    matmul(ws.u.data(), T, b.value, ws.v.data(), pool);
+    const MatmulJob qkv[] = {{ws.u.data(), &b.query, ws.r.data()},
+                             {ws.u.data(), &b.key, ws.k.data()},
+                             {ws.u.data(), &b.value, ws.v.data()}};
+    matmul_group(qkv, 3, T, pool);
     auto attended = sparse_attention(options, cache, T, C, c.n_head, ws.r.data(), ws.k.data(),
                                      ws.v.data(), ws.u.data(), ws.y.data(), pool);
     if (!attended) return attended.error();
