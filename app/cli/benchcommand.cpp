@@ -232,9 +232,7 @@ int runModelBench(const QString& path, int prefill, int decode, int context, int
     std::printf("prefill_tok_s: %.1f\n", prefill_s > 0 ? prefill / prefill_s : 0.0);
     std::printf("decode_tokens: %d\n", decode);
     std::printf("decode_tok_s: %.2f\n", *decode_short);
-    std::printf("kv_dtype: %s\n", attention.kv_dtype == lectern::KvDType::f32   ? "f32"
-                                   : attention.kv_dtype == lectern::KvDType::f16 ? "f16"
-                                                                                 : "int8");
+    std::printf("kv_dtype: %s\n", kvDTypeName(attention.kv_dtype));
     std::printf("context: %d\n", context);
     std::printf("decode_tok_s_at_context: %.2f\n", *decode_deep);
     std::printf("peak_rss_mb: %.1f\n", peakRssMb());
@@ -321,13 +319,10 @@ int runBench(const QStringList& args)
         if (!p || !d || !c || !n)
             return UsageError;
         lectern::AttentionOptions attention;
-        const QString kv = parser.value(kvDtype);
-        if (kv == QStringLiteral("f16"))
-            attention.kv_dtype = lectern::KvDType::f16;
-        else if (kv == QStringLiteral("int8"))
-            attention.kv_dtype = lectern::KvDType::int8;
-        else if (kv != QStringLiteral("f32"))
+        const auto kv = parseKvDType(parser.value(kvDtype));
+        if (!kv)
             return fail(QStringLiteral("--kv-dtype must be f32, f16 or int8"), UsageError);
+        attention.kv_dtype = *kv;
         return runModelBench(parser.value(model), *p, *d, *c, *n, attention);
     }
     if (!parser.isSet(tokenizer))

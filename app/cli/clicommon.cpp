@@ -76,6 +76,36 @@ std::optional<std::vector<lectern::token_id>> parseIds(const QByteArray& text, Q
     return ids;
 }
 
+std::optional<lectern::AttentionMode> parseAttentionMode(const QString& name)
+{
+    if (name == QLatin1String("native"))
+        return lectern::AttentionMode::native;
+    if (name == QLatin1String("compat"))
+        return lectern::AttentionMode::compat;
+    return std::nullopt;
+}
+
+std::optional<lectern::KvDType> parseKvDType(const QString& name)
+{
+    if (name == QLatin1String("f32"))
+        return lectern::KvDType::f32;
+    if (name == QLatin1String("f16"))
+        return lectern::KvDType::f16;
+    if (name == QLatin1String("int8"))
+        return lectern::KvDType::int8;
+    return std::nullopt;
+}
+
+const char* kvDTypeName(lectern::KvDType type)
+{
+    switch (type) {
+    case lectern::KvDType::f32: return "f32";
+    case lectern::KvDType::f16: return "f16";
+    case lectern::KvDType::int8: return "int8";
+    }
+    return "?";
+}
+
 std::optional<QByteArray> readFile(const QString& path, QString* error)
 {
     const QFileInfo info(path);

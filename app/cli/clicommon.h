@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "lectern/inference.h"
 #include "lectern/tokenizer.h"
 
 namespace Cli {
@@ -31,6 +32,11 @@ void writeStdout(std::string_view bytes);
 
 // Parse token ids separated by commas and/or whitespace. Error text names the bad item.
 std::optional<std::vector<lectern::token_id>> parseIds(const QByteArray& text, QString* error);
+
+// Values of the attention flags shared by logits, generate and bench; nullopt for an unknown name.
+std::optional<lectern::AttentionMode> parseAttentionMode(const QString& name);  // native|compat
+std::optional<lectern::KvDType> parseKvDType(const QString& name);              // f32|f16|int8
+const char* kvDTypeName(lectern::KvDType type);
 
 // Read a whole file; error text says why not.
 std::optional<QByteArray> readFile(const QString& path, QString* error);

@@ -185,9 +185,9 @@ int runGenerate(const QStringList& args)
     if (attn.chunk_size < 1 || attn.top_k < 1)
         return fail(QStringLiteral("--chunk-size and --top-k-chunks must be positive"),
                     UsageError);
-    if (parser.value(attention) == QLatin1String("compat"))
-        attn.mode = lectern::AttentionMode::compat;
-    else if (parser.value(attention) != QLatin1String("native"))
+    if (const auto mode = parseAttentionMode(parser.value(attention)))
+        attn.mode = *mode;
+    else
         return fail(QStringLiteral("--attention must be 'native' or 'compat'"), UsageError);
 
     auto tok = TokenizerLoader::load(parser.value(tokenizer));

@@ -114,10 +114,8 @@ int runLogits(const QStringList& args)
     QString error;
     if (parser.isSet(QStringLiteral("attention"))) {
         const QString mode = parser.value(QStringLiteral("attention"));
-        if (mode == QLatin1String("native"))
-            attention.mode = lectern::AttentionMode::native;
-        else if (mode == QLatin1String("compat"))
-            attention.mode = lectern::AttentionMode::compat;
+        if (const auto parsed = parseAttentionMode(mode))
+            attention.mode = *parsed;
         else
             return fail(QStringLiteral("invalid --attention '%1' (expected native or compat)")
                             .arg(mode.left(40)),
@@ -125,12 +123,8 @@ int runLogits(const QStringList& args)
     }
     if (parser.isSet(QStringLiteral("kv-dtype"))) {
         const QString t = parser.value(QStringLiteral("kv-dtype"));
-        if (t == QLatin1String("f32"))
-            attention.kv_dtype = lectern::KvDType::f32;
-        else if (t == QLatin1String("f16"))
-            attention.kv_dtype = lectern::KvDType::f16;
-        else if (t == QLatin1String("int8"))
-            attention.kv_dtype = lectern::KvDType::int8;
+        if (const auto parsed = parseKvDType(t))
+            attention.kv_dtype = *parsed;
         else
             return fail(QStringLiteral("invalid --kv-dtype '%1' (expected f32, f16 or int8)")
                             .arg(t.left(40)),
