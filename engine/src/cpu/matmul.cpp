@@ -65,12 +65,21 @@ void for_ranges(ThreadPool* pool, std::size_t n, std::size_t grain, const Fn& fn
         fn(std::size_t(0), n);
 }
 
+// Decode products: one contiguous range of rows per thread (see parallel_for_split), boundaries
+// at multiples of 8 rows (the dot path's row group); no split below 64 rows per thread.
+template <class Fn>
+void for_row_split(ThreadPool* pool, std::size_t n, const Fn& fn) {
+    if (pool && pool->size() > 1)
+        pool->parallel_for_split(n, 64, 8, fn);
+    else if (n)
+        fn(std::size_t(0), n);
+}
+
 void matmul_small_t(const MatmulKernels& k, const float* x, int T, const Matrix& w, float* y,
                     ThreadPool* pool) {
     const auto fn = k.dot_rows[int(w.dtype)];
     const std::size_t K = std::size_t(w.cols), N = std::size_t(w.rows);
-    // 64 rows of 768 columns is ~100 KB of f16 weights: far more than a wake-up costs.
-    for_ranges(pool, N, 64, [&](std::size_t r0, std::size_t r1) {
+    for_row_split(pool, N, [&](std::size_t r0, std::size_t r1) {
         fn(x, std::size_t(T), w.data, K, y, N, r0, r1);
     });
 }
@@ -164,7 +173,7 @@ void matmul_group_small_t(const MatmulKernels& k, const MatmulJob* jobs, std::si
                           int T, ThreadPool* pool) {
     std::size_t total = 0;
     for (std::size_t j = 0; j < count; ++j) total += std::size_t(jobs[j].w->rows);
-    for_ranges(pool, total, 64, [&](std::size_t r0, std::size_t r1) {
+    for_row_split(pool, total, [&](std::size_t r0, std::size_t r1) {
         std::size_t first = 0;  // first row of job j in the concatenation
         for (std::size_t j = 0; j < count && first < r1; ++j) {
             const Matrix& w = *jobs[j].w;

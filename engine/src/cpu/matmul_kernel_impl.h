@@ -82,8 +82,9 @@ void dot_rows_nt(const float* x, const void* w, std::size_t K, float* y, std::si
                  std::size_t r0, std::size_t r1) {
     constexpr int R = Tr::dot_rows(NT);
     // A range starts cold: its first dot_prefetch_rows rows are prefetched here, the rest by
-    // the groups before them. Rows past r1 are not prefetched: the pool hands them to another
-    // thread (another core's L2), and at 32-64-row chunks that wasted up to half the traffic.
+    // the groups before them. Rows past r1 are not prefetched: they belong to another thread
+    // (another core's L2). Decode gives each thread one long range, so there is one cold start
+    // per thread and product (with 32-64-row chunks, prefetching past r1 was measured slower).
     constexpr std::size_t wsize = W == w_f32 ? 4 : 2;
     const char* base = static_cast<const char*>(w);
     const std::size_t warm_end = r1 < r0 + dot_prefetch_rows ? r1 : r0 + dot_prefetch_rows;

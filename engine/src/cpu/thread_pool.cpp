@@ -152,13 +152,33 @@ void ThreadPool::parallel_for(std::size_t n, std::size_t grain,
         return;
     }
 
-    std::lock_guard<std::mutex> submit(p.submit_mutex);
     // Many chunks per thread so a participant delayed by another process (the cores are shared)
     // does not hold up the whole job, and so the other threads wait at most one small chunk at
     // the end of each job (decode runs ~60 jobs per token; with 4 chunks per thread the idle
     // tail was ~1/16 of every job); never below `grain`. A chunk costs one atomic increment.
     const std::size_t target_chunks = std::size_t(p.threads) * 16;
-    p.chunk = std::max(grain, (n + target_chunks - 1) / target_chunks);
+    run(n, std::max(grain, (n + target_chunks - 1) / target_chunks), fn);
+}
+
+void ThreadPool::parallel_for_split(std::size_t n, std::size_t min_n, std::size_t align,
+                                    const std::function<void(std::size_t, std::size_t)>& fn) {
+    if (n == 0) return;
+    min_n = std::max<std::size_t>(min_n, 1);
+    align = std::max<std::size_t>(align, 1);
+    Impl& p = *m_impl;
+    if (p.workers.empty() || n < 2 * min_n || tl_inside_job) {
+        fn(0, n);
+        return;
+    }
+    const std::size_t per_thread = (n + std::size_t(p.threads) - 1) / std::size_t(p.threads);
+    run(n, (per_thread + align - 1) / align * align, fn);
+}
+
+void ThreadPool::run(std::size_t n, std::size_t chunk,
+                     const std::function<void(std::size_t, std::size_t)>& fn) {
+    Impl& p = *m_impl;
+    std::lock_guard<std::mutex> submit(p.submit_mutex);
+    p.chunk = chunk;
     p.chunks = (n + p.chunk - 1) / p.chunk;
     p.n = n;
     p.fn = &fn;
