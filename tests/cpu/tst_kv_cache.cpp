@@ -56,7 +56,7 @@ int total(const std::vector<int>& calls) {
 
 std::vector<std::byte> image_of(const KvCache& c) {
     std::vector<std::byte> out;
-    c.serialize(out);
+    if (!c.serialize(out)) qFatal("KvCache::serialize failed");
     return out;
 }
 
@@ -137,8 +137,8 @@ private Q_SLOTS:
         run_engine(o, a, d, {11});
         run_engine(o, b, d, {30});
         std::vector<std::byte> both;
-        a.serialize(both);
-        b.serialize(both);
+        QVERIFY(a.serialize(both));
+        QVERIFY(b.serialize(both));
         const std::span<const std::byte> s(both);
         auto first = KvCache::image_size(s);
         QVERIFY(first);

@@ -170,13 +170,13 @@ void TestSplitInvariance::serializeRoundTrip() {
     std::string err;
     State s(m, native(8, 3));
     QVERIFY2(!infer_test::feed(s, prompt, {30}, &err).empty(), err.c_str());
-    const auto image = s.serialize();
+    const auto image = s.serialize().value();
     auto restored = State::deserialize(m, image);
     QVERIFY2(restored, restored ? "" : restored.error().message.c_str());
     QCOMPARE(restored->position(), s.position());
     QCOMPARE(restored->attention().chunk_size, 8);
     QCOMPARE(restored->attention().top_k, 3);
-    QVERIFY(restored->serialize() == image);
+    QVERIFY(restored->serialize().value() == image);
     const auto a = infer_test::feed(s, more, {4}, &err);
     const auto b = infer_test::feed(*restored, more, {4}, &err);
     QVERIFY2(!a.empty() && !b.empty(), err.c_str());
@@ -189,7 +189,7 @@ void TestSplitInvariance::corruptedImages() {
     QVERIFY(small && big);
     State s(small, AttentionOptions{});
     QVERIFY(!infer_test::feed(s, infer_test::random_tokens(20, 128, 4u), {}).empty());
-    const auto image = s.serialize();
+    const auto image = s.serialize().value();
 
     auto expect_error = [](std::shared_ptr<const lectern::Model> m, std::vector<std::byte> bytes,
                            const std::string& fragment) {
@@ -242,7 +242,7 @@ void TestSplitInvariance::badInputLeavesStateUnchanged() {
     QVERIFY2(!infer_test::feed(s, infer_test::random_tokens(25, V, 8u), {}, &err).empty(),
              err.c_str());
     State untouched = s.fork();
-    const auto before = s.serialize();
+    const auto before = s.serialize().value();
 
     std::vector<float> logits;
     auto r = lectern::forward(s, std::span<const token_id>(), true, logits);
@@ -256,7 +256,7 @@ void TestSplitInvariance::badInputLeavesStateUnchanged() {
     const std::vector<token_id> edge{token_id(V)};
     QVERIFY(!lectern::forward(s, edge, false, logits));
     QCOMPARE(s.position(), untouched.position());
-    QVERIFY(s.serialize() == before);
+    QVERIFY(s.serialize().value() == before);
 
     const auto good = infer_test::random_tokens(6, V, 9u);
     const auto a = infer_test::feed(s, good, {}, &err);

@@ -66,11 +66,14 @@ struct GenerateResult {
 //   returning false cancels (finish = cancelled; held-back text is then dropped).
 // * A sampled stop token ends generation without being fed or emitted. Ids the tokenizer does not
 //   know (e.g. 65530..65535, unused in the World vocabulary) produce no text.
+// `trace`, when given, receives a row per fed token (the prompt's, then each generated token's
+// that was fed): generated token i was sampled from row prompt.size() - 1 + i.
 // On return, `state` has consumed exactly the prompt and result.tokens. Errors (bad options,
 // empty prompt, a failed forward call, out of memory) are returned as values; text streamed
 // before a failure has been delivered already. Exceptions thrown by on_text pass through.
 Result<GenerateResult> generate(State& state, const Tokenizer& tokenizer,
                                 std::span<const token_id> prompt, const SamplingOptions& options,
-                                const std::function<bool(std::string_view text_piece)>& on_text);
+                                const std::function<bool(std::string_view text_piece)>& on_text,
+                                ForwardTrace* trace = nullptr);
 
 }  // namespace lectern

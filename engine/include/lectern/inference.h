@@ -80,7 +80,9 @@ public:
 
     // A versioned, checksummed byte image (recurrent state + KV cache + options), and back.
     // deserialize checks magic, version, checksum and that the image belongs to `model`'s shape.
-    std::vector<std::byte> serialize() const;
+    // serialize fails only when KV chunks kept on disk (a document store) cannot be read or are
+    // corrupt; the error names the file.
+    Result<std::vector<std::byte>> serialize() const;
     static Result<State> deserialize(std::shared_ptr<const Model> model,
                                      std::span<const std::byte> bytes);
 
@@ -100,11 +102,28 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
+// Provenance of forward calls: for every fed token, attention block and head, the complete KV
+// chunks its sparse attention selected besides the query's own chunk (native: top_k - 1 of them;
+// chunk c covers token positions [c * chunk_size, (c + 1) * chunk_size)), with the share of that
+// head's softmax mass each chunk received (the rest went to the own chunk). Rows accumulate over
+// calls, so one trace can follow a prompt and every generated token.
+struct ForwardTrace {
+    int n_attn = 0;  // attention blocks; set by the first traced call
+    int n_head = 0;
+    int width = 0;   // slots per (row, block, head)
+    int rows = 0;    // tokens traced so far
+    std::vector<std::int64_t> position;  // [rows]: absolute position of each traced token
+    std::vector<std::int32_t> chunk;     // [rows][n_attn][n_head][width]; -1 = unused slot
+    std::vector<float> weight;           // same shape; in [0, 1], summing to <= 1 per head
+};
+
 // Feed `tokens` as one call: one token takes the decode path, more take the prefill path (the
 // two differ only in compat mode). Writes float32 logits, row-major [rows][vocab]: every input
 // position when `all_rows`, else only the last. Validates first (empty input, id >= vocab): a
 // failed call leaves `state` exactly as it was.
+// `trace`, when given, gets one row per token appended (compat mode records chunks without
+// weights: weight 0).
 Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
-                     std::vector<float>& logits);
+                     std::vector<float>& logits, ForwardTrace* trace = nullptr);
 
 }  // namespace lectern

@@ -30,6 +30,9 @@ public:
     explicit HeadAttention(const float* q);  // q[64], unscaled
     void add(const KvRows& rows);            // all rows.count rows
     void finish(float* y) const;             // y[64]; zeros when no key was added
+    // Running max and sum of exp(score - max) so far (provenance weights are derived from them).
+    float max() const { return m_state.max; }
+    float sum() const { return m_state.sum; }
 
     struct State {
         float q[kv_head_dim];  // q / 8 (exact: a power of two)

@@ -7,8 +7,10 @@
 namespace lectern {
 
 // Native (MoBA, §3.3, made stateful): own chunk causal + top-(K-1) complete earlier chunks per
-// (query, head), chunks at absolute positions. Appends k, v as it goes.
-void native_attention(const AttentionOptions& options, KvCache::Impl& cache, int T, const float* q,
+// (query, head), chunks at absolute positions. Appends k, v as it goes. Chunks not in memory are
+// read through the store's source; the first read error (naming the file) is returned, with the
+// cache then holding the call's rows.
+Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& cache, int T, const float* q,
                       const float* k, const float* v, float* y, ThreadPool* pool,
                       AttentionTrace* trace);
 

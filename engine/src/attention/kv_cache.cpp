@@ -110,7 +110,7 @@ std::int64_t KvCache::chunk_count() const {
     return m_impl->store.chunk_count();
 }
 
-void KvCache::serialize(std::vector<std::byte>& out) const {
+Result<void> KvCache::serialize(std::vector<std::byte>& out) const {
     const Impl& c = *m_impl;
     const std::size_t start = out.size();
     ByteWriter w(out);
@@ -126,10 +126,21 @@ void KvCache::serialize(std::vector<std::byte>& out) const {
     w.put(std::int64_t(c.tokens));
     w.put(std::int64_t(c.rows()));
     w.put(std::int64_t(c.store.chunk_count()));
-    for (std::int64_t i = 0; i < c.store.chunk_count(); ++i) c.store.chunk(i).write(w);
+    // Chunks that live on disk are mapped one at a time (and their heads checked) as they are
+    // copied; a failure leaves `out` as it was.
+    for (std::int64_t i = 0; i < c.store.chunk_count(); ++i) {
+        auto chunk = c.store.acquire(i);
+        Result<void> written = chunk ? (*chunk)->write(w) : Result<void>(chunk.error());
+        if (!written) {
+            out.resize(start);
+            return written.error();
+        }
+    }
+    // The store's means, which equal the chunks' own (the image reader recomputes and compares).
     for (std::int64_t i = 0; i < c.store.chunk_count(); ++i)
         for (int h = 0; h < c.n_head; ++h)
-            w.put_bytes(c.store.chunk(i).mean(h), kv_head_dim * sizeof(float));
+            w.put_bytes(c.store.means(h) + std::size_t(i) * kv_head_dim,
+                        kv_head_dim * sizeof(float));
     for (int h = 0; h < c.n_head; ++h)
         w.put_bytes(c.tail_k[std::size_t(h)].data(),
                     std::size_t(c.tail_rows) * kv_head_dim * sizeof(float));
@@ -140,6 +151,7 @@ void KvCache::serialize(std::vector<std::byte>& out) const {
     std::memcpy(out.data() + start + 8, &length, 8);
     const std::uint32_t crc = crc32(std::span<const std::byte>(out).subspan(start));
     w.put(crc);
+    return {};
 }
 
 Result<std::size_t> KvCache::image_size(std::span<const std::byte> in) {

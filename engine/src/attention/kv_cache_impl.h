@@ -30,7 +30,9 @@ struct KvCache::Impl {
 
     // The first `count` tail rows of head h.
     KvRows tail_head(int h, int count) const;
-    // Row r (any cache row) of head h as float32 into out[64].
+    // Row r (any cache row) of head h as float32 into out[64]. Compat compression only, whose
+    // chunks are always in memory (a source-backed store is native-only): precondition
+    // store.resident(r / chunk_size()) for rows in complete chunks.
     void load_row(int h, std::int64_t r, bool values, float* out) const;
 
     // Copy n rows ([n][C], rows `stride` floats apart) into the tail without completing it; the

@@ -1,10 +1,12 @@
 // Complete KV chunks: conversion to the cache precision, per-head means computed from the stored
-// values (so a chunk read back from an image behaves exactly like the one that was written), and
-// the in-memory ChunkStore.
+// values (so a chunk read back from an image behaves exactly like the one that was written),
+// views of mapped chunk files with per-head CRC checks, and the ChunkStore (in memory or backed by
+// a ChunkSource).
 #include "attention/kv_chunk_store.h"
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "lectern/dtype.h"
 
@@ -41,6 +43,18 @@ void kv_load_row(const KvRows& rows, bool values, int i, float* out) {
             return;
         }
     }
+}
+
+void kv_mean_key(const KvRows& rows, float* out) {
+    // Double accumulation in row order: deterministic, and close to the exact mean of the stored
+    // values whatever the chunk size.
+    float row[kv_head_dim];
+    double acc[kv_head_dim] = {};
+    for (int i = 0; i < rows.count; ++i) {
+        kv_load_row(rows, false, i, row);
+        for (int d = 0; d < kv_head_dim; ++d) acc[d] += row[d];
+    }
+    for (int d = 0; d < kv_head_dim; ++d) out[d] = float(acc[d] / rows.count);
 }
 
 namespace {
@@ -82,14 +96,50 @@ void store_rows(KvDType dtype, const float* x, std::size_t n, std::byte* dst, fl
 
 KvChunk::KvChunk(KvDType dtype, int n_head, int rows)
     : m_dtype(dtype), m_heads(n_head), m_rows(rows) {
-    const std::size_t bytes = std::size_t(n_head) * rows * kv_head_dim * kv_dtype_size(dtype);
-    m_k.resize(bytes);
-    m_v.resize(bytes);
+    const std::size_t bytes = std::size_t(n_head) * slice_bytes();
+    m_k_store.resize(bytes);
+    m_v_store.resize(bytes);
+    if (dtype == KvDType::int8) m_scale_store.assign(2 * std::size_t(n_head), 0.0f);
+    m_mean_store.assign(std::size_t(n_head) * kv_head_dim, 0.0f);
+    m_k = m_k_store.data();
+    m_v = m_v_store.data();
+    m_head_stride = slice_bytes();
     if (dtype == KvDType::int8) {
-        m_k_scale.assign(std::size_t(n_head), 0.0f);
-        m_v_scale.assign(std::size_t(n_head), 0.0f);
+        m_k_scale = m_scale_store.data();
+        m_v_scale = m_scale_store.data() + n_head;
     }
-    m_mean.assign(std::size_t(n_head) * kv_head_dim, 0.0f);
+    m_mean = m_mean_store.data();
+}
+
+KvChunk::KvChunk(KvDType dtype, int n_head, int rows, std::nullptr_t)
+    : m_dtype(dtype), m_heads(n_head), m_rows(rows) {}
+
+std::size_t KvChunk::slice_bytes() const {
+    return std::size_t(m_rows) * kv_head_dim * kv_dtype_size(m_dtype);
+}
+
+std::shared_ptr<const KvChunk> KvChunk::view(KvDType dtype, int n_head, int rows,
+                                             const std::byte* k, const std::byte* v,
+                                             std::size_t head_stride, const float* k_scales,
+                                             const float* v_scales, const float* means,
+                                             const std::uint32_t* head_crc,
+                                             std::shared_ptr<const void> owner,
+                                             std::string origin) {
+    std::shared_ptr<KvChunk> c(new KvChunk(dtype, n_head, rows, nullptr));
+    c->m_k = k;
+    c->m_v = v;
+    c->m_head_stride = head_stride;
+    if (dtype == KvDType::int8) {
+        c->m_k_scale = k_scales;
+        c->m_v_scale = v_scales;
+    }
+    c->m_mean = means;
+    c->m_head_crc = head_crc;
+    c->m_checked = std::make_unique<std::atomic<std::uint8_t>[]>(std::size_t(n_head));
+    for (int h = 0; h < n_head; ++h) c->m_checked[std::size_t(h)].store(0);
+    c->m_owner = std::move(owner);
+    c->m_origin = std::move(origin);
+    return c;
 }
 
 std::shared_ptr<const KvChunk> KvChunk::build(KvDType dtype, int n_head, int rows,
@@ -97,71 +147,97 @@ std::shared_ptr<const KvChunk> KvChunk::build(KvDType dtype, int n_head, int row
                                               const float* const* v_heads) {
     std::shared_ptr<KvChunk> c(new KvChunk(dtype, n_head, rows));
     const std::size_t n = std::size_t(rows) * kv_head_dim;
-    const std::size_t head_bytes = n * kv_dtype_size(dtype);
+    const std::size_t head_bytes = c->slice_bytes();
     for (int h = 0; h < n_head; ++h) {
-        float* ks = dtype == KvDType::int8 ? &c->m_k_scale[std::size_t(h)] : nullptr;
-        float* vs = dtype == KvDType::int8 ? &c->m_v_scale[std::size_t(h)] : nullptr;
-        store_rows(dtype, k_heads[h], n, c->m_k.data() + h * head_bytes, ks);
-        store_rows(dtype, v_heads[h], n, c->m_v.data() + h * head_bytes, vs);
+        const bool q = dtype == KvDType::int8;
+        float* ks = q ? &c->m_scale_store[std::size_t(h)] : nullptr;
+        float* vs = q ? &c->m_scale_store[std::size_t(n_head + h)] : nullptr;
+        store_rows(dtype, k_heads[h], n, c->m_k_store.data() + h * head_bytes, ks);
+        store_rows(dtype, v_heads[h], n, c->m_v_store.data() + h * head_bytes, vs);
     }
     c->compute_means();
     return c;
 }
 
 KvRows KvChunk::head(int h) const {
-    const std::size_t head_bytes = std::size_t(m_rows) * kv_head_dim * kv_dtype_size(m_dtype);
     KvRows r;
     r.dtype = m_dtype;
-    r.k = m_k.data() + h * head_bytes;
-    r.v = m_v.data() + h * head_bytes;
+    r.k = m_k + std::size_t(h) * m_head_stride;
+    r.v = m_v + std::size_t(h) * m_head_stride;
     r.stride = kv_head_dim;
     if (m_dtype == KvDType::int8) {
-        r.k_scale = m_k_scale[std::size_t(h)];
-        r.v_scale = m_v_scale[std::size_t(h)];
+        r.k_scale = m_k_scale[h];
+        r.v_scale = m_v_scale[h];
     }
     r.count = m_rows;
     return r;
 }
 
-void KvChunk::compute_means() {
-    // Double accumulation in row order: deterministic, and close to the exact mean of the stored
-    // values whatever the chunk size.
-    float row[kv_head_dim];
-    for (int h = 0; h < m_heads; ++h) {
-        const KvRows r = head(h);
-        double acc[kv_head_dim] = {};
-        for (int i = 0; i < m_rows; ++i) {
-            kv_load_row(r, false, i, row);
-            for (int d = 0; d < kv_head_dim; ++d) acc[d] += row[d];
+Result<KvRows> KvChunk::checked_head(int h) const {
+    if (h < 0 || h >= m_heads)
+        return make_error((m_origin.empty() ? std::string("KV chunk") : m_origin) + ": head " +
+                          std::to_string(h) + " out of range (" + std::to_string(m_heads) +
+                          " heads)");
+    if (!m_head_crc) return head(h);
+    std::atomic<std::uint8_t>& state = m_checked[std::size_t(h)];
+    std::uint8_t s = state.load(std::memory_order_acquire);
+    if (s == 0) {
+        const std::size_t n = slice_bytes();
+        std::uint32_t crc = crc32({m_k + std::size_t(h) * m_head_stride, n});
+        crc = crc32({m_v + std::size_t(h) * m_head_stride, n}, crc);
+        if (m_dtype == KvDType::int8) {
+            crc = crc32(std::as_bytes(std::span(m_k_scale + h, 1)), crc);
+            crc = crc32(std::as_bytes(std::span(m_v_scale + h, 1)), crc);
         }
-        float* m = m_mean.data() + std::size_t(h) * kv_head_dim;
-        for (int d = 0; d < kv_head_dim; ++d) m[d] = float(acc[d] / m_rows);
+        bool good = crc == m_head_crc[h];
+        // A matching CRC over a NaN or negative scale can only come from a writer bug; refuse it
+        // all the same, as KvChunk::read does.
+        if (good && m_dtype == KvDType::int8)
+            good = std::isfinite(m_k_scale[h]) && m_k_scale[h] >= 0.0f &&
+                   std::isfinite(m_v_scale[h]) && m_v_scale[h] >= 0.0f;
+        s = good ? 1 : 2;
+        state.store(s, std::memory_order_release);
     }
+    if (s == 2)
+        return make_error(m_origin + ": head " + std::to_string(h) +
+                          " fails its checksum (the file is corrupt; rebuild the document's "
+                          "store)");
+    return head(h);
 }
 
-void KvChunk::write(ByteWriter& out) const {
-    out.put_bytes(m_k.data(), m_k.size());
-    out.put_bytes(m_v.data(), m_v.size());
-    if (m_dtype == KvDType::int8) {
-        out.put_bytes(m_k_scale.data(), m_k_scale.size() * sizeof(float));
-        out.put_bytes(m_v_scale.data(), m_v_scale.size() * sizeof(float));
+void KvChunk::compute_means() {
+    for (int h = 0; h < m_heads; ++h)
+        kv_mean_key(head(h), m_mean_store.data() + std::size_t(h) * kv_head_dim);
+}
+
+Result<void> KvChunk::write(ByteWriter& out) const {
+    if (m_head_crc) {
+        for (int h = 0; h < m_heads; ++h)
+            if (auto ok = checked_head(h); !ok) return ok.error();
     }
+    // Heads one after the other, keys then values: the layout of an in-memory chunk, whatever
+    // the layout of the memory a view points into.
+    const std::size_t n = slice_bytes();
+    for (int h = 0; h < m_heads; ++h) out.put_bytes(m_k + std::size_t(h) * m_head_stride, n);
+    for (int h = 0; h < m_heads; ++h) out.put_bytes(m_v + std::size_t(h) * m_head_stride, n);
+    if (m_dtype == KvDType::int8) {
+        out.put_bytes(m_k_scale, std::size_t(m_heads) * sizeof(float));
+        out.put_bytes(m_v_scale, std::size_t(m_heads) * sizeof(float));
+    }
+    return {};
 }
 
 Result<std::shared_ptr<const KvChunk>> KvChunk::read(ByteReader& in, KvDType dtype, int n_head,
                                                      int rows) {
     std::shared_ptr<KvChunk> c(new KvChunk(dtype, n_head, rows));
-    if (!in.get_bytes(c->m_k.data(), c->m_k.size()) || !in.get_bytes(c->m_v.data(), c->m_v.size()))
+    if (!in.get_bytes(c->m_k_store.data(), c->m_k_store.size()) ||
+        !in.get_bytes(c->m_v_store.data(), c->m_v_store.size()))
         return make_error("truncated chunk data");
     if (dtype == KvDType::int8) {
-        if (!in.get_bytes(c->m_k_scale.data(), c->m_k_scale.size() * sizeof(float)) ||
-            !in.get_bytes(c->m_v_scale.data(), c->m_v_scale.size() * sizeof(float)))
+        if (!in.get_bytes(c->m_scale_store.data(), c->m_scale_store.size() * sizeof(float)))
             return make_error("truncated chunk scales");
-        for (std::size_t h = 0; h < c->m_k_scale.size(); ++h) {
-            if (!std::isfinite(c->m_k_scale[h]) || c->m_k_scale[h] < 0.0f ||
-                !std::isfinite(c->m_v_scale[h]) || c->m_v_scale[h] < 0.0f)
-                return make_error("invalid int8 scale");
-        }
+        for (float s : c->m_scale_store)
+            if (!std::isfinite(s) || s < 0.0f) return make_error("invalid int8 scale");
     }
     c->compute_means();
     return std::shared_ptr<const KvChunk>(std::move(c));
@@ -179,6 +255,45 @@ void ChunkStore::append_chunk(std::shared_ptr<const KvChunk> chunk) {
         m_means[std::size_t(h)].insert(m_means[std::size_t(h)].end(), m, m + kv_head_dim);
     }
     m_chunks.push_back(std::move(chunk));
+}
+
+bool ChunkStore::resident(std::int64_t c) const {
+    return c >= 0 && c < chunk_count() && m_chunks[std::size_t(c)] != nullptr;
+}
+
+Result<std::shared_ptr<const KvChunk>> ChunkStore::acquire(std::int64_t c) const {
+    if (c < 0 || c >= chunk_count())
+        return make_error("KV chunk " + std::to_string(c) + " out of range (" +
+                          std::to_string(chunk_count()) + " chunks)");
+    if (const auto& held = m_chunks[std::size_t(c)]) return held;
+    if (!m_source)
+        return make_error("KV chunk " + std::to_string(c) + " is neither in memory nor on disk");
+    auto loaded = m_source->load(c);
+    if (!loaded) return loaded.error();
+    const KvChunk& k = **loaded;
+    // A source with other dimensions would make the attention read out of bounds.
+    if (k.dtype() != m_dtype || k.heads() != m_heads || k.rows() != m_chunk_size)
+        return make_error((k.origin().empty() ? "KV chunk " + std::to_string(c) : k.origin()) +
+                          ": shape differs from the cache's");
+    return loaded;
+}
+
+void ChunkStore::set_source(std::shared_ptr<const ChunkSource> source) {
+    m_source = std::move(source);
+}
+
+void ChunkStore::append_from_source(const float* means) {
+    for (int h = 0; h < m_heads; ++h) {
+        const float* m = means + std::size_t(h) * kv_head_dim;
+        m_means[std::size_t(h)].insert(m_means[std::size_t(h)].end(), m, m + kv_head_dim);
+    }
+    m_chunks.emplace_back();
+}
+
+void ChunkStore::drop_resident(std::int64_t end) {
+    if (!m_source) return;  // nothing else holds those chunks
+    end = std::min(end, chunk_count());
+    for (std::int64_t c = 0; c < end; ++c) m_chunks[std::size_t(c)].reset();
 }
 
 void ChunkStore::clear() {

@@ -6,20 +6,59 @@
 // for the rest of the call, exactly as across calls, so one prefill, token-by-token decoding and
 // any other split give the same bits. Cost per (query, head): #complete chunks * 64 for scoring,
 // at most K * B keys for attention.
+// Chunks may live on disk (a document store): each selected chunk is acquired (mapped) and kept
+// alive while it is read, and each head's CRC checked on first use; the first error stops the
+// work and is returned.
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <optional>
 
 #include "attention/attention_kernel.h"
 #include "attention/attention_modes.h"
 
 namespace lectern {
 
-void native_attention(const AttentionOptions& options, KvCache::Impl& cache, int T, const float* q,
-                      const float* k, const float* v, float* y, ThreadPool* pool,
-                      AttentionTrace* trace) {
+namespace {
+
+// The first error of a parallel pass; later ones are dropped.
+struct FirstError {
+    std::mutex mutex;
+    std::optional<Error> error;
+    std::atomic<bool> failed{false};
+
+    void record(Error e) {
+        std::lock_guard lock(mutex);
+        if (!error) error = std::move(e);
+        failed.store(true, std::memory_order_relaxed);
+    }
+};
+
+// Share of the final softmax mass that the rows of one add() received, from the running (max,
+// sum) before and after that add and at the end: the add contributed
+// sum_after - sum_before * exp(max_before - max_after) at scale max_after.
+float mass_share(float max_before, float sum_before, float max_after, float sum_after,
+                 float max_final, float sum_final) {
+    if (!(sum_final > 0.0f)) return 0.0f;
+    double contribution = sum_after;
+    if (sum_before > 0.0f)
+        contribution -= double(sum_before) * std::exp(double(max_before) - max_after);
+    const double share = contribution * std::exp(double(max_after) - max_final) / sum_final;
+    if (!(share > 0.0)) return 0.0f;  // rounding below 0, or NaN
+    return float(std::min(share, 1.0));
+}
+
+}  // namespace
+
+Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& cache, int T,
+                              const float* q, const float* k, const float* v, float* y,
+                              ThreadPool* pool, AttentionTrace* trace) {
     const int B = cache.chunk_size();
     const int H = cache.n_head;
     const std::size_t C = std::size_t(cache.n_embd);
     const int n_select = options.top_k - 1;
+    FirstError first_error;
 
     for (int t0 = 0; t0 < T;) {
         // One segment = the new tokens of one chunk. Its rows join the float32 tail first; query
@@ -33,6 +72,7 @@ void native_attention(const AttentionOptions& options, KvCache::Impl& cache, int
         // select the same chunks (cache reuse).
         auto task = [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
+                if (first_error.failed.load(std::memory_order_relaxed)) return;
                 const int h = int(i / std::size_t(seg));
                 const int j = int(i % std::size_t(seg));
                 const std::size_t t = std::size_t(t0 + j);
@@ -44,22 +84,50 @@ void native_attention(const AttentionOptions& options, KvCache::Impl& cache, int
                     top.push(c, kv_dot64(qh, means + std::size_t(c) * kv_head_dim));
 
                 HeadAttention att(qh);
-                for (int s = 0; s < top.size(); ++s)
-                    att.add(cache.store.chunk(top.index(s)).head(h));
+                float before[2][TopK::max_k], after[2][TopK::max_k];  // (max, sum), traced only
+                for (int s = 0; s < top.size(); ++s) {
+                    // A resident chunk is kept alive by the store for the whole call; one read
+                    // from the source is pinned here until its rows have been added.
+                    std::shared_ptr<const KvChunk> pinned;
+                    const KvChunk* chunk = cache.store.shared_chunk(top.index(s)).get();
+                    if (!chunk) {
+                        auto got = cache.store.acquire(top.index(s));
+                        if (!got) return first_error.record(got.error());
+                        pinned = std::move(*got);
+                        chunk = pinned.get();
+                    }
+                    auto rows = chunk->checked_head(h);
+                    if (!rows) return first_error.record(rows.error());
+                    if (trace) {
+                        before[0][s] = att.max();
+                        before[1][s] = att.sum();
+                    }
+                    att.add(*rows);
+                    if (trace) {
+                        after[0][s] = att.max();
+                        after[1][s] = att.sum();
+                    }
+                }
                 att.add(cache.tail_head(h, own_start + j + 1));
                 if (trace) {
-                    std::int32_t* out =
-                        trace->chunks.data() +
+                    const std::size_t slot =
                         (t * std::size_t(H) + std::size_t(h)) * std::size_t(trace->width);
-                    for (int s = 0; s < top.size(); ++s) out[s] = top.index(s);
+                    for (int s = 0; s < top.size(); ++s) {
+                        trace->chunks[slot + std::size_t(s)] = top.index(s);
+                        trace->weights[slot + std::size_t(s)] =
+                            mass_share(before[0][s], before[1][s], after[0][s], after[1][s],
+                                       att.max(), att.sum());
+                    }
                 }
                 att.finish(y + t * C + std::size_t(h) * kv_head_dim);
             }
         };
         attention_parallel_for(pool, std::size_t(seg) * std::size_t(H), 4, task);
+        if (first_error.failed.load()) return *first_error.error;
         cache.complete_tail_if_full();
         t0 += seg;
     }
+    return {};
 }
 
 }  // namespace lectern

@@ -43,17 +43,23 @@ Result<void> sparse_attention(const AttentionOptions& options, KvCache& cache, i
         return make_error("sparse attention: chunk size or KV dtype differs from the cache's");
     if (options.mode == AttentionMode::native && c.compressed)
         return make_error("sparse attention: native mode needs an uncompressed cache");
+    // Compat mode (and its compression) reads chunks in place, from memory only.
+    if (options.mode == AttentionMode::compat && c.store.source())
+        return make_error("sparse attention: compat mode needs a cache held in memory");
     if (options.mode == AttentionMode::compat && T >= 2 && !ln1 && kv_compression_due(options, c))
         return make_error("sparse attention: compat prefill compression needs the LN1 rows");
 
     if (trace) {
         trace->width = options.top_k;
-        trace->chunks.assign(std::size_t(T) * std::size_t(n_head) * std::size_t(options.top_k), -1);
+        const std::size_t n = std::size_t(T) * std::size_t(n_head) * std::size_t(options.top_k);
+        trace->chunks.assign(n, -1);
+        trace->weights.assign(n, 0.0f);
     }
+    // Native attention may read chunks from disk: an I/O error or a corrupt chunk file fails the
+    // call after k, v were appended (the caller marks its state unusable).
     if (options.mode == AttentionMode::native)
-        native_attention(options, c, T, q, k, v, y, pool, trace);
-    else
-        compat_attention(options, c, T, q, k, v, ln1, y, pool, trace);
+        return native_attention(options, c, T, q, k, v, y, pool, trace);
+    compat_attention(options, c, T, q, k, v, ln1, y, pool, trace);
     return {};
 }
 

@@ -39,7 +39,9 @@ public:
     // The image is magic, version, its own length, C, H, chunk size, KV dtype, counts, chunk
     // data, means, tail, CRC-32. deserialize takes exactly one image (no trailing bytes) and
     // checks it against n_embd, n_head, options.chunk_size and options.kv_dtype.
-    void serialize(std::vector<std::byte>& out) const;
+    // serialize fails only when a chunk that lives on disk cannot be read or is corrupt (the
+    // error names the file); `out` is then unchanged.
+    Result<void> serialize(std::vector<std::byte>& out) const;
     static Result<KvCache> deserialize(std::span<const std::byte> in, int n_embd, int n_head,
                                        const AttentionOptions& options);
     // Length of the image that starts at in[0] (checks magic, version and that it fits), so a
@@ -62,6 +64,9 @@ struct AttentionTrace {
     int width = 0;                     // entries per (token, head) = options.top_k
     std::vector<std::int32_t> chunks;  // [T][H][width], best first, -1 = unused slot. Compat
                                        // full / chunk-local attention records no chunks.
+    // Same shape: the share of the (token, head)'s softmax mass that went to each chunk's rows,
+    // in [0, 1] (native; compat leaves 0). The rest went to the query's own chunk.
+    std::vector<float> weights;
 };
 
 // For each new token t (row-major [T][C] float32 inputs): y[t] = softmax attention output

@@ -137,7 +137,8 @@ void rwkv_block_forward(const ModelConfig& c, const RwkvBlockWeights& b, bool fi
 
 Result<void> attn_block_forward(const ModelConfig& c, const AttnBlockWeights& b,
                                 const AttentionOptions& options, KvCache& cache, int T, float* x,
-                                float* ffn_shift, Workspace& ws, ThreadPool* pool) {
+                                float* ffn_shift, Workspace& ws, ThreadPool* pool,
+                                AttentionTrace* trace) {
     const int C = c.n_embd;
     const std::size_t n = std::size_t(T) * C;
 
@@ -147,7 +148,7 @@ Result<void> attn_block_forward(const ModelConfig& c, const AttnBlockWeights& b,
                              {ws.u.data(), &b.value, ws.v.data()}};
     matmul_group(qkv, 3, T, pool);
     auto attended = sparse_attention(options, cache, T, C, c.n_head, ws.r.data(), ws.k.data(),
-                                     ws.v.data(), ws.u.data(), ws.y.data(), pool);
+                                     ws.v.data(), ws.u.data(), ws.y.data(), pool, trace);
     if (!attended) return attended.error();
     matmul(ws.y.data(), T, b.output, ws.out.data(), pool);
     add_into(x, ws.out.data(), n);

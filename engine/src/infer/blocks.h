@@ -10,6 +10,7 @@
 namespace lectern {
 
 class KvCache;
+struct AttentionTrace;
 
 // Scratch for T rows, allocated once per forward call.
 struct Workspace {
@@ -31,9 +32,12 @@ void rwkv_block_forward(const ModelConfig& c, const RwkvBlockWeights& b, bool fi
                         ThreadPool* pool);
 
 // x += Wo · attention(LN1(x)); x += ChannelMix(LN2(x)) with the block's own shift state.
-// Appends the new k, v to `cache`. Fails only on internal errors of sparse_attention.
+// Appends the new k, v to `cache`. Fails on internal errors of sparse_attention and when a KV
+// chunk on disk cannot be read or is corrupt (after the append). `trace` (may be null) receives
+// the attention's chunk choices and weights for the T tokens.
 Result<void> attn_block_forward(const ModelConfig& c, const AttnBlockWeights& b,
                                 const AttentionOptions& options, KvCache& cache, int T, float* x,
-                                float* ffn_shift, Workspace& ws, ThreadPool* pool);
+                                float* ffn_shift, Workspace& ws, ThreadPool* pool,
+                                AttentionTrace* trace = nullptr);
 
 }  // namespace lectern

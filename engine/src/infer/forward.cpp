@@ -50,10 +50,74 @@ Result<void> validate(const State::Impl& s, std::span<const token_id> tokens) {
     return {};
 }
 
+// Slots per (token, block, head) of a ForwardTrace: the chunks besides the query's own.
+int trace_width(const AttentionOptions& o) {
+    return o.mode == AttentionMode::native ? o.top_k - 1 : o.top_k;
+}
+
+// A trace that already holds rows must come from the same model and options.
+Result<void> check_trace(const State::Impl& s, const ForwardTrace& trace) {
+    const ModelConfig& c = s.model->config();
+    if (trace.rows == 0) return {};
+    if (trace.n_attn != c.n_attn || trace.n_head != c.n_head ||
+        trace.width != trace_width(s.attention))
+        return make_error("forward: the trace was started by another model or attention options");
+    const std::size_t slots = std::size_t(trace.rows) * std::size_t(trace.n_attn) *
+                              std::size_t(trace.n_head) * std::size_t(trace.width);
+    if (trace.position.size() != std::size_t(trace.rows) || trace.chunk.size() != slots ||
+        trace.weight.size() != slots)
+        return make_error("forward: the trace's arrays do not match its row count");
+    return {};
+}
+
+// Make room for T more rows (unused slots: chunk -1, weight 0).
+void grow_trace(const State::Impl& s, ForwardTrace& trace, int T) {
+    const ModelConfig& c = s.model->config();
+    trace.n_attn = c.n_attn;
+    trace.n_head = c.n_head;
+    trace.width = trace_width(s.attention);
+    const std::size_t per_row =
+        std::size_t(trace.n_attn) * std::size_t(trace.n_head) * std::size_t(trace.width);
+    for (int t = 0; t < T; ++t) trace.position.push_back(s.position + t);
+    trace.chunk.resize(trace.chunk.size() + std::size_t(T) * per_row, -1);
+    trace.weight.resize(trace.weight.size() + std::size_t(T) * per_row, 0.0f);
+    trace.rows += T;
+}
+
+// Copy one attention block's choices for tokens [first, first + n) of the call into `trace`
+// (whose last `T` rows belong to this call).
+void record_trace(const AttentionTrace& at, int block, int first, int n, int T,
+                  ForwardTrace& trace) {
+    const std::size_t H = std::size_t(trace.n_head), W = std::size_t(trace.width);
+    const std::size_t row0 = std::size_t(trace.rows - T + first);
+    for (int t = 0; t < n; ++t) {
+        for (std::size_t h = 0; h < H; ++h) {
+            const std::size_t src = (std::size_t(t) * H + h) * std::size_t(at.width);
+            const std::size_t dst =
+                (((row0 + std::size_t(t)) * std::size_t(trace.n_attn) + std::size_t(block)) * H +
+                 h) * W;
+            for (std::size_t s = 0; s < W; ++s) {
+                trace.chunk[dst + s] = at.chunks[src + s];
+                trace.weight[dst + s] = at.weights[src + s];
+            }
+        }
+    }
+}
+
+void shrink_trace(ForwardTrace& trace, int rows) {
+    const std::size_t per_row =
+        std::size_t(trace.n_attn) * std::size_t(trace.n_head) * std::size_t(trace.width);
+    trace.rows = rows;
+    trace.position.resize(std::size_t(rows));
+    trace.chunk.resize(std::size_t(rows) * per_row);
+    trace.weight.resize(std::size_t(rows) * per_row);
+}
+
 // Runs the call on `work` (a copy of the recurrent state). KV caches are appended to as the
-// attention blocks run; `appended` says whether any was.
+// attention blocks run; `appended` says whether any was. `trace` already has room for the call.
 Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id> tokens,
-                 bool all_rows, RecurrentState& work, std::vector<float>& logits, bool& appended) {
+                 bool all_rows, RecurrentState& work, std::vector<float>& logits, bool& appended,
+                 ForwardTrace* trace) {
     const ModelConfig& c = m.config;
     const ModelWeights& w = m.weights;
     const int C = c.n_embd;
@@ -64,6 +128,7 @@ Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id>
     const int segment = whole ? T : std::min(T, kMaxSegment);
 
     Workspace ws(c, segment);
+    AttentionTrace attention_trace;
     std::vector<float> x(std::size_t(segment) * C);
     logits.assign(std::size_t(all_rows ? T : 1) * V, 0.0f);
     for (int start = 0; start < T; start += segment) {
@@ -79,9 +144,11 @@ Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id>
             } else {
                 const std::size_t j = std::size_t(ai);
                 auto ok = attn_block_forward(c, w.attn[j], s.attention, s.kv[j], n, x.data(),
-                                             work.attn_ffn_shift[j].data(), ws, pool);
+                                             work.attn_ffn_shift[j].data(), ws, pool,
+                                             trace ? &attention_trace : nullptr);
+                appended = true;  // even on failure: the cache may hold the rows already
                 if (!ok) return ok.error();
-                appended = true;
+                if (trace) record_trace(attention_trace, ai, start, n, T, *trace);
                 ++ai;
             }
         }
@@ -102,17 +169,22 @@ Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id>
 }  // namespace
 
 Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
-                     std::vector<float>& logits) {
+                     std::vector<float>& logits, ForwardTrace* trace) {
     State::Impl& s = state.impl();
     if (auto ok = validate(s, tokens); !ok) return ok.error();
+    if (trace) {
+        if (auto ok = check_trace(s, *trace); !ok) return ok.error();
+    }
     const Model::Impl& m = s.model->impl();
     std::lock_guard lock(m.mutex);
 
     bool appended = false;
     Result<void> result;
+    const int trace_rows = trace ? trace->rows : 0;
     try {
         RecurrentState work = s.rec;
-        result = run(s, m, tokens, all_rows, work, logits, appended);
+        if (trace) grow_trace(s, *trace, int(tokens.size()));
+        result = run(s, m, tokens, all_rows, work, logits, appended, trace);
         if (result) {
             s.rec = std::move(work);
             s.position += std::int64_t(tokens.size());
@@ -122,6 +194,7 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
         result = make_error("forward: out of memory for " + std::to_string(tokens.size()) +
                             " tokens");
     }
+    if (trace) shrink_trace(*trace, trace_rows);  // a failed call adds no rows
     // The recurrent state is untouched; a KV cache that was already appended to is not, so such
     // a state can no longer be used.
     if (appended)

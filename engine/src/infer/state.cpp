@@ -122,7 +122,7 @@ std::span<const float> State::attn_ffn_shift(int j) const {
 // kv_min, kv_window, u8 kv_dtype), i64 position, per RWKV block att_shift, wkv, ffn_shift,
 // per attention block ffn_shift, per attention block (u64 length, KvCache image), u32 CRC-32 of
 // everything before it.
-std::vector<std::byte> State::serialize() const {
+Result<std::vector<std::byte>> State::serialize() const {
     const ModelConfig& c = m_impl->model->config();
     const AttentionOptions& o = m_impl->attention;
     // The magic is copied into a sized vector rather than appended: GCC 12 reports a false
@@ -152,7 +152,7 @@ std::vector<std::byte> State::serialize() const {
     for (const auto& s : m_impl->rec.attn_ffn_shift) put_floats(w, s);
     for (const KvCache& k : m_impl->kv) {
         std::vector<std::byte> image;
-        k.serialize(image);
+        if (auto ok = k.serialize(image); !ok) return with_context("state image", ok.error());
         w.put(std::uint64_t(image.size()));
         w.put_bytes(image.data(), image.size());
     }

@@ -26,13 +26,13 @@ namespace {
 Result<GenerateResult> generate_impl(
     State& state, const Tokenizer& tokenizer, std::span<const token_id> prompt,
     const SamplingOptions& options,
-    const std::function<bool(std::string_view text_piece)>& on_text) {
+    const std::function<bool(std::string_view text_piece)>& on_text, ForwardTrace* trace) {
     if (prompt.empty()) return make_error("generate: the prompt has no tokens");
     auto sampler = Sampler::create(options);
     if (!sampler) return with_context("generate", sampler.error());
 
     std::vector<float> logits;
-    if (auto fed = forward(state, prompt, /*all_rows=*/false, logits); !fed)
+    if (auto fed = forward(state, prompt, /*all_rows=*/false, logits, trace); !fed)
         return with_context("generate: prompt", fed.error());
 
     GenerateResult result;
@@ -62,7 +62,7 @@ Result<GenerateResult> generate_impl(
         // Feed the token before showing its text, so that `state` always matches result.tokens
         // whichever way the loop ends.
         const token_id one[1] = {token};
-        if (auto fed = forward(state, one, /*all_rows=*/false, logits); !fed)
+        if (auto fed = forward(state, one, /*all_rows=*/false, logits, trace); !fed)
             return with_context("generate: token " + std::to_string(result.tokens.size()),
                                 fed.error());
         result.tokens.push_back(token);
@@ -85,11 +85,12 @@ Result<GenerateResult> generate_impl(
 
 Result<GenerateResult> generate(State& state, const Tokenizer& tokenizer,
                                 std::span<const token_id> prompt, const SamplingOptions& options,
-                                const std::function<bool(std::string_view text_piece)>& on_text) {
+                                const std::function<bool(std::string_view text_piece)>& on_text,
+                                ForwardTrace* trace) {
     // The engine reports errors as values; the only exception its own code can raise here is an
     // allocation failure (the callback's exceptions are the caller's and pass through).
     try {
-        return generate_impl(state, tokenizer, prompt, options, on_text);
+        return generate_impl(state, tokenizer, prompt, options, on_text, trace);
     } catch (const std::bad_alloc&) {
         return make_error("generate: out of memory");
     }

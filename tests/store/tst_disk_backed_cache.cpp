@@ -1,0 +1,183 @@
+// States whose complete KV chunks were written to chunk files, dropped from memory and read back
+// through a disk source (what a document store does) behave exactly like all-in-memory states:
+// bit-identical logits, forks, serialize images; a corrupted chunk file makes forward() fail with
+// an error naming the file instead of crashing.
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "attention/kv_cache_impl.h"
+#include "infer/state_impl.h"
+#include "infer_test_util.h"
+#include "store/chunk_files.h"
+
+using namespace lectern;
+
+namespace {
+
+AttentionOptions native(KvDType dtype) {
+    AttentionOptions o;
+    o.mode = AttentionMode::native;
+    o.chunk_size = 8;
+    o.top_k = 3;
+    o.kv_dtype = dtype;
+    return o;
+}
+
+// Write every complete chunk of every attention block of `s` under `root`, point the caches at
+// the files and forget the in-memory copies.
+QString move_chunks_to_disk(State& s, const std::string& root,
+                            const std::shared_ptr<ChunkFileCache>& cache) {
+    auto& kv = s.impl().kv;
+    for (std::size_t j = 0; j < kv.size(); ++j) {
+        ChunkStore& store = kv[j].impl().store;
+        for (std::int64_t c = 0; c < store.chunk_count(); ++c) {
+            auto w = write_chunk_file(chunk_file_path(root, int(j), c), store.chunk(c), int(j), c);
+            if (!w) return QString::fromStdString(w.error().message);
+        }
+        store.set_source(make_disk_chunk_source(cache, root, int(j), store.dtype(),
+                                                kv[j].impl().n_head, store.chunk_size()));
+        store.drop_resident(store.chunk_count());
+        for (std::int64_t c = 0; c < store.chunk_count(); ++c)
+            if (store.resident(c)) return QStringLiteral("chunk still resident");
+    }
+    return {};
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return !a.empty() && a.size() == b.size() &&
+           std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+class TestDiskBackedCache : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init() {
+        m_model = infer_test::load(infer_test::model_path("rwkvx-tiny-f32.pth"));
+        QVERIFY(m_model);
+    }
+
+    void same_logits_as_memory_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<int>("dtype");
+        QTest::newRow("f16") << "rwkvx-tiny-f32.pth" << int(KvDType::f16);
+        QTest::newRow("int8") << "rwkvx-tiny-f32.pth" << int(KvDType::int8);
+        // Two heads, C = 128.
+        QTest::newRow("2 heads f16") << "../golden/rwkvx-c128-bf16.pth" << int(KvDType::f16);
+        QTest::newRow("2 heads int8") << "../golden/rwkvx-c128-bf16.pth" << int(KvDType::int8);
+    }
+
+    void same_logits_as_memory() {
+        QFETCH(QString, model);
+        QFETCH(int, dtype);
+        m_model = infer_test::load(infer_test::model_path(model.toUtf8().constData()));
+        QVERIFY(m_model);
+        const int V = m_model->config().vocab;
+        const auto prompt = infer_test::random_tokens(61, V, 21u);
+        const auto more = infer_test::random_tokens(30, V, 22u);
+        std::string err;
+        State mem(m_model, native(KvDType(dtype)));
+        QVERIFY2(!infer_test::feed(mem, prompt, {17, 40}, &err).empty(), err.c_str());
+        State disk = mem.fork();
+        QTemporaryDir dir;
+        auto cache = std::make_shared<ChunkFileCache>(std::uint64_t(1) << 20);
+        const QString moved = move_chunks_to_disk(disk, dir.path().toStdString(), cache);
+        QVERIFY2(moved.isEmpty(), qPrintable(moved));
+
+        // The serialized images are the same bytes.
+        auto a_image = mem.serialize();
+        auto d_image = disk.serialize();
+        QVERIFY2(d_image, d_image ? "" : d_image.error().message.c_str());
+        QVERIFY(*a_image == *d_image);
+
+        State mem_fork = mem.fork();
+        State disk_fork = disk.fork();
+        const auto a = infer_test::feed(mem, more, {1, 9}, &err);
+        const auto b = infer_test::feed(disk, more, {1, 9}, &err);
+        QVERIFY2(same_bits(a, b), err.c_str());
+        QVERIFY(cache->mapped_bytes() > 0);
+
+        // A fork of a disk-backed state shares the source and continues alike (other splits).
+        const auto c = infer_test::feed(mem_fork, more, infer_test::every_position(more.size()));
+        const auto d = infer_test::feed(disk_fork, more, infer_test::every_position(more.size()));
+        QVERIFY(same_bits(c, d));
+        // Other splits agree within float rounding of the batched products (as in
+        // tst_split_invariance), not bit for bit.
+        QVERIFY(infer_test::scaled_diff(c, a) <= 1e-5);
+
+        // A serialized disk-backed state restores into an all-in-memory one.
+        auto restored = State::deserialize(m_model, *d_image);
+        QVERIFY2(restored, restored ? "" : restored.error().message.c_str());
+        QVERIFY(same_bits(infer_test::feed(*restored, more, {1, 9}), a));
+        auto after = disk.serialize();
+        auto after_mem = mem.serialize();
+        QVERIFY(after && after_mem && *after == *after_mem);
+    }
+
+    void corrupt_file_fails_the_call() {
+        const int V = m_model->config().vocab;
+        const auto prompt = infer_test::random_tokens(64, V, 31u);
+        State mem(m_model, native(KvDType::f16));
+        QVERIFY(!infer_test::feed(mem, prompt, {}).empty());
+        State disk = mem.fork();
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString();
+        auto cache = std::make_shared<ChunkFileCache>(std::uint64_t(1) << 20);
+        const QString moved = move_chunks_to_disk(disk, root, cache);
+        QVERIFY2(moved.isEmpty(), qPrintable(moved));
+        // Damage a key byte of every chunk of block 0, so whichever the attention selects fails.
+        const std::int64_t n = disk.impl().kv[0].impl().store.chunk_count();
+        for (std::int64_t c = 0; c < n; ++c) {
+            const std::string path = chunk_file_path(root, 0, c);
+            std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+            std::vector<char> bytes{std::istreambuf_iterator<char>(f), {}};
+            std::uint64_t data = 0;
+            std::memcpy(&data, bytes.data() + 40, 8);
+            f.seekp(std::streamoff(data + 3));
+            const char flipped = char(bytes[data + 3] ^ 0x40);
+            f.write(&flipped, 1);
+        }
+        std::vector<float> logits;
+        const std::vector<token_id> next{5};
+        auto r = forward(disk, next, false, logits);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.find(root + "/kv/b0/c") != std::string::npos &&
+                     r.error().message.find("checksum") != std::string::npos,
+                 r.error().message.c_str());
+        // The state is marked unusable rather than silently inconsistent.
+        auto again = forward(disk, next, false, logits);
+        QVERIFY(!again);
+        QVERIFY2(again.error().message.find("unusable") != std::string::npos,
+                 again.error().message.c_str());
+        // Serializing a state over a corrupt file fails too (naming it), never a wrong image.
+        State other = mem.fork();
+        auto cache2 = std::make_shared<ChunkFileCache>(std::uint64_t(1) << 20);
+        for (std::size_t j = 0; j < other.impl().kv.size(); ++j) {
+            ChunkStore& store = other.impl().kv[j].impl().store;
+            store.set_source(make_disk_chunk_source(cache2, root, int(j), store.dtype(),
+                                                    other.impl().kv[j].impl().n_head,
+                                                    store.chunk_size()));
+            store.drop_resident(store.chunk_count());
+        }
+        auto image = other.serialize();
+        QVERIFY(!image);
+        QVERIFY2(image.error().message.find(root + "/kv/b0/c") != std::string::npos,
+                 image.error().message.c_str());
+        // The in-memory original is unaffected.
+        QVERIFY(forward(mem, next, false, logits));
+    }
+
+private:
+    std::shared_ptr<const Model> m_model;
+};
+
+QTEST_GUILESS_MAIN(TestDiskBackedCache)
+#include "tst_disk_backed_cache.moc"
