@@ -12,6 +12,8 @@ packages=(
   libsentencepiece-dev sentencepiece
   # text normalisation
   libicu-dev
+  # SHA-256 (document store fingerprints)
+  libssl-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-dev
   # headless GUI tests and screenshots
