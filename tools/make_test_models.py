@@ -198,6 +198,10 @@ def write_good_models(manifest):
         ("rwkvx-tiny", dict(TINY, L=4, A=2, prefix="rwkv."), 2,
          [(torch.float32, "pth"), (torch.bfloat16, "pth"), (torch.float16, "safetensors")]),
         ("rwkvx-one-attn", dict(LAYOUT, L=4, A=1, prefix="rwkv."), 3, [(torch.float32, "pth")]),
+        # vocab 1024 so real tokenizers fit (tests/data/spm/tiny.model has 800 pieces): the
+        # document-store CLI tests ingest text with it
+        ("rwkvx-vocab1k", dict(TINY, V=1024, L=4, A=2, prefix="rwkv."), 4,
+         [(torch.float16, "safetensors")]),
     ]
     for stem, cfg, seed, variants in specs:
         base = make_state(**{k: cfg[k] for k in

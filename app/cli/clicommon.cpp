@@ -1,8 +1,12 @@
 // Shared plumbing for lectern-cli subcommands.
 #include "clicommon.h"
 
+#include <QCryptographicHash>
 #include <QFile>
 #include <QFileInfo>
+
+#include "bundledresources.h"
+#include "tokenizerloader.h"
 
 #include <cstdio>
 #include <limits>
@@ -123,6 +127,76 @@ std::optional<QByteArray> readFile(const QString& path, QString* error)
         return std::nullopt;
     }
     return file.readAll();
+}
+
+std::string sha256Hex(const QByteArray& bytes)
+{
+    return QCryptographicHash::hash(bytes, QCryptographicHash::Sha256).toHex().toStdString();
+}
+
+std::optional<qint64> int64Option(const QCommandLineParser& parser, const QString& name,
+                                  qint64 fallback, qint64 min, QString* error)
+{
+    if (!parser.isSet(name))
+        return fallback;
+    bool ok = false;
+    const QString text = parser.value(name);
+    const qint64 v = text.toLongLong(&ok);
+    if (!ok || v < min) {
+        *error = QStringLiteral("invalid --%1 '%2' (expected an integer >= %3)")
+                     .arg(name, text.left(40))
+                     .arg(min);
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::optional<LoadedTokenizer> loadTokenizer(const QString& spec, QString* error)
+{
+    LoadedTokenizer out;
+    QByteArray bytes;
+    if (spec.isEmpty() || spec == QLatin1String("world")) {
+        bytes = BundledResources::worldVocab();
+        out.spec = QStringLiteral("world");
+    } else {
+        auto read = readFile(spec, error);
+        if (!read)
+            return std::nullopt;
+        bytes = std::move(*read);
+        out.spec = QFileInfo(spec).absoluteFilePath();
+    }
+    auto tok = TokenizerLoader::load(spec);
+    if (!tok) {
+        *error = QString::fromStdString(tok.error().message);
+        return std::nullopt;
+    }
+    out.tokenizer = std::move(*tok);
+    out.identity.kind = std::string(out.tokenizer->kind());
+    out.identity.sha256 = sha256Hex(bytes);
+    return out;
+}
+
+QString describeTokenizer(const lectern::TokenizerIdentity& identity)
+{
+    if (identity.sha256.empty())
+        return QString::fromStdString(identity.kind);
+    return QStringLiteral("%1 (sha256 %2...)")
+        .arg(QString::fromStdString(identity.kind),
+             QString::fromStdString(identity.sha256.substr(0, 12)));
+}
+
+std::string sourceSettings(const QString& tokenizerSpec)
+{
+    return "tokenizer=" + tokenizerSpec.toStdString();
+}
+
+QString tokenizerSpecFromSettings(const std::string& settings)
+{
+    const std::string key = "tokenizer=";
+    if (settings.rfind(key, 0) != 0)
+        return QString();
+    const std::string spec = settings.substr(key.size());
+    return spec == "ids" ? QString() : QString::fromStdString(spec);
 }
 
 }  // namespace Cli

@@ -7,9 +7,12 @@
 #include <QString>
 #include <QStringList>
 
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "lectern/document_store.h"
 #include "lectern/inference.h"
 #include "lectern/tokenizer.h"
 
@@ -40,5 +43,31 @@ const char* kvDTypeName(lectern::KvDType type);
 
 // Read a whole file; error text says why not.
 std::optional<QByteArray> readFile(const QString& path, QString* error);
+
+// SHA-256 as lowercase hex.
+std::string sha256Hex(const QByteArray& bytes);
+
+// A 64-bit integer option value at least `min` (the option's name without dashes); error text
+// names the option.
+std::optional<qint64> int64Option(const QCommandLineParser& parser, const QString& name,
+                                  qint64 fallback, qint64 min, QString* error);
+
+// A tokenizer loaded from a --tokenizer spec (see TokenizerLoader) with the identity a document
+// store records: its kind and the SHA-256 of the vocabulary / model file bytes (the bundled World
+// vocabulary hashes like the same file on disk). `spec` is "world" or the file's absolute path.
+struct LoadedTokenizer {
+    std::unique_ptr<lectern::Tokenizer> tokenizer;
+    lectern::TokenizerIdentity identity;
+    QString spec;
+};
+std::optional<LoadedTokenizer> loadTokenizer(const QString& spec, QString* error);
+
+// "kind (sha256 abcdef012345...)" for messages.
+QString describeTokenizer(const lectern::TokenizerIdentity& identity);
+
+// Settings text recorded with a source: which tokenizer made its tokens, so `ask` can find it
+// again ("tokenizer=<spec>"); tokenizerSpecFromSettings returns "" when none is recorded.
+std::string sourceSettings(const QString& tokenizerSpec);
+QString tokenizerSpecFromSettings(const std::string& settings);
 
 }  // namespace Cli

@@ -12,5 +12,8 @@ int runInspect(const QStringList& args);
 int runBench(const QStringList& args);
 int runLogits(const QStringList& args);
 int runGenerate(const QStringList& args);
+int runIngest(const QStringList& args);
+int runAsk(const QStringList& args);
+int runStore(const QStringList& args);  // store info | store verify
 
 }  // namespace Cli

@@ -2,6 +2,7 @@
 #include <QCoreApplication>
 #include <QString>
 
+#include <csignal>
 #include <cstdio>
 #include <iterator>
 
@@ -24,6 +25,9 @@ constexpr Command kCommands[] = {
     {"bench", "measure speed (tokenizer now; the model engine later)", Cli::runBench},
     {"logits", "run a model on token ids and write its float32 logits", Cli::runLogits},
     {"generate", "stream text sampled from a model (base or chat prompt)", Cli::runGenerate},
+    {"ingest", "read a document once into a store (resumable)", Cli::runIngest},
+    {"ask", "ask a question about an ingested document", Cli::runAsk},
+    {"store", "show (info) or check (verify) a document store", Cli::runStore},
 };
 
 void printUsage(std::FILE* out)
@@ -41,6 +45,10 @@ void printUsage(std::FILE* out)
 
 int main(int argc, char** argv)
 {
+    // A file-size limit (ulimit -f) must show up as a failed write with a message, not kill us.
+#ifdef SIGXFSZ
+    std::signal(SIGXFSZ, SIG_IGN);
+#endif
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lectern-cli"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LECTERN_VERSION_STRING));
