@@ -147,6 +147,7 @@ int runAsk(const QStringList& args)
     opt("seed", "Random seed (default: a fresh one, printed in the summary).", "S");
     opt("stop", "Stop when this text appears (repeatable).", "STR");
     opt("threads", "Worker threads (0 = all hardware threads).", "n");
+    opt("ram-budget-mb", "Memory for mapped KV chunk files (default 512).", "n");
     if (const auto code = parse(parser, args))
         return *code;
     const QStringList positional = parser.positionalArguments();
@@ -166,9 +167,12 @@ int runAsk(const QStringList& args)
                                 : std::nullopt;
     const auto threads = maxTokens ? int64Option(parser, QStringLiteral("threads"), 0, 0, &error)
                                    : std::nullopt;
-    if (!threads)
+    const auto ramBudget = threads ? int64Option(parser, QStringLiteral("ram-budget-mb"), 512, 1,
+                                                 &error)
+                                   : std::nullopt;
+    if (!ramBudget)
         return fail(error, UsageError);
-    if (*maxTokens > (1 << 24) || *threads > 4096)
+    if (*maxTokens > (1 << 24) || *threads > 4096 || *ramBudget > (qint64(1) << 30))
         return fail(QStringLiteral("an option value is out of range (see --help)"), UsageError);
 
     lectern::PromptStyle style = lectern::PromptStyle::chat;
@@ -277,7 +281,9 @@ int runAsk(const QStringList& args)
     }
 
     // The store and its state.
-    auto store = lectern::DocumentStore::open(dirPath, *model);
+    lectern::StoreRuntime storeRuntime;
+    storeRuntime.ram_budget_bytes = std::uint64_t(*ramBudget) << 20;
+    auto store = lectern::DocumentStore::open(dirPath, *model, storeRuntime);
     if (!store)
         return fail(store.error().message);
     if (!summary->complete)

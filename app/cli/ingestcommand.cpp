@@ -156,8 +156,10 @@ int runIngest(const QStringList& args)
     opt("chunk-size", "New store: attention chunk size (default 2048).", "n");
     opt("top-k", "New store: attention top-k (default 3).", "k");
     opt("kv-dtype", "New store: KV cache precision f32, f16 (default) or int8.", "type");
-    opt("disk-budget-mb", "New store: stop with an error when the store would grow past this "
-        "(0 = no limit).", "n");
+    opt("disk-budget-mb", "Stop with an error when the store would grow past this (0 = no "
+        "limit). Recorded in the store; given again for an existing store, it replaces the "
+        "recorded budget.", "n");
+    opt("ram-budget-mb", "Memory for mapped KV chunk files (default 512).", "n");
     opt("threads", "Worker threads (0 = all hardware threads).", "n");
     if (const auto code = parse(parser, args))
         return *code;
@@ -199,8 +201,15 @@ int runIngest(const QStringList& args)
                               : std::nullopt;
     const auto threads = budget ? int64Option(parser, QStringLiteral("threads"), 0, 0, &error)
                                 : std::nullopt;
-    if (!threads)
+    const auto ramBudget = threads ? int64Option(parser, QStringLiteral("ram-budget-mb"), 512, 1,
+                                                 &error)
+                                   : std::nullopt;
+    if (!ramBudget)
         return fail(error, UsageError);
+    if (*ramBudget > (qint64(1) << 30))
+        return fail(QStringLiteral("an option value is out of range (see --help)"), UsageError);
+    lectern::StoreRuntime storeRuntime;
+    storeRuntime.ram_budget_bytes = std::uint64_t(*ramBudget) << 20;
     if (*chunk > (1 << 24) || *topK > 4096 || *threads > 4096 || *budget > (qint64(1) << 40))
         return fail(QStringLiteral("an option value is out of range (see --help)"), UsageError);
     options.attention.chunk_size = int(*chunk);
@@ -290,7 +299,8 @@ int runIngest(const QStringList& args)
         }
     }
     if (dirIsEmptyOrMissing(dir)) {
-        auto created = lectern::DocumentStore::create(dirPath, *model, identity, options);
+        auto created =
+            lectern::DocumentStore::create(dirPath, *model, identity, options, storeRuntime);
         if (!created)
             return fail(created.error().message);
         store.emplace(std::move(*created));
@@ -313,17 +323,22 @@ int runIngest(const QStringList& args)
         if (differs("chunk-size", have.attention.chunk_size != options.attention.chunk_size) ||
             differs("top-k", have.attention.top_k != options.attention.top_k) ||
             differs("kv-dtype", have.attention.kv_dtype != options.attention.kv_dtype) ||
-            differs("checkpoint-every", have.checkpoint_every != options.checkpoint_every) ||
-            differs("disk-budget-mb", have.disk_budget_bytes != options.disk_budget_bytes))
+            differs("checkpoint-every", have.checkpoint_every != options.checkpoint_every))
             return fail(error, UsageError);
         if (summary->tokenizer.kind != identity.kind || summary->tokenizer.sha256 != identity.sha256)
             return fail(QStringLiteral("the store was made with tokenizer %1, this ingest uses %2")
                             .arg(describeTokenizer(summary->tokenizer), describeTokenizer(identity)));
 
-        auto opened = lectern::DocumentStore::open(dirPath, *model);
+        auto opened = lectern::DocumentStore::open(dirPath, *model, storeRuntime);
         if (!opened)
             return fail(opened.error().message);
         store.emplace(std::move(*opened));
+        // The budget error says "raise the budget": giving --disk-budget-mb again does that.
+        if (parser.isSet(QStringLiteral("disk-budget-mb")) &&
+            have.disk_budget_bytes != options.disk_budget_bytes) {
+            if (auto ok = store->set_disk_budget(options.disk_budget_bytes); !ok)
+                return fail(ok.error().message);
+        }
         const lectern::StoreSummary s = store->summary();
         for (const lectern::SourceInfo& src : s.sources)
             offsetBase += std::int64_t(src.bytes);

@@ -101,6 +101,7 @@ private Q_SLOTS:
     void damagedChunkFile_data();
     void damagedChunkFile();
     void fullDiskThenResume();
+    void diskBudgetThenRaise();
     void readOnlyFolder();
     void badInputs();
     void interruptResumeAndAppend();
@@ -331,6 +332,38 @@ void TestCliStore::fullDiskThenResume()
     const QString b = path(QStringLiteral("full-b.bin"));
     QCOMPARE(askLogits(store, m_q, a).exitCode, 0);
     QCOMPARE(askLogits(path(QStringLiteral("exact-f16")), m_q, b).exitCode, 0);
+    QCOMPARE(maxDiff(readFloats(a), readFloats(b)), 0.0);
+}
+
+// The budget error tells the user to raise the budget; giving --disk-budget-mb again does, and
+// the finished store answers exactly like one made without a budget.
+void TestCliStore::diskBudgetThenRaise()
+{
+    const std::vector<int> doc = store_test::randomIds(4000, 128, 77);
+    const QString docFile = path(QStringLiteral("budget-doc.ids"));
+    QVERIFY(store_test::writeIds(docFile, doc));
+    const QString store = path(QStringLiteral("budget"));
+    const CliRun over = ingestIds(store, docFile, QStringLiteral("f16"),
+                                  {QStringLiteral("--disk-budget-mb"), QStringLiteral("1")});
+    QVERIFY2(over.exitCode == 1, over.err.constData());
+    QVERIFY2(over.err.contains("disk budget") && over.err.contains("bytes per token"),
+             over.err.constData());
+    QCOMPARE(over.err.count('\n'), 1);
+    const CliRun info = runLecternCli({QStringLiteral("store"), QStringLiteral("info"), store});
+    QCOMPARE(info.exitCode, 0);
+    QVERIFY2(!info.out.contains("tokens: 4000"), info.out.constData());
+
+    const CliRun raised = ingestIds(store, docFile, QStringLiteral("f16"),
+                                    {QStringLiteral("--disk-budget-mb"), QStringLiteral("64")});
+    QVERIFY2(raised.exitCode == 0, raised.err.constData());
+    QVERIFY2(raised.out.contains("tokens: 4000\n"), raised.out.constData());
+
+    const QString reference = path(QStringLiteral("budget-ref"));
+    QCOMPARE(ingestIds(reference, docFile, QStringLiteral("f16")).exitCode, 0);
+    const QString a = path(QStringLiteral("budget-a.bin"));
+    const QString b = path(QStringLiteral("budget-b.bin"));
+    QCOMPARE(askLogits(store, m_q, a).exitCode, 0);
+    QCOMPARE(askLogits(reference, m_q, b).exitCode, 0);
     QCOMPARE(maxDiff(readFloats(a), readFloats(b)), 0.0);
 }
 
