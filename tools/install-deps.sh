@@ -12,6 +12,11 @@ packages=(
   libsentencepiece-dev sentencepiece
   # text normalisation
   libicu-dev
+  # document ingestion: PDF (poppler-qt6), EPUB (libzip), OCR of scanned pages (tesseract);
+  # poppler-utils (pdfinfo, pdftotext) is the tests' reference
+  libpoppler-qt6-dev libzip-dev libtesseract-dev tesseract-ocr-eng poppler-utils
+  # document fixtures (tools/make_document_fixtures.sh): EPUBs, the encrypted PDF, real manuals
+  pandoc ghostscript libtasn1-doc shared-mime-info
   # SHA-256 (document store fingerprints)
   libssl-dev
   # fuzzing (libFuzzer ships with clang's runtime)

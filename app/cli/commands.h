@@ -15,5 +15,6 @@ int runGenerate(const QStringList& args);
 int runIngest(const QStringList& args);
 int runAsk(const QStringList& args);
 int runStore(const QStringList& args);  // store info | store verify
+int runExtract(const QStringList& args);
 
 }  // namespace Cli

@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
     {"ingest", "read a document once into a store (resumable)", Cli::runIngest},
     {"ask", "ask a question about an ingested document", Cli::runAsk},
     {"store", "show (info) or check (verify) a document store", Cli::runStore},
+    {"extract", "a PDF, EPUB, text or HTML document to clean text", Cli::runExtract},
 };
 
 void printUsage(std::FILE* out)
