@@ -6,8 +6,10 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git
-  # Qt 6 (Core, Widgets, Test; Debian 12 ships 6.4.2, the API floor)
+  # Qt 6 (Core, Widgets, Test, Sql, Network; Debian 12 ships 6.4.2, the API floor)
   qt6-base-dev qt6-base-dev-tools libgl-dev
+  # the library database (Qt SQL's SQLite driver)
+  libqt6sql6-sqlite
   # tokenizers: SentencePiece library and its spm_train tool (test models)
   libsentencepiece-dev sentencepiece
   # text normalisation
@@ -15,8 +17,6 @@ packages=(
   # document ingestion: PDF (poppler-qt6), EPUB (libzip), OCR of scanned pages (tesseract);
   # poppler-utils (pdfinfo, pdftotext) is the tests' reference
   libpoppler-qt6-dev libzip-dev libtesseract-dev tesseract-ocr-eng poppler-utils
-  # document fixtures (tools/make_document_fixtures.sh): EPUBs, the encrypted PDF, real manuals
-  pandoc ghostscript libtasn1-doc shared-mime-info
   # SHA-256 (document store fingerprints)
   libssl-dev
   # fuzzing (libFuzzer ships with clang's runtime)
@@ -26,6 +26,12 @@ packages=(
   # Python tools in tools/ (they make their own virtual environment)
   python3 python3-venv
 )
+
+# Only for regenerating the committed document fixtures (tools/make_document_fixtures.sh: EPUBs,
+# the encrypted PDF, the real manuals); the build and the tests never need them.
+if [ "${1:-}" = "--fixtures" ]; then
+  packages+=(pandoc ghostscript libtasn1-doc shared-mime-info)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

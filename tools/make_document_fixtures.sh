@@ -3,7 +3,8 @@
 # hand-written PDFs, text encodings and hostile zips (make_document_fixtures.py), EPUB 3 and
 # EPUB 2 books from book.md (pandoc), and an encrypted PDF (ghostscript). The two real PDFs
 # (libtasn1.pdf, shared-mime-info-spec.pdf) are copied from Debian documentation packages.
-# Needs: python3, pandoc, ghostscript, libtasn1-doc and shared-mime-info (all in apt).
+# Needs: python3, pandoc, ghostscript, libtasn1-doc and shared-mime-info
+# (`tools/install-deps.sh --fixtures` installs them).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/../tests/data/documents}"
