@@ -7,7 +7,8 @@
 #   3. `lectern-cli ask --max-tokens 1` — wall time from process start to the first answer token
 #      (the process exits after it), and peak RSS;
 #   4. disk bytes per token from `lectern-cli store info`.
-# usage: tools/bench-store.sh MODEL TOKENS [KV_DTYPE=f16] [CHUNK=2048] [THREADS=0] [WORKDIR]
+# usage: [RAM_MB=n] [LECTERN_CLI=path] tools/bench-store.sh MODEL TOKENS [KV_DTYPE=f16] [CHUNK=2048]
+#        [THREADS=0] [WORKDIR]   (RAM_MB: --ram-budget-mb of ingest and ask)
 set -euo pipefail
 model=$1; n=$2; kv=${3:-f16}; chunk=${4:-2048}; threads=${5:-0}
 work=${6:-$(mktemp -d)}
@@ -35,8 +36,8 @@ common=(--chunk-size "$chunk" --kv-dtype "$kv" --threads "$threads")
 echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) model=$(basename "$model") tokens=$n kv=$kv chunk=$chunk"
 timed reprocess "$cli" logits --model "$model" --tokens-file "$work/doc_q.ids" "${common[@]}" --out "$work/full.f32"
 rm -rf "$work/store"
-timed ingest "$cli" ingest --model "$model" --store "$work/store" --tokens-file "$work/doc.ids" "${common[@]}"
-timed ask "$cli" ask --store "$work/store" --tokens "$(cat "$work/q.ids")" --max-tokens 1 --threads "$threads" --logits-out "$work/ask.f32"
+timed ingest "$cli" ingest --model "$model" --store "$work/store" --tokens-file "$work/doc.ids" "${common[@]}" ${RAM_MB:+--ram-budget-mb $RAM_MB}
+timed ask "$cli" ask --store "$work/store" --tokens "$(cat "$work/q.ids")" --max-tokens 1 --threads "$threads" ${RAM_MB:+--ram-budget-mb $RAM_MB} --logits-out "$work/ask.f32"
 "$cli" store info "$work/store" | grep -E "bytes_per_token|disk_bytes" || true
 cmp -s "$work/full.f32" "$work/ask.f32" && echo "ask logits == re-processing logits (bit-identical)" \
     || python3 -c "

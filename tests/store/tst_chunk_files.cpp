@@ -269,6 +269,67 @@ private Q_SLOTS:
         QVERIFY(same_chunk(*chunks[5], **one));
     }
 
+    // A head's verdict survives the LRU unmapping the file (no second CRC pass on a remap), but a
+    // file replaced since (new inode, as a rewrite by rename gives) is checked again.
+    void checks_survive_remaps_not_rewrites() {
+        QTemporaryDir dir;
+        const std::string root = dir.path().toStdString();
+        const int H = 2, B = 8;
+        const auto good = random_chunk(KvDType::f16, H, B, 31u);
+        const std::string path = chunk_file_path(root, 0, 0);
+        QVERIFY(write_chunk_file(path, *good, 0, 0));
+        QVERIFY(write_chunk_file(chunk_file_path(root, 0, 1), *random_chunk(KvDType::f16, H, B, 32u), 0, 1));
+        auto cache = std::make_shared<ChunkFileCache>(1);  // every load remaps
+        auto source = make_disk_chunk_source(cache, root, 0, KvDType::f16, H, B);
+        std::shared_ptr<std::atomic<std::uint8_t>[]> states;
+        {
+            auto a = source->load(0);
+            QVERIFY(a && (*a)->checked_head(1));
+            states = (*a)->head_checks();
+        }
+        QVERIFY(source->load(1));  // evicts chunk 0
+        {
+            auto b = source->load(0);
+            QVERIFY(b);
+            QCOMPARE((*b)->head_checks().get(), states.get());  // remembered
+            QCOMPARE(int((*b)->head_checks()[1].load()), 1);
+        }
+        // Replace the file with a corrupt copy under a new inode: checked again, and refused.
+        auto bytes = read_all(path);
+        std::uint64_t data = 0;
+        std::memcpy(&data, bytes.data() + 40, 8);
+        bytes[data + 5] ^= 0x01;  // head 0's keys
+        const std::string temp = path + ".new";
+        write_all(temp, bytes);
+        QCOMPARE(std::rename(temp.c_str(), path.c_str()), 0);
+        QVERIFY(source->load(1));
+        auto c = source->load(0);
+        QVERIFY(c);
+        QVERIFY((*c)->head_checks().get() != states.get());
+        QVERIFY(!(*c)->checked_head(0));
+    }
+
+    void crc32_known_vectors() {
+        const std::string s = "123456789";
+        QCOMPARE(crc32(std::as_bytes(std::span(s.data(), s.size()))), 0xCBF43926u);
+        QCOMPARE(crc32(std::span<const std::byte>()), 0u);
+        // Every length 0..40 and split point: slicing-by-8 equals the bytewise definition.
+        std::vector<std::byte> buf(40);
+        for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = std::byte((i * 37 + 11) & 0xFF);
+        for (std::size_t n = 0; n <= buf.size(); ++n) {
+            std::uint32_t ref = 0xFFFFFFFFu;
+            for (std::size_t i = 0; i < n; ++i) {
+                ref ^= std::to_integer<std::uint32_t>(buf[i]);
+                for (int k = 0; k < 8; ++k) ref = (ref & 1) ? 0xEDB88320u ^ (ref >> 1) : ref >> 1;
+            }
+            ref = ~ref;
+            const std::span<const std::byte> all(buf.data(), n);
+            QCOMPARE(crc32(all), ref);
+            for (std::size_t cut = 0; cut <= n; ++cut)
+                QCOMPARE(crc32(all.subspan(cut), crc32(all.first(cut))), ref);
+        }
+    }
+
     void concurrent_loads() {
         QTemporaryDir dir;
         const std::string root = dir.path().toStdString();

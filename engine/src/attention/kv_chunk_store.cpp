@@ -124,7 +124,9 @@ std::shared_ptr<const KvChunk> KvChunk::view(KvDType dtype, int n_head, int rows
                                              const float* v_scales, const float* means,
                                              const std::uint32_t* head_crc,
                                              std::shared_ptr<const void> owner,
-                                             std::string origin) {
+                                             std::string origin,
+                                             std::shared_ptr<std::atomic<std::uint8_t>[]>
+                                                 head_checks) {
     std::shared_ptr<KvChunk> c(new KvChunk(dtype, n_head, rows, nullptr));
     c->m_k = k;
     c->m_v = v;
@@ -135,8 +137,12 @@ std::shared_ptr<const KvChunk> KvChunk::view(KvDType dtype, int n_head, int rows
     }
     c->m_mean = means;
     c->m_head_crc = head_crc;
-    c->m_checked = std::make_unique<std::atomic<std::uint8_t>[]>(std::size_t(n_head));
-    for (int h = 0; h < n_head; ++h) c->m_checked[std::size_t(h)].store(0);
+    if (head_checks) {
+        c->m_checked = std::move(head_checks);
+    } else {
+        c->m_checked = std::shared_ptr<std::atomic<std::uint8_t>[]>(
+            new std::atomic<std::uint8_t>[std::size_t(n_head)]());
+    }
     c->m_owner = std::move(owner);
     c->m_origin = std::move(origin);
     return c;

@@ -67,14 +67,18 @@ public:
     // chunk file keeps each head's k and v slices together: head_stride = 2 * slice bytes).
     // k_scales / v_scales ([H]) are read for int8 only. `head_crc` ([H], CRC-32 of head h's k
     // slice then v slice, then (int8) its k scale and v scale) is checked by checked_head() the
-    // first time a head is used.
+    // first time a head is used. `head_checks` ([H] states, 0 unchecked / 1 good / 2 bad) may be
+    // shared with earlier views of the same file, so that a head is checked once per process
+    // rather than once per mapping (an LRU that remaps a chunk must not pay the CRC again).
     static std::shared_ptr<const KvChunk> view(KvDType dtype, int n_head, int rows,
                                                const std::byte* k, const std::byte* v,
                                                std::size_t head_stride, const float* k_scales,
                                                const float* v_scales, const float* means,
                                                const std::uint32_t* head_crc,
                                                std::shared_ptr<const void> owner,
-                                               std::string origin);
+                                               std::string origin,
+                                               std::shared_ptr<std::atomic<std::uint8_t>[]>
+                                                   head_checks = nullptr);
 
     // Convert `rows` float rows per head (k_heads[h], v_heads[h]: [rows][64]) to `dtype` and
     // compute the per-head mean key from the stored (rounded) values.
@@ -91,6 +95,9 @@ public:
     Result<KvRows> checked_head(int h) const;
     const float* mean(int h) const { return m_mean + std::size_t(h) * kv_head_dim; }
     bool is_view() const { return m_head_crc != nullptr; }
+    // The per-head check states of a view (null for in-memory chunks), to share with later views
+    // of the same file.
+    const std::shared_ptr<std::atomic<std::uint8_t>[]>& head_checks() const { return m_checked; }
     const std::string& origin() const { return m_origin; }  // "" for in-memory chunks
 
     // Image: k data, v data, (int8) k scales, v scales; means are recomputed on read. The same
@@ -126,7 +133,7 @@ private:
     // (0 unchecked, 1 good, 2 corrupt; two threads may both check a head, which is harmless).
     std::shared_ptr<const void> m_owner;
     const std::uint32_t* m_head_crc = nullptr;
-    std::unique_ptr<std::atomic<std::uint8_t>[]> m_checked;
+    std::shared_ptr<std::atomic<std::uint8_t>[]> m_checked;  // per head: 0 unchecked, 1 good, 2 bad
     std::string m_origin;
 };
 
