@@ -4,6 +4,7 @@
 #include <QCommandLineParser>
 #include <QFile>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <span>
@@ -15,6 +16,7 @@
 #include "lectern/generate.h"
 #include "lectern/inference.h"
 #include "lectern/prompt_format.h"
+#include "locationmap.h"
 
 namespace Cli {
 namespace {
@@ -75,7 +77,8 @@ std::optional<LoadedTokenizer> storeTokenizer(const QCommandLineParser& parser,
         return LoadedTokenizer{};  // no tokenizer: ids only
     QStringList candidates;
     for (auto it = summary.sources.rbegin(); it != summary.sources.rend(); ++it) {
-        const QString spec = tokenizerSpecFromSettings(it->settings);
+        // Settings of an extracted document continue after the spec ("; extract=...").
+        const QString spec = tokenizerSpecFromSettings(it->settings.substr(0, it->settings.rfind("; extract=")));
         if (!spec.isEmpty() && !candidates.contains(spec))
             candidates << spec;
     }
@@ -102,6 +105,66 @@ QString checkpointList(const lectern::StoreSummary& s)
                                         QString::fromStdString(c.label)));
     return items.isEmpty() ? QStringLiteral("none") : items.join(QStringLiteral(", "));
 }
+
+// Where each source's text lies in the store's offset space, and its location map (the
+// attachment `ingest` keeps for an extracted document), read when first needed.
+class SourcePages {
+public:
+    SourcePages(const lectern::DocumentStore& store, const lectern::StoreSummary& summary)
+        : m_store(store)
+    {
+        std::int64_t base = 0;
+        for (const lectern::SourceInfo& s : summary.sources) {
+            m_sources.push_back(Source{base, std::int64_t(s.bytes), s.attachment_bytes > 0, {}, false});
+            base += std::int64_t(s.bytes);
+        }
+    }
+
+    // "pages 12-14" for the bytes [begin, end) of the concatenated sources' texts; "" when no
+    // source there has a location map.
+    QString describe(std::int64_t begin, std::int64_t end)
+    {
+        QStringList parts;
+        for (std::size_t i = 0; i < m_sources.size(); ++i) {
+            Source& s = m_sources[i];
+            const std::int64_t lo = std::max(begin, s.base), hi = std::min(end, s.base + s.bytes);
+            if (lo >= hi || !s.hasMap)
+                continue;
+            if (!s.loaded) {
+                s.loaded = true;
+                auto bytes = m_store.read_attachment(int(i));
+                if (!bytes) {
+                    std::fprintf(stderr, "lectern-cli: warning: %s\n", bytes.error().message.c_str());
+                    s.hasMap = false;
+                    continue;
+                }
+                auto map = Ingest::LocationMap::parse(QByteArray(
+                    reinterpret_cast<const char*>(bytes->data()), qsizetype(bytes->size())));
+                if (!map) {
+                    std::fprintf(stderr, "lectern-cli: warning: source %zu: %s\n", i,
+                                 map.error().message.c_str());
+                    s.hasMap = false;
+                    continue;
+                }
+                s.map = std::move(*map);
+            }
+            const QString d = s.map.describe(lo - s.base, hi - s.base);
+            if (!d.isEmpty())
+                parts << (m_sources.size() > 1 ? QStringLiteral("source %1 ").arg(i + 1) + d : d);
+        }
+        return parts.join(QStringLiteral(", "));
+    }
+
+private:
+    struct Source {
+        std::int64_t base = 0, bytes = 0;
+        bool hasMap = false;
+        Ingest::LocationMap map;
+        bool loaded = false;
+    };
+    const lectern::DocumentStore& m_store;
+    std::vector<Source> m_sources;
+};
 
 }  // namespace
 
@@ -134,7 +197,8 @@ int runAsk(const QStringList& args)
     opt("logits-out", "Write the float32 logits after the last question token to this file.",
         "file");
     opt("provenance", "After the answer, print the document token ranges the attention read "
-        "('attended: begin-end weight', with byte offsets when the store has them).");
+        "('attended: begin-end weight', with byte offsets when the store has them and the pages "
+        "or chapters they cover for an extracted document).");
     opt("temperature", "Sampling temperature; 0 = greedy (default 1).", "T");
     opt("top-p", "Nucleus sampling, in (0,1] (default 1 = off).", "P");
     opt("top-k", "Sample among the K most likely tokens (default 0 = off).", "K");
@@ -360,6 +424,7 @@ int runAsk(const QStringList& args)
         for (const lectern::SourceInfo& s : summary->sources)
             totalBytes += s.bytes;
         QByteArray out;
+        SourcePages pages(*store, *summary);
         for (const lectern::AttendedRange& r : ranges) {
             QString line = QStringLiteral("attended: %1-%2 %3")
                                .arg(r.begin)
@@ -375,6 +440,9 @@ int runAsk(const QStringList& args)
                         endByte = next->front();
                 }
                 line += QStringLiteral(" bytes %1-%2").arg(first->front()).arg(endByte);
+                const QString where = pages.describe(first->front(), endByte);
+                if (!where.isEmpty())
+                    line += QLatin1Char(' ') + where;
             }
             out += line.toUtf8() + '\n';
         }

@@ -1,6 +1,7 @@
 // `lectern-cli bench`: speed measurements. --tokenizer: encode and decode MB/s; --op matmul: the
 // CPU backend's matrix product (GFLOP/s, weight GB/s) next to a same-process memcpy baseline;
-// --model: prefill and decode tokens/s of a checkpoint, and the peak resident memory.
+// --model: prefill and decode tokens/s of a checkpoint, and the peak resident memory; --extract:
+// document extraction pages/s next to pdftotext on the same file (extractcommand.cpp).
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 
@@ -18,11 +19,16 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "extractoptions.h"
 #include "lectern/cpu_bench.h"
 #include "lectern/inference.h"
 #include "tokenizerloader.h"
 
 namespace Cli {
+
+// extractcommand.cpp: extraction pages/s against pdftotext on the same file, as key: value lines.
+int runExtractBench(const QString& path, const Ingest::ExtractOptions& options, int repeat);
+
 namespace {
 
 // Deterministic English-like text: words, numbers, punctuation and paragraphs, so the tokenizer
@@ -275,7 +281,8 @@ int runBench(const QStringList& args)
                                    QStringLiteral("matmul: weight type f32|f16|bf16 (f16)."),
                                    QStringLiteral("TYPE"), QStringLiteral("f16"));
     const QCommandLineOption threads(QStringLiteral("threads"),
-                                     QStringLiteral("matmul, model: threads (1)."),
+                                     QStringLiteral("matmul, model: threads (1); extract: page "
+                                                    "threads (default: all cores)."),
                                      QStringLiteral("N"), QStringLiteral("1"));
     const QCommandLineOption seconds(QStringLiteral("seconds"),
                                      QStringLiteral("matmul: measuring time per loop (1)."),
@@ -300,6 +307,21 @@ int runBench(const QStringList& args)
                                      QStringLiteral("model: KV-cache type of attention blocks "
                                                     "f32|f16|int8 (f32)."),
                                      QStringLiteral("TYPE"), QStringLiteral("f32"));
+    const QCommandLineOption extract(
+        QStringLiteral("extract"),
+        QStringLiteral("Document extraction speed: pages/s of FILE (PDF, EPUB, text) with the "
+                       "cleanup on, next to pdftotext's on the same file in the same run, and "
+                       "their ratio (best of --repeat, interleaved)."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption repeat(QStringLiteral("repeat"),
+                                    QStringLiteral("extract: runs of each (5)."),
+                                    QStringLiteral("N"), QStringLiteral("5"));
+    const QCommandLineOption password(QStringLiteral("password"),
+                                      QStringLiteral("extract: password of an encrypted PDF."),
+                                      QStringLiteral("P"));
+    parser.addOption(extract);
+    parser.addOption(repeat);
+    parser.addOption(password);
     parser.addOption(tokenizer);
     parser.addOption(megabytes);
     parser.addOption(file);
@@ -307,6 +329,17 @@ int runBench(const QStringList& args)
         parser.addOption(*o);
     if (const auto code = parse(parser, args))
         return *code;
+    if (parser.isSet(extract)) {
+        const auto n = positiveInt(parser, repeat);
+        if (!n)
+            return UsageError;
+        Ingest::ExtractOptions options;
+        options.password = parser.value(password).toUtf8();
+        if (parser.isSet(threads))  // extraction threads only when asked (default: all cores)
+            if (const auto t = positiveInt(parser, threads))
+                options.threads = *t;
+        return runExtractBench(parser.value(extract), options, *n);
+    }
     if (parser.isSet(op)) {
         if (parser.value(op) != QStringLiteral("matmul"))
             return fail(QStringLiteral("unknown --op '%1' (known: matmul)").arg(parser.value(op)),

@@ -1,6 +1,8 @@
 // `lectern-cli ingest`: read a document once through a model into a document store (a folder),
-// so that later questions (`lectern-cli ask`) process only the question. Resumes an interrupted
-// ingest of the same file; appends another file only when asked to.
+// so that later questions (`lectern-cli ask`) process only the question. Documents (PDF, EPUB,
+// HTML, text) go through lectern_ingest first: the extracted text is tokenized and its location
+// map is kept as the source's attachment (LocationMap, JSON). Resumes an interrupted ingest of
+// the same file; appends another file only when asked to.
 #include <QCommandLineParser>
 #include <QDir>
 #include <QDirIterator>
@@ -18,6 +20,8 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "extractor.h"
+#include "locationmap.h"
 #include "lectern/document_store.h"
 #include "lectern/inference.h"
 
@@ -125,6 +129,41 @@ bool isInterruptedCreate(const QString& path)
     return true;
 }
 
+// What a document file becomes before tokenizing: the extracted text (PDF, EPUB, HTML, text in
+// any encoding; lectern_ingest) and its location map, kept with the source as its attachment so
+// that `ask --provenance` can name pages. Offsets index `text`.
+struct SourceText {
+    QByteArray text;
+    QByteArray attachment;  // LocationMap::serialize(); empty for raw text
+    std::string settings;   // "; extract=<format>; ocr=on|off; file_bytes=<n>" or ""
+};
+
+std::optional<SourceText> extractSource(const QString& path, const QByteArray& fileBytes,
+                                        const Ingest::ExtractOptions& options, QString* error)
+{
+    auto doc = Ingest::Extractor::extractFile(path, options);
+    if (!doc) {
+        *error = QString::fromStdString(doc.error().message);
+        return std::nullopt;
+    }
+    constexpr int kShownWarnings = 20;
+    for (int i = 0; i < doc->warnings.size() && i < kShownWarnings; ++i)
+        std::fprintf(stderr, "lectern-cli: warning: %s\n", doc->warnings[i].toUtf8().constData());
+    if (doc->warnings.size() > kShownWarnings)
+        std::fprintf(stderr, "lectern-cli: warning: ... and %lld more (see 'lectern-cli extract')\n",
+                     static_cast<long long>(doc->warnings.size() - kShownWarnings));
+    SourceText out;
+    out.text = std::move(doc->text);
+    doc->text.clear();
+    Ingest::LocationMap map = Ingest::LocationMap::fromDocument(*doc);
+    map.textBytes = out.text.size();
+    out.attachment = map.serialize();
+    out.settings = "; extract=" + std::string(Ingest::ExtractedDocument::formatName(doc->format)) +
+                   "; ocr=" + (options.ocr ? "on" : "off") +
+                   "; file_bytes=" + std::to_string(fileBytes.size());
+    return out;
+}
+
 }  // namespace
 
 int runIngest(const QStringList& args)
@@ -133,9 +172,10 @@ int runIngest(const QStringList& args)
     parser.setApplicationDescription(QStringLiteral(
         "Read a document once through a model into a document store (a folder): recurrent-state "
         "checkpoints, the attention KV cache and the token stream, so that 'lectern-cli ask' later "
-        "processes only the question. Give a text file (tokenized with --tokenizer) or "
-        "--tokens-file. Run the same command again to resume an interrupted ingest (Ctrl+C saves "
-        "a checkpoint first). Progress goes to stderr, a summary to stdout."));
+        "processes only the question. Give a document (PDF, EPUB, HTML, Markdown or text: its "
+        "text is extracted as 'lectern-cli extract' does, tokenized with --tokenizer, and its "
+        "page map kept so that 'ask --provenance' names pages) or --tokens-file. Run the same "
+        "command again to resume an interrupted ingest (Ctrl+C saves a checkpoint first). Progress goes to stderr, a summary to stdout."));
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
         if (value)
             parser.addOption(QCommandLineOption(QString::fromLatin1(name),
@@ -151,6 +191,9 @@ int runIngest(const QStringList& args)
         "text.", "file");
     opt("tokenizer", "For text: 'world' (bundled, the default), a World vocabulary .txt or a "
         "SentencePiece .model.", "world|PATH");
+    opt("password", "Password of an encrypted PDF.", "password");
+    opt("ocr", "OCR PDF pages without a text layer (Tesseract; slow). Off: such pages are "
+        "reported and skipped.");
     opt("append", "Add the file as a new source to a store that already holds another one.");
     opt("checkpoint-every", "New store: tokens between state checkpoints (default 65536).", "n");
     opt("chunk-size", "New store: attention chunk size (default 2048).", "n");
@@ -174,6 +217,9 @@ int runIngest(const QStringList& args)
         return fail(QStringLiteral("--model and --store are required (see --help)"), UsageError);
     if (fromIds && parser.isSet(QStringLiteral("tokenizer")))
         return fail(QStringLiteral("--tokenizer applies to text files, not --tokens-file"),
+                    UsageError);
+    if (fromIds && (parser.isSet(QStringLiteral("password")) || parser.isSet(QStringLiteral("ocr"))))
+        return fail(QStringLiteral("--password and --ocr apply to documents, not --tokens-file"),
                     UsageError);
 
     // Options.
@@ -227,6 +273,39 @@ int runIngest(const QStringList& args)
     source.name = QFileInfo(sourcePath).fileName().toStdString();
     source.sha256 = sha256Hex(*sourceBytes);
     source.bytes = std::uint64_t(sourceBytes->size());
+    const QString dir = parser.value(QStringLiteral("store"));
+    const std::string dirPath = QFile::encodeName(dir).toStdString();
+
+    // Documents are extracted; the text the tokens and offsets refer to is the extracted text,
+    // and SourceInfo::bytes is its size (the store's offsets count bytes of the sources' texts).
+    // An unfinished ingest begun by a Lectern that tokenized text files as they are (its settings
+    // name no extractor) is resumed the same way.
+    QByteArray text = *sourceBytes;
+    QByteArray attachment;
+    std::string extractSettings;
+    if (!fromIds) {
+        bool raw = false;
+        if (QFileInfo::exists(dir + QStringLiteral("/manifest.json"))) {
+            if (auto s = lectern::DocumentStore::summary(dirPath); s && !s->sources.empty()) {
+                const lectern::SourceInfo& last = s->sources.back();
+                raw = last.sha256 == source.sha256 &&
+                      s->tokens < last.first_token + last.tokens &&
+                      last.settings.find("; extract=") == std::string::npos;
+            }
+        }
+        if (!raw) {
+            Ingest::ExtractOptions extractOptions;
+            extractOptions.password = parser.value(QStringLiteral("password")).toUtf8();
+            extractOptions.ocr = parser.isSet(QStringLiteral("ocr"));
+            auto extracted = extractSource(sourcePath, *sourceBytes, extractOptions, &error);
+            if (!extracted)
+                return fail(error);
+            text = std::move(extracted->text);
+            attachment = std::move(extracted->attachment);
+            extractSettings = extracted->settings;
+            source.bytes = std::uint64_t(text.size());
+        }
+    }
 
     std::optional<LoadedTokenizer> tok;
     std::vector<lectern::token_id> ids;
@@ -245,12 +324,14 @@ int runIngest(const QStringList& args)
         if (!tok)
             return fail(error);
         identity = tok->identity;
-        ids = tok->tokenizer->encode(std::string_view(sourceBytes->constData(),
-                                                      std::size_t(sourceBytes->size())));
-        source.settings = sourceSettings(tok->spec);
+        ids = tok->tokenizer->encode(std::string_view(text.constData(), std::size_t(text.size())));
+        source.settings = sourceSettings(tok->spec) + extractSettings;
     }
     if (ids.empty())
-        return fail(sourcePath + QStringLiteral(": no tokens to ingest (the file is empty)"));
+        return fail(sourcePath + (fromIds || extractSettings.empty()
+                                      ? QStringLiteral(": no tokens to ingest (the file is empty)")
+                                      : QStringLiteral(": no text to ingest (nothing was extracted; "
+                                                       "a scanned PDF needs --ocr)")));
     source.tokens = std::int64_t(ids.size());
 
     // The model.
@@ -282,8 +363,6 @@ int runIngest(const QStringList& args)
     }
 
     // Create or open the store.
-    const QString dir = parser.value(QStringLiteral("store"));
-    const std::string dirPath = QFile::encodeName(dir).toStdString();
     std::optional<lectern::DocumentStore> store;
     std::int64_t offsetBase = 0;
     if (!dirIsEmptyOrMissing(dir) && isInterruptedCreate(dir)) {
@@ -375,7 +454,9 @@ int runIngest(const QStringList& args)
         }
     }
 
-    if (auto begun = store->begin_source(source); !begun)
+    const std::span<const std::byte> attachmentBytes(
+        reinterpret_cast<const std::byte*>(attachment.constData()), std::size_t(attachment.size()));
+    if (auto begun = store->begin_source(source, attachmentBytes); !begun)
         return fail(begun.error().message);
     const lectern::StoreSummary before = store->summary();
     const lectern::SourceInfo& current = before.sources.back();
@@ -385,7 +466,7 @@ int runIngest(const QStringList& args)
 
     std::vector<std::int64_t> offsets;
     if (tok) {
-        offsets = tokenOffsets(*tok->tokenizer, ids, *sourceBytes, offsetBase);
+        offsets = tokenOffsets(*tok->tokenizer, ids, text, offsetBase);
         if (offsets.empty())
             std::fprintf(stderr, "lectern-cli: note: the tokens do not spell the text byte for "
                                  "byte; no byte offsets are recorded\n");

@@ -49,7 +49,17 @@ qint64 DocumentBuilder::append(const QString& text, const QRectF& rect)
             m_doc.text.append("\n\n");
         m_pendingBreak = false;
     }
-    const QByteArray utf8 = text.normalized(QString::NormalizationForm_C).toUtf8();
+    // Text below U+0300 (Latin-1 and the Latin extensions, no combining marks) is already NFC;
+    // only the rest pays for normalization.
+    bool simple = true;
+    for (const QChar c : text) {
+        if (c.unicode() >= 0x300) {
+            simple = false;
+            break;
+        }
+    }
+    const QByteArray utf8 = simple ? text.toUtf8()
+                                   : text.normalized(QString::NormalizationForm_C).toUtf8();
     TextSpan span;
     span.begin = m_doc.text.size();
     m_doc.text.append(utf8);

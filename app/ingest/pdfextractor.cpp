@@ -5,15 +5,22 @@
 #include "pageocr.h"
 #include "pdflayout.h"
 
+#include <QFile>
 #include <QHash>
 #include <QImage>
 #include <QSet>
+#include <QThread>
 
 #include <poppler-qt6.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <vector>
 
 namespace Ingest {
 
@@ -39,10 +46,17 @@ struct MessageScope {
     ~MessageScope() { t_popplerMessages = nullptr; }
 };
 
+// Larger PDFs are read by Poppler from the file (each Document copies mapped bytes).
+constexpr qint64 kMaxMappedBytes = 256ll << 20;
+
 struct PageLines {
     PageInfo info;
     QVector<PdfLine> lines;
+    bool needsOcr = false;  // no text layer but ink, and OCR asked for: done after pass 1
 };
+
+// Opens another Poppler::Document on the same file or bytes, for a worker thread.
+using DocumentLoader = std::function<std::unique_ptr<Poppler::Document>()>;
 
 // A page without words: does it draw anything? A tiny render tells a scan from a blank page.
 bool pageHasInk(Poppler::Page& page)
@@ -58,8 +72,9 @@ bool pageHasInk(Poppler::Page& page)
 }
 
 lectern::Result<ExtractedDocument> fromDocument(std::unique_ptr<Poppler::Document> doc,
+                                                const DocumentLoader& loader,
                                                 const ExtractOptions& options,
-                                                const QStringList& messages);
+                                                QStringList& messages);
 
 // Words of a page without a text layer, by OCR; a warning on the page when that fails.
 QVector<PdfWord> ocrPage(Poppler::Page& page, PageInfo* info)
@@ -82,23 +97,130 @@ lectern::Result<ExtractedDocument> PdfExtractor::extract(const QString& path,
                                                          const ExtractOptions& options)
 {
     MessageScope scope;
-    return fromDocument(Poppler::Document::load(path, options.password, options.password),
-                        options, scope.messages);
+    // Poppler reads a file through small pread calls; from memory (a read-only mapping, copied
+    // once by Poppler) it reads faster. Files that cannot be mapped are read by Poppler itself.
+    QFile file(path);
+    const qint64 size = file.open(QIODevice::ReadOnly) ? file.size() : 0;
+    const uchar* mapped = size > 0 && size <= kMaxMappedBytes ? file.map(0, size) : nullptr;
+    if (mapped) {
+        const QByteArray data =
+            QByteArray::fromRawData(reinterpret_cast<const char*>(mapped), qsizetype(size));
+        const DocumentLoader loader = [&data, &options] {
+            return Poppler::Document::loadFromData(data, options.password, options.password);
+        };
+        return fromDocument(loader(), loader, options, scope.messages);
+    }
+    const DocumentLoader loader = [&path, &options] {
+        return Poppler::Document::load(path, options.password, options.password);
+    };
+    return fromDocument(loader(), loader, options, scope.messages);
 }
 
 lectern::Result<ExtractedDocument> PdfExtractor::extractData(const QByteArray& data,
                                                              const ExtractOptions& options)
 {
     MessageScope scope;
-    return fromDocument(Poppler::Document::loadFromData(data, options.password, options.password),
-                        options, scope.messages);
+    const DocumentLoader loader = [&data, &options] {
+        return Poppler::Document::loadFromData(data, options.password, options.password);
+    };
+    return fromDocument(loader(), loader, options, scope.messages);
 }
 
 namespace {
 
+// Pass 1 for one page: words -> ordered lines.
+PageLines readPage(Poppler::Document& doc, int i, const ExtractOptions& options)
+{
+    PageLines pl;
+    std::unique_ptr<Poppler::Page> page = doc.page(i);
+    if (!page) {
+        pl.info.hasTextLayer = false;
+        pl.info.warnings.append(QStringLiteral("page %1 could not be read").arg(i + 1));
+        return pl;
+    }
+    pl.info.label = page->label();
+    if (pl.info.label.isEmpty())
+        pl.info.label = QString::number(i + 1);
+    pl.info.size = page->pageSizeF();
+    QVector<PdfWord> words;
+    const auto boxes = page->textList();
+    words.reserve(qsizetype(boxes.size()));
+    for (const std::unique_ptr<Poppler::TextBox>& box : boxes) {
+        QString text = box->text();
+        bool blank = true;
+        for (const QChar c : text) {
+            if (!c.isSpace()) {
+                blank = false;
+                break;
+            }
+        }
+        if (blank)
+            continue;
+        words.append(PdfWord{std::move(text), box->boundingBox(), box->hasSpaceAfter()});
+    }
+    if (words.isEmpty()) {
+        // Only pages without words are rendered (a tiny image tells a scan from a blank page).
+        pl.info.hasTextLayer = false;
+        if (!pageHasInk(*page))
+            pl.info.warnings.append(QStringLiteral("page %1 is empty").arg(pl.info.label));
+        else if (!options.ocr)
+            pl.info.warnings.append(QStringLiteral("page %1 has no text layer (a scanned "
+                                                   "image?); its text is missing (try --ocr)")
+                                        .arg(pl.info.label));
+        else
+            pl.needsOcr = true;
+        return pl;
+    }
+    pl.lines = PdfLayout::readingOrder(std::move(words), pl.info.size);
+    return pl;
+}
+
+// Pass 1 over all pages. Poppler's text extraction is the bulk of the work and pages are
+// independent, so with several cores pages are read by worker threads, each with its own
+// Poppler::Document (a document is not shared between threads), in batches handed out in order;
+// the result is the same as reading them one by one.
+void readPages(Poppler::Document& doc, const DocumentLoader& loader, const ExtractOptions& options,
+               QVector<PageLines>& pages, QStringList& messages)
+{
+    const int pageCount = int(pages.size());
+    constexpr int kBatch = 8;
+    int threads = options.threads > 0 ? options.threads : QThread::idealThreadCount();
+    threads = std::clamp(std::min(threads, pageCount / (2 * kBatch)), 1, 64);
+    std::atomic<int> next{0};
+    const auto work = [&](Poppler::Document& d) {
+        for (;;) {
+            const int first = next.fetch_add(kBatch);
+            if (first >= pageCount)
+                return;
+            for (int i = first; i < std::min(pageCount, first + kBatch); ++i)
+                pages[i] = readPage(d, i, options);
+        }
+    };
+    std::vector<std::thread> workers;
+    std::vector<QStringList> workerMessages(std::size_t(threads > 1 ? threads - 1 : 0));
+    for (int t = 0; t + 1 < threads; ++t) {
+        workers.emplace_back([&, t] {
+            std::unique_ptr<Poppler::Document> d = loader();  // its load messages: already seen
+            if (!d || d->isLocked())
+                return;  // the pages it would have read are read below
+            t_popplerMessages = &workerMessages[std::size_t(t)];
+            work(*d);
+            t_popplerMessages = nullptr;
+        });
+    }
+    work(doc);
+    for (std::thread& w : workers)
+        w.join();
+    for (const QStringList& m : workerMessages)
+        for (const QString& line : m)
+            if (messages.size() < 100)
+                messages.append(line);
+}
+
 lectern::Result<ExtractedDocument> fromDocument(std::unique_ptr<Poppler::Document> doc,
+                                                const DocumentLoader& loader,
                                                 const ExtractOptions& options,
-                                                const QStringList& messages)
+                                                QStringList& messages)
 {
     if (!doc)
         return lectern::make_error("not a readable PDF (damaged or truncated beyond repair)");
@@ -114,42 +236,17 @@ lectern::Result<ExtractedDocument> fromDocument(std::unique_ptr<Poppler::Documen
     DocumentBuilder builder(ExtractedDocument::Format::Pdf);
     builder.document().title = doc->info(QStringLiteral("Title")).trimmed();
 
-    // Pass 1, page by page: words -> ordered lines. Poppler::Page objects live one at a time.
-    QVector<PageLines> pages;
-    pages.reserve(pageCount);
+    // Pass 1: words -> ordered lines per page (Poppler pages live one at a time per thread).
+    QVector<PageLines> pages(pageCount);
+    readPages(*doc, loader, options, pages, messages);
+    // OCR (slow, rare) on this thread, for pages without a text layer.
     for (int i = 0; i < pageCount; ++i) {
-        PageLines pl;
-        std::unique_ptr<Poppler::Page> page = doc->page(i);
-        if (!page) {
-            pl.info.hasTextLayer = false;
-            pl.info.warnings.append(QStringLiteral("page %1 could not be read").arg(i + 1));
-            pages.append(pl);
+        PageLines& pl = pages[i];
+        if (!pl.needsOcr)
             continue;
-        }
-        pl.info.label = page->label();
-        if (pl.info.label.isEmpty())
-            pl.info.label = QString::number(i + 1);
-        pl.info.size = page->pageSizeF();
-        QVector<PdfWord> words;
-        for (const std::unique_ptr<Poppler::TextBox>& box : page->textList()) {
-            const QString text = box->text();
-            if (text.trimmed().isEmpty())
-                continue;
-            words.append(PdfWord{text, box->boundingBox(), box->hasSpaceAfter()});
-        }
-        if (words.isEmpty()) {
-            pl.info.hasTextLayer = false;
-            if (!pageHasInk(*page))
-                pl.info.warnings.append(QStringLiteral("page %1 is empty").arg(pl.info.label));
-            else if (!options.ocr)
-                pl.info.warnings.append(QStringLiteral("page %1 has no text layer (a scanned "
-                                                       "image?); its text is missing (try --ocr)")
-                                            .arg(pl.info.label));
-            else
-                words = ocrPage(*page, &pl.info);
-        }
-        pl.lines = PdfLayout::readingOrder(std::move(words), pl.info.size);
-        pages.append(std::move(pl));
+        std::unique_ptr<Poppler::Page> page = doc->page(i);
+        if (page)
+            pl.lines = PdfLayout::readingOrder(ocrPage(*page, &pl.info), pl.info.size);
     }
 
     // Running headers and footers: band lines whose footprint (digits folded) recurs on many

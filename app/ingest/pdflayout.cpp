@@ -85,10 +85,36 @@ const QRegularExpression& leaderPattern()
     return re;
 }
 
+// "(?:\.\s?){5,}\s*[0-9ivxlcdm]+$" without a regular expression (it runs for every line).
 bool endsWithLeader(const QString& s)
 {
-    static const QRegularExpression re(QStringLiteral("(?:\\.\\s?){5,}\\s*[0-9ivxlcdm]+$"));
-    return re.match(s).hasMatch();
+    qsizetype i = s.size();
+    const auto numeral = [](QChar c) {
+        const char16_t u = c.unicode();
+        return (u >= u'0' && u <= u'9') || u == u'i' || u == u'v' || u == u'x' || u == u'l' ||
+               u == u'c' || u == u'd' || u == u'm';
+    };
+    while (i > 0 && numeral(s[i - 1]))
+        --i;
+    if (i == s.size())
+        return false;
+    while (i > 0 && s[i - 1].isSpace())
+        --i;
+    // Backwards: (dot, optional one space) repeated; the last dot may be followed by a space.
+    int dots = 0;
+    while (i > 0) {
+        if (s[i - 1] == u'.') {
+            ++dots;
+            --i;
+        } else if (dots > 0 && s[i - 1].isSpace() && i >= 2 && s[i - 2] == u'.') {
+            --i;
+        } else {
+            break;
+        }
+        if (dots >= 5)
+            return true;
+    }
+    return false;
 }
 
 // Leaders carry no words and cost many tokens: "Setup . . . . . 12" -> "Setup … 12".

@@ -6,9 +6,12 @@
 
 #include "extractor.h"
 #include "ingesttestutil.h"
+#include "locationmap.h"
 
 using Ingest::ExtractedDocument;
 using Ingest::Extractor;
+using Ingest::LocationMap;
+using Ingest::PageInfo;
 
 class TstExtractor : public QObject {
     Q_OBJECT
@@ -25,6 +28,45 @@ private Q_SLOTS:
         QCOMPARE(Extractor::sniff("%PDF-1.7\n"), Extractor::Kind::Pdf);
         QCOMPARE(Extractor::sniff("PK\x03\x04"), Extractor::Kind::Zip);
         QCOMPARE(Extractor::sniff("hello"), Extractor::Kind::Text);
+    }
+
+    // What ingest keeps with a source: the map survives serialization, and byte ranges of the
+    // text are described by the pages (labels) or chapters they touch.
+    void locationMapRoundTrip()
+    {
+        auto pdf = Extractor::extractFile(documentFixture("layout-running-headers.pdf"));
+        QVERIFY(pdf);
+        const LocationMap map = LocationMap::fromDocument(*pdf);
+        auto back = LocationMap::parse(map.serialize());
+        QVERIFY(back);
+        QCOMPARE(back->format, ExtractedDocument::Format::Pdf);
+        QCOMPARE(back->textBytes, pdf->text.size());
+        QCOMPARE(back->pages.size(), pdf->pages.size());
+        QCOMPARE(back->spans.size(), pdf->map.size());
+        for (int i = 0; i < pdf->pages.size(); ++i) {
+            QCOMPARE(back->pages[i].label, pdf->pages[i].label);
+            QCOMPARE(back->pages[i].textBegin, pdf->pages[i].textBegin);
+            QCOMPARE(back->pages[i].textEnd, pdf->pages[i].textEnd);
+        }
+        const PageInfo& p2 = pdf->pages[1];
+        const PageInfo& p4 = pdf->pages[3];
+        QCOMPARE(back->describe(p2.textBegin, p2.textBegin + 1), QStringLiteral("pages 2"));
+        QCOMPARE(back->describe(p2.textBegin + 1, p4.textEnd), QStringLiteral("pages 2-4"));
+        // The blank line between two pages belongs to neither.
+        QCOMPARE(back->describe(p2.textEnd, p2.textEnd + 2), QString());
+        QCOMPARE(back->describe(0, pdf->text.size()), QStringLiteral("pages 1-5"));
+
+        auto epub = Extractor::extractFile(documentFixture("book-epub3.epub"));
+        QVERIFY(epub);
+        auto e = LocationMap::parse(LocationMap::fromDocument(*epub).serialize());
+        QVERIFY(e);
+        QCOMPARE(e->describe(0, epub->text.size()),
+                 QStringLiteral("chapters %1-%2").arg(e->pagesOf(0, 1).first + 1).arg(epub->pages.size()));
+
+        for (const char* bad : {"", "[]", "{\"lectern_location_map\": 2}",
+                                "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 5, "
+                                "\"pages\": [[0, 9, \"1\", 1, 0]]}"})
+            QVERIFY2(!LocationMap::parse(QByteArray(bad)), bad);
     }
 
     void formFeedPages()

@@ -194,6 +194,36 @@ private Q_SLOTS:
         QCOMPARE(mem->text, extractOk("layout-two-column.pdf").text);
     }
 
+    // Pages read by several threads (each with its own Poppler::Document) give exactly the
+    // text, map and pages of one thread.
+    void threadsDoNotChangeTheResult()
+    {
+        for (const char* name : {"real-libtasn1.pdf", "real-shared-mime-info-spec.pdf",
+                                 "no-text-layer.pdf"}) {
+            Ingest::ExtractOptions one;
+            one.threads = 1;
+            Ingest::ExtractOptions many;
+            many.threads = 4;
+            auto a = PdfExtractor::extract(documentFixture(name), one);
+            auto b = PdfExtractor::extract(documentFixture(name), many);
+            QVERIFY(a && b);
+            QCOMPARE(a->text, b->text);
+            QCOMPARE(a->map.size(), b->map.size());
+            for (int i = 0; i < a->map.size(); ++i) {
+                QCOMPARE(a->map[i].begin, b->map[i].begin);
+                QCOMPARE(a->map[i].page, b->map[i].page);
+                QCOMPARE(a->map[i].rect, b->map[i].rect);
+            }
+            QCOMPARE(a->pages.size(), b->pages.size());
+            for (int i = 0; i < a->pages.size(); ++i) {
+                QCOMPARE(a->pages[i].label, b->pages[i].label);
+                QCOMPARE(a->pages[i].textBegin, b->pages[i].textBegin);
+                QCOMPARE(a->pages[i].warnings, b->pages[i].warnings);
+            }
+            QCOMPARE(a->warnings, b->warnings);
+        }
+    }
+
     // Against poppler-utils. Words are compared after lower-casing and dropping punctuation;
     // the longest common subsequence of the two word lists must cover >= 90% of pdftotext's
     // words (we drop running headers and page numbers, which pdftotext keeps) and >= 95% of ours

@@ -35,6 +35,7 @@ private Q_SLOTS:
     void summaryAndDiskUse();
     void attendedRanges();
     void badCalls();
+    void sourceAttachments();
 
 private:
     std::shared_ptr<const lectern::Model> m_model;
@@ -345,6 +346,59 @@ void TestDocumentStore::badCalls() {
     QCOMPARE(store->tokens(), std::int64_t(0));
     auto again = DocumentStore::create(dir, m_model, tokenizer(), options());
     QVERIFY(!again && again.error().message.find(dir) != std::string::npos);
+}
+
+void TestDocumentStore::sourceAttachments() {
+    QTemporaryDir tmp;
+    const std::string dir = str(tmp.path()) + "/doc";
+    const std::string a = "{\"pages\": [[0, 10, \"iv\"]]}";
+    const auto bytes_of = [](const std::string& text) {
+        return std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                      reinterpret_cast<const std::byte*>(text.data()) + text.size());
+    };
+    const auto q = [](const std::string& p) { return QString::fromStdString(p); };
+    const auto more = infer_test::random_tokens(40, m_model->config().vocab, 12u);
+    {
+        auto store = DocumentStore::create(dir, m_model, tokenizer(), options());
+        QVERIFY(store);
+        QVERIFY(store->begin_source(source("a.pdf", 100), bytes_of(a)));
+        QVERIFY(store->ingest(std::span<const token_id>(m_doc.data(), 60), offsets_for(0, 60)));
+        // Resuming the same source keeps the attachment it was begun with.
+        QVERIFY(store->begin_source(source("a.pdf", 100), bytes_of("other")));
+        auto back = store->read_attachment(0);
+        QVERIFY(back && *back == bytes_of(a));
+        QCOMPARE(store->summary().sources[0].attachment_bytes, std::uint64_t(a.size()));
+    }
+    // A leftover of a begin_source that did not commit is removed by open().
+    QVERIFY(QFile(q(dir + "/sources/s1.att")).open(QIODevice::WriteOnly));
+    auto store = DocumentStore::open(dir, m_model);
+    QVERIFY(store);
+    QVERIFY(!QFile::exists(q(dir + "/sources/s1.att")));
+    QVERIFY(store->ingest(std::span<const token_id>(m_doc.data() + 60, 40), offsets_for(60, 40)));
+    QVERIFY(store->begin_source(source("b.txt", 40, "bb22")));  // no attachment
+    QVERIFY(store->ingest(more, offsets_for(100, 40)));
+    auto none = store->read_attachment(1);
+    QVERIFY(none && none->empty());
+    QVERIFY(!store->read_attachment(2));
+    QVERIFY(DocumentStore::verify(dir, m_model));
+    auto s = DocumentStore::summary(dir);
+    QVERIFY(s && s->sources[0].attachment_bytes == a.size() && s->sources[1].attachment_bytes == 0);
+    QVERIFY(s->disk_bytes >= a.size());
+
+    // Damaged: verify and read_attachment name the file; a truncated one fails open's size check.
+    const QString path = q(dir + "/sources/s0.att");
+    {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::ReadWrite));
+        QVERIFY(f.seek(3) && f.write("X", 1) == 1);
+    }
+    auto bad = DocumentStore::verify(dir);
+    QVERIFY(!bad && bad.error().message.find("sources/s0.att") != std::string::npos);
+    auto read = store->read_attachment(0);
+    QVERIFY(!read && read.error().message.find("sources/s0.att") != std::string::npos);
+    QVERIFY(QFile::resize(path, qint64(a.size()) - 1));
+    auto reopened = DocumentStore::open(dir, m_model);
+    QVERIFY(!reopened && reopened.error().message.find("sources/s0.att") != std::string::npos);
 }
 
 QTEST_GUILESS_MAIN(TestDocumentStore)

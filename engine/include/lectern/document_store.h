@@ -60,6 +60,8 @@ struct SourceInfo {
     std::string settings;          // ingest settings that produced the text (free-form, recorded)
     std::int64_t first_token = 0;  // filled by the store
     std::int64_t tokens = 0;       // tokens of this source (expected total while ingesting)
+    // Filled by the store: size of the source's attachment (begin_source), 0 when it has none.
+    std::uint64_t attachment_bytes = 0;
 };
 
 struct CheckpointInfo {
@@ -148,7 +150,15 @@ public:
     // Declare a source before ingesting its tokens (tokens = its total token count), or resume
     // the last one: if the last source has the same sha256 and is unfinished, nothing changes.
     // Fails if an unfinished source with another sha256 is pending.
-    Result<void> begin_source(const SourceInfo& source);
+    // `attachment`: opaque bytes kept with the source for the caller (e.g. the map from text
+    // offsets to pages of an extracted PDF). Written crash-safely as its own file, listed in the
+    // manifest with size and CRC (checked by open's size check, verify and read_attachment), and
+    // never rewritten: resuming a source keeps the attachment it was begun with. Empty: none.
+    Result<void> begin_source(const SourceInfo& source,
+                              std::span<const std::byte> attachment = {});
+    // The attachment of source `source_index` (0-based; empty when it has none), checked against
+    // its size and CRC. Errors name the file.
+    Result<std::vector<std::byte>> read_attachment(int source_index) const;
 
     // Feed the next tokens of the current source (the store's position is tokens(); `offsets`,
     // empty or one per token, are byte offsets of each token's first byte in the concatenated

@@ -54,6 +54,10 @@ std::string means_rel_path(int block, std::int64_t first, std::int64_t end) {
            std::to_string(end) + ".mean";
 }
 
+std::string attachment_rel_path(std::size_t source_index) {
+    return "sources/s" + std::to_string(source_index) + ".att";
+}
+
 Result<ListedFile> write_listed_file(const std::string& dir, const std::string& rel,
                                      std::span<const std::byte> bytes) {
     if (auto ok = write_file_atomic(dir + "/" + rel, bytes); !ok) return ok.error();

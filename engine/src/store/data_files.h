@@ -19,6 +19,8 @@ namespace lectern {
 std::string checkpoint_rel_path(std::int64_t position);
 std::string segment_rel_path(std::int64_t begin, std::int64_t end);
 std::string means_rel_path(int block, std::int64_t first, std::int64_t end);
+// "sources/s<index>.att": the caller's opaque attachment of source <index>.
+std::string attachment_rel_path(std::size_t source_index);
 
 // Write `bytes` crash-safely as dir/rel; returns the listing (size, CRC). Errors name the file.
 Result<ListedFile> write_listed_file(const std::string& dir, const std::string& rel,

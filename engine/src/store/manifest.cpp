@@ -157,6 +157,8 @@ std::int64_t Manifest::tokens_expected() const {
 
 std::vector<const ListedFile*> Manifest::files() const {
     std::vector<const ListedFile*> out;
+    for (const auto& a : attachments)
+        if (!a.path.empty()) out.push_back(&a);
     for (const auto& s : segments) out.push_back(&s.file);
     for (const auto& s : means) out.push_back(&s.file);
     for (const auto& c : checkpoints) out.push_back(&c.file);
@@ -192,7 +194,10 @@ std::string manifest_to_json(const Manifest& m) {
         j += std::string(i ? ",\n" : "\n") + "    {\"name\": " + quote(s.name) +
              ", \"sha256\": " + quote(s.sha256) + ", \"bytes\": " + num(s.bytes) +
              ", \"settings\": " + quote(s.settings) + ", \"first_token\": " + num(s.first_token) +
-             ", \"tokens\": " + num(s.tokens) + "}";
+             ", \"tokens\": " + num(s.tokens);
+        if (i < m.attachments.size() && !m.attachments[i].path.empty())
+            j += ", \"attachment\": {" + file_fields(m.attachments[i]) + "}";
+        j += "}";
     }
     j += "],\n  \"token_segments\": [";
     for (std::size_t i = 0; i < m.segments.size(); ++i) {
@@ -276,7 +281,17 @@ Result<Manifest> parse_manifest(std::string_view text) {
         TRY_ASSIGN(info.settings, s.text("settings"));
         TRY_ASSIGN(info.first_token, s.u64("first_token"));
         TRY_ASSIGN(info.tokens, s.u64("tokens"));
+        ListedFile attachment;
+        if (item.member("attachment")) {  // optional: sources without one have no key
+            const JsonValue* att_obj = nullptr;
+            TRY_ASSIGN(att_obj, s.get("attachment", JsonValue::Kind::object));
+            TRY_ASSIGN(attachment, read_file_fields(Reader{*att_obj, "source attachment: "}));
+            if (attachment.path.rfind("sources/", 0) != 0)
+                return make_error("source attachment: bad file path \"" + attachment.path + "\"");
+            info.attachment_bytes = attachment.bytes;
+        }
         m.sources.push_back(std::move(info));
+        m.attachments.push_back(std::move(attachment));
     }
     TRY_ASSIGN(list, array(root, "token_segments"));
     for (const JsonValue& item : list->items) {

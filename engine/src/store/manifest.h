@@ -57,6 +57,8 @@ struct Manifest {
     int n_attn = 0;  // shape of the model's KV caches, for reading chunk files without it
     int n_head = 0;
     std::vector<SourceInfo> sources;
+    // Per source (same length as `sources`): its attachment file; path empty when it has none.
+    std::vector<ListedFile> attachments;
     std::int64_t tokens = 0;
     std::uint64_t chunk_file_bytes = 0;  // 0 while no chunk is complete
     std::vector<TokenSegment> segments;

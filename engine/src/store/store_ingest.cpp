@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "attention/kv_cache_impl.h"
+#include "core/atomic_file.h"
 #include "infer/state_impl.h"
 #include "store/data_files.h"
 #include "store/store_impl.h"
@@ -230,7 +231,8 @@ Result<IngestOutcome> Ingest::run(std::span<const token_id> tokens,
 
 }  // namespace
 
-Result<void> DocumentStore::begin_source(const SourceInfo& source) {
+Result<void> DocumentStore::begin_source(const SourceInfo& source,
+                                         std::span<const std::byte> attachment) {
     Manifest& m = m_impl->manifest;
     if (m.tokens < m.tokens_expected()) {
         const SourceInfo& last = m.sources.back();
@@ -244,7 +246,26 @@ Result<void> DocumentStore::begin_source(const SourceInfo& source) {
     Manifest next = m;
     SourceInfo s = source;
     s.first_token = m.tokens;
+    s.attachment_bytes = 0;
+    next.attachments.resize(next.sources.size());
+    ListedFile listed;
+    if (!attachment.empty()) {
+        const std::uint64_t budget = m.options.disk_budget_bytes;
+        if (budget > 0 && m.listed_bytes() + m_impl->manifest_bytes + attachment.size() > budget)
+            return make_error("disk budget of " + human_bytes(budget) + " reached: the "
+                              "attachment of source \"" + source.name + "\" (" +
+                              human_bytes(attachment.size()) + ") does not fit; raise the budget");
+        // A new name per source index; a file of that name can only be a leftover of a
+        // begin_source that did not commit (nothing lists it), so replacing it is safe.
+        if (auto ok = make_directories(m_impl->dir + "/sources"); !ok) return ok.error();
+        auto f = write_listed_file(m_impl->dir, attachment_rel_path(next.sources.size()),
+                                   attachment);
+        if (!f) return f.error();
+        listed = *f;
+        s.attachment_bytes = listed.bytes;
+    }
     next.sources.push_back(std::move(s));
+    next.attachments.push_back(std::move(listed));
     auto size = write_manifest(m_impl->dir, next);
     if (!size) return size.error();
     m = std::move(next);

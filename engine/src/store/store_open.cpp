@@ -52,7 +52,7 @@ void remove_leftovers(const std::string& dir, const Manifest& m) {
         if (name.rfind(std::string(manifest_name) + atomic_temp_marker, 0) == 0)
             fs::remove(entry.path(), ec);
     }
-    for (const char* sub : {"tokens", "checkpoints", "kv"}) {
+    for (const char* sub : {"tokens", "checkpoints", "kv", "sources"}) {
         const fs::path root = fs::path(dir) / sub;
         if (!fs::is_directory(root, ec)) continue;
         std::vector<fs::path> doomed;

@@ -143,6 +143,17 @@ Result<std::vector<std::int64_t>> DocumentStore::read_offsets(std::int64_t begin
     return out;
 }
 
+Result<std::vector<std::byte>> DocumentStore::read_attachment(int source_index) const {
+    const Manifest& m = m_impl->manifest;
+    if (source_index < 0 || std::size_t(source_index) >= m.sources.size())
+        return make_error("store " + m_impl->dir + ": no source " + std::to_string(source_index) +
+                          " (it has " + std::to_string(m.sources.size()) + ")");
+    if (std::size_t(source_index) >= m.attachments.size() ||
+        m.attachments[std::size_t(source_index)].path.empty())
+        return std::vector<std::byte>{};
+    return read_listed_file(m_impl->dir, m.attachments[std::size_t(source_index)]);
+}
+
 std::vector<AttendedRange> DocumentStore::attended_ranges(const ForwardTrace& trace,
                                                           int first_row, int rows) const {
     const std::int64_t B = m_impl->manifest.options.attention.chunk_size;
