@@ -47,6 +47,7 @@ public:
     }
     bool get_bytes(void* data, std::size_t n) {
         if (remaining() < n) return false;
+        if (n == 0) return true;  // data may be null (an empty vector's data()): memcpy(null, _, 0) is UB
         std::memcpy(data, m_in.data() + m_pos, n);
         m_pos += n;
         return true;

@@ -1,0 +1,56 @@
+// Attended token ranges -> byte ranges -> pages (see answerprovenance.h).
+#include "answerprovenance.h"
+
+#include <QMap>
+
+#include <algorithm>
+
+namespace AnswerProvenance {
+
+QList<AttendedPage> pagesFor(const lectern::DocumentStore& store,
+                             const lectern::ForwardTrace& trace, int first, int rows,
+                             const QList<DocumentPage>& pages) {
+    if (pages.isEmpty() || rows <= 0) return {};
+    const std::vector<lectern::AttendedRange> ranges = store.attended_ranges(trace, first, rows);
+    const std::int64_t tokens = store.tokens();
+    const qint64 textEnd = pages.last().textEnd;
+    QMap<int, AttendedPage> byPage;
+    for (const lectern::AttendedRange& r : ranges) {
+        if (r.begin >= r.end || r.begin >= tokens) continue;
+        auto begin = store.read_offsets(r.begin, r.begin + 1);
+        if (!begin || begin->empty() || begin->front() < 0) continue;  // ingested without offsets
+        qint64 endByte = textEnd;
+        if (r.end < tokens) {
+            auto next = store.read_offsets(r.end, r.end + 1);
+            if (next && !next->empty() && next->front() >= 0) endByte = next->front();
+        }
+        const qint64 beginByte = begin->front();
+        const qint64 span = std::max<qint64>(1, endByte - beginByte);
+        for (int i = 0; i < pages.size(); ++i) {
+            const DocumentPage& p = pages[i];
+            // Pages are joined by a blank line, which belongs to no page: count it with the next.
+            const qint64 lo = std::max(beginByte, i == 0 ? 0 : pages[i - 1].textEnd);
+            const qint64 hi = std::min(endByte, p.textEnd);
+            if (hi <= lo) continue;
+            const bool fresh = !byPage.contains(i);
+            AttendedPage& a = byPage[i];
+            if (fresh) {
+                a.page = i;
+                a.label = p.label;
+                a.textBegin = std::max(lo, p.textBegin);
+                a.textEnd = hi;
+            } else {
+                a.textBegin = std::min(a.textBegin, std::max(lo, p.textBegin));
+                a.textEnd = std::max(a.textEnd, hi);
+            }
+            a.weight += r.weight * double(hi - lo) / double(span);
+        }
+    }
+    QList<AttendedPage> out = byPage.values();
+    std::stable_sort(out.begin(), out.end(), [](const AttendedPage& a, const AttendedPage& b) {
+        return a.weight > b.weight;
+    });
+    return out;
+}
+
+}  // namespace AnswerProvenance

@@ -1,0 +1,419 @@
+// EngineWorker: models, tokenizers and the open store, and the jobs that use them. Everything
+// here runs on the worker thread; results leave through queued signals.
+#include "engineworker.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+
+#include <random>
+
+#include "answerprovenance.h"
+#include "bundledresources.h"
+#include "extractor.h"
+#include "lectern/generate.h"
+#include "lectern/prompt_format.h"
+#include "tokenizerloader.h"
+
+namespace {
+
+QString fromStd(const lectern::Error& e) {
+    return QString::fromStdString(e.message);
+}
+
+// Byte offset of each token's first byte when the tokens' bytes spell the text (World), or the
+// text after one dummy-prefix space (SentencePiece); empty when they do not line up (as the CLI).
+std::vector<std::int64_t> tokenOffsets(const lectern::Tokenizer& tok,
+                                       const std::vector<lectern::token_id>& ids,
+                                       const QByteArray& text) {
+    std::vector<std::int64_t> starts;
+    starts.reserve(ids.size());
+    std::string joined;
+    joined.reserve(std::size_t(text.size()) + 1);
+    for (const lectern::token_id id : ids) {
+        starts.push_back(std::int64_t(joined.size()));
+        auto bytes = tok.token_bytes(id);
+        if (!bytes) return {};
+        joined += *bytes;
+    }
+    const std::string_view t(text.constData(), std::size_t(text.size()));
+    std::int64_t shift = 0;
+    if (joined.size() == t.size() + 1 && !joined.empty() && joined[0] == ' ' &&
+        std::string_view(joined).substr(1) == t)
+        shift = 1;
+    else if (joined != t)
+        return {};
+    for (std::int64_t& s : starts) s = std::max<std::int64_t>(0, s - shift);
+    return starts;
+}
+
+bool isEmptyOrMissing(const QString& dir) {
+    const QFileInfo info(dir);
+    return !info.exists() ||
+           (info.isDir() &&
+            QDir(dir).isEmpty(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden));
+}
+
+QString describe(const lectern::ModelConfig& c) {
+    return QStringLiteral("%1, %2 RWKV + %3 attention blocks, width %4, %5 heads, vocabulary %6")
+        .arg(QString::fromLatin1(lectern::arch_name(c.arch).data(),
+                                 qsizetype(lectern::arch_name(c.arch).size())))
+        .arg(c.n_rwkv)
+        .arg(c.n_attn)
+        .arg(c.n_embd)
+        .arg(c.n_head)
+        .arg(c.vocab);
+}
+
+}  // namespace
+
+EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {}
+
+EngineWorker::~EngineWorker() = default;
+
+void EngineWorker::applySettings(const EngineSettings& settings) {
+    const bool reload = settings.threads != m_settings.threads;
+    m_settings = settings;
+    if (reload && m_model) {  // the thread count is fixed when a model is loaded
+        m_store.reset();
+        m_model.reset();
+    }
+}
+
+lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel(
+    const QString& path) {
+    const QString canonical = QFileInfo(path).absoluteFilePath();
+    if (m_model && canonical == m_modelPath) return m_model;
+    m_store.reset();  // a store is opened for one model
+    m_model.reset();
+    m_modelFingerprint.clear();
+    lectern::RuntimeOptions runtime;
+    runtime.threads = m_settings.threads;
+    auto model = lectern::Model::load(QFile::encodeName(canonical).toStdString(), runtime);
+    if (!model)
+        return lectern::make_error(
+            QStringLiteral("The model %1 could not be loaded (%2). Choose another model file.")
+                .arg(QFileInfo(path).fileName(), fromStd(model.error()))
+                .toStdString());
+    m_model = *model;
+    m_modelPath = canonical;
+    return m_model;
+}
+
+QString EngineWorker::modelFingerprint() {
+    if (m_model && m_modelFingerprint.isEmpty())
+        m_modelFingerprint =
+            QString::fromStdString(lectern::DocumentStore::model_fingerprint(*m_model));
+    return m_modelFingerprint;
+}
+
+lectern::Result<EngineWorker::LoadedTokenizer> EngineWorker::tokenizerFor(const QString& spec) {
+    const QString key = spec.isEmpty() ? QStringLiteral("world") : spec;
+    if (auto it = m_tokenizers.constFind(key); it != m_tokenizers.constEnd()) return *it;
+    QByteArray bytes;
+    if (key == QLatin1String("world")) {
+        bytes = BundledResources::worldVocab();
+    } else {
+        QFile f(key);
+        if (!f.open(QIODevice::ReadOnly))
+            return lectern::make_error(QStringLiteral("The tokenizer %1 cannot be read (%2).")
+                                           .arg(key, f.errorString())
+                                           .toStdString());
+        bytes = f.readAll();
+    }
+    auto tok = TokenizerLoader::load(key);
+    if (!tok)
+        return lectern::make_error(QStringLiteral("The tokenizer %1 cannot be used (%2).")
+                                       .arg(key, fromStd(tok.error()))
+                                       .toStdString());
+    LoadedTokenizer loaded;
+    loaded.identity.kind = std::string((*tok)->kind());
+    loaded.identity.sha256 =
+        QCryptographicHash::hash(bytes, QCryptographicHash::Sha256).toHex().toStdString();
+    loaded.tokenizer = std::move(*tok);
+    m_tokenizers.insert(key, loaded);
+    return loaded;
+}
+
+lectern::Result<lectern::DocumentStore*> EngineWorker::openStore(const QString& dir) {
+    const QString canonical = QFileInfo(dir).absoluteFilePath();
+    if (m_store && canonical == m_storeDir) return &*m_store;
+    m_store.reset();
+    lectern::StoreRuntime runtime;
+    runtime.ram_budget_bytes = std::uint64_t(std::max<qint64>(m_settings.ramBudgetBytes, 1 << 20));
+    auto store =
+        lectern::DocumentStore::open(QFile::encodeName(canonical).toStdString(), m_model, runtime);
+    if (!store) return store.error();
+    m_store.emplace(std::move(*store));
+    m_storeDir = canonical;
+    return &*m_store;
+}
+
+void EngineWorker::loadModel(quint64 id, const QString& path) {
+    auto model = ensureModel(path);
+    if (!model)
+        Q_EMIT failed(id, fromStd(model.error()));
+    else
+        Q_EMIT modelLoaded(id, m_modelPath, describe((*model)->config()));
+}
+
+void EngineWorker::unloadModel(quint64 id) {
+    m_store.reset();
+    m_model.reset();
+    m_modelPath.clear();
+    m_modelFingerprint.clear();
+    Q_EMIT modelUnloaded(id);
+}
+
+void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFlagsPtr& flags) {
+    const auto fail = [&](const QString& message) { Q_EMIT failed(id, message); };
+    if (flags && flags->cancel.load()) {
+        IngestResult none;
+        Q_EMIT ingestFinished(id, none);
+        return;
+    }
+    auto extracted = Ingest::Extractor::extractFile(request.documentPath);
+    if (!extracted)
+        return fail(
+            QStringLiteral("%1 could not be read (%2). Check that the file is a PDF, "
+                           "EPUB or text file and is not damaged.")
+                .arg(QFileInfo(request.documentPath).fileName(), fromStd(extracted.error())));
+    const QByteArray& text = extracted->text;
+    if (text.isEmpty())
+        return fail(QStringLiteral("%1 holds no text to read.")
+                        .arg(QFileInfo(request.documentPath).fileName()));
+    auto tok = tokenizerFor(request.tokenizerSpec);
+    if (!tok) return fail(fromStd(tok.error()));
+    auto model = ensureModel(request.modelPath);
+    if (!model) return fail(fromStd(model.error()));
+
+    QFile file(request.documentPath);
+    QCryptographicHash fileHash(QCryptographicHash::Sha256);
+    if (!file.open(QIODevice::ReadOnly) || !fileHash.addData(&file))
+        return fail(
+            QStringLiteral("%1 cannot be read: %2").arg(request.documentPath, file.errorString()));
+
+    std::vector<lectern::token_id> ids =
+        tok->tokenizer->encode(std::string_view(text.constData(), std::size_t(text.size())));
+    const std::size_t vocab = std::size_t((*model)->config().vocab);
+    for (const lectern::token_id t : ids) {
+        if (t >= vocab)
+            return fail(
+                QStringLiteral("The tokenizer does not match the model (token %1, "
+                               "vocabulary %2). Choose the tokenizer that came with the model.")
+                    .arg(t)
+                    .arg(vocab));
+    }
+    lectern::SourceInfo source;
+    source.name = QFileInfo(request.documentPath).fileName().toStdString();
+    source.sha256 = fileHash.result().toHex().toStdString();
+    source.bytes = std::uint64_t(text.size());  // offsets count bytes of the extracted text
+    source.settings = "tokenizer=" + request.tokenizerSpec.toStdString();
+    source.tokens = std::int64_t(ids.size());
+
+    // A store is made for one model; the cached one may be this very folder.
+    if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir) m_store.reset();
+    std::optional<lectern::DocumentStore> store;
+    const std::string dir = QFile::encodeName(request.storeDir).toStdString();
+    // The manifest is the store's commit point: a folder without one is a creation that was
+    // interrupted and holds nothing worth keeping (store folders belong to the app).
+    if (!isEmptyOrMissing(request.storeDir) &&
+        !QFileInfo::exists(QDir(request.storeDir).filePath(QStringLiteral("manifest.json"))))
+        QDir(request.storeDir).removeRecursively();
+    if (isEmptyOrMissing(request.storeDir)) {
+        lectern::StoreOptions options;
+        options.attention.chunk_size = request.chunkSize;
+        options.attention.top_k = request.topK;
+        options.checkpoint_every = request.checkpointEvery;
+        options.disk_budget_bytes = std::uint64_t(std::max<qint64>(0, request.diskBudgetBytes));
+        auto created = lectern::DocumentStore::create(dir, *model, tok->identity, options);
+        if (!created)
+            return fail(QStringLiteral("The document's memory could not be created (%1).")
+                            .arg(fromStd(created.error())));
+        store.emplace(std::move(*created));
+    } else {
+        auto opened = lectern::DocumentStore::open(dir, *model);
+        if (!opened)
+            return fail(QStringLiteral("The document's memory could not be opened (%1). Remove "
+                                       "the document and add it again.")
+                            .arg(fromStd(opened.error())));
+        store.emplace(std::move(*opened));
+        const lectern::StoreSummary s = store->summary();
+        if (s.tokenizer.kind != tok->identity.kind || s.tokenizer.sha256 != tok->identity.sha256)
+            return fail(
+                QStringLiteral("The document was read with another tokenizer. Remove it "
+                               "and add it again."));
+        if (!s.sources.empty() && s.sources.back().sha256 != source.sha256)
+            return fail(QStringLiteral("The file %1 changed since it was read. Remove the document "
+                                       "and add it again.")
+                            .arg(request.documentPath));
+    }
+    if (auto begun = store->begin_source(source); !begun) return fail(fromStd(begun.error()));
+    const lectern::StoreSummary before = store->summary();
+    const lectern::SourceInfo& current = before.sources.back();
+    const std::int64_t done = before.tokens - current.first_token;
+    if (current.first_token != 0 || done < 0 || done > std::int64_t(ids.size()))
+        return fail(
+            QStringLiteral("The document's memory does not fit the file. Remove the "
+                           "document and add it again."));
+    Q_EMIT ingestStarted(id, before.tokens, before.tokens_expected);
+
+    const std::vector<std::int64_t> offsets = tokenOffsets(*tok->tokenizer, ids, text);
+    lectern::IngestControl control;
+    control.cancel = flags ? &flags->cancel : nullptr;
+    control.pause = flags ? &flags->pause : nullptr;
+    QElapsedTimer sinceSignal;
+    sinceSignal.start();
+    control.on_progress = [&](const lectern::IngestProgress& p) {
+        if (sinceSignal.elapsed() < 100 && p.tokens_done < p.tokens_total)
+            return;  // about ten signals a second keep the GUI's queue short
+        sinceSignal.restart();
+        Q_EMIT ingestProgress(id, p.tokens_done, p.tokens_total, p.tokens_per_s, p.eta_s);
+    };
+    const std::span<const lectern::token_id> rest(ids.data() + done,
+                                                  ids.size() - std::size_t(done));
+    const std::span<const std::int64_t> restOffsets =
+        offsets.empty() ? std::span<const std::int64_t>()
+                        : std::span<const std::int64_t>(offsets.data() + done,
+                                                        offsets.size() - std::size_t(done));
+    auto outcome = rest.empty()
+                       ? lectern::Result<lectern::IngestOutcome>(lectern::IngestOutcome::complete)
+                       : store->ingest(rest, restOffsets, control);
+    if (!outcome)
+        return fail(QStringLiteral("Reading stopped: %1. What was read so far is kept; resume "
+                                   "reading to continue.")
+                        .arg(fromStd(outcome.error())));
+
+    const lectern::StoreSummary after = store->summary();
+    IngestResult result;
+    result.complete = *outcome == lectern::IngestOutcome::complete;
+    result.title = extracted->title.isEmpty() ? QFileInfo(request.documentPath).completeBaseName()
+                                              : extracted->title;
+    result.format = QString::fromLatin1(Ingest::ExtractedDocument::formatName(extracted->format));
+    result.fileSha256 = QString::fromStdString(source.sha256);
+    result.tokens = after.tokens;
+    result.tokensTotal = after.tokens_expected;
+    result.bytesOnDisk = qint64(after.disk_bytes);
+    for (const Ingest::PageInfo& p : extracted->pages)
+        result.pages.append(DocumentPage{p.textBegin, p.textEnd, p.label});
+    for (const lectern::CheckpointInfo& c : after.checkpoints)
+        result.checkpoints.append(c.position);
+    // Keep the store open: the first question usually follows.
+    m_store.emplace(std::move(*store));
+    m_storeDir = QFileInfo(request.storeDir).absoluteFilePath();
+    Q_EMIT ingestFinished(id, result);
+}
+
+void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr& flags) {
+    const auto fail = [&](const QString& message) { Q_EMIT failed(id, message); };
+    auto model = ensureModel(request.modelPath);
+    if (!model) return fail(fromStd(model.error()));
+    auto tok = tokenizerFor(request.tokenizerSpec);
+    if (!tok) return fail(fromStd(tok.error()));
+    auto store = openStore(request.storeDir);
+    if (!store)
+        return fail(QStringLiteral("The document's memory could not be opened (%1). Read the "
+                                   "document again.")
+                        .arg(fromStd(store.error())));
+    auto state = (*store)->load_state(request.asOf);
+    if (!state)
+        return fail(QStringLiteral("That point of the document cannot be asked about (%1). "
+                                   "Choose another checkpoint.")
+                        .arg(fromStd(state.error())));
+
+    std::vector<lectern::ChatMessage> messages;
+    for (const ChatTurn& t : request.history)
+        messages.push_back({t.fromUser ? lectern::ChatRole::user : lectern::ChatRole::assistant,
+                            t.text.toStdString()});
+    messages.push_back({lectern::ChatRole::user, request.question.toStdString()});
+    auto prompt = lectern::format_prompt(messages, lectern::PromptOptions{});
+    if (!prompt)
+        return fail(
+            QStringLiteral("The question cannot be asked: %1").arg(fromStd(prompt.error())));
+    // After a document, a chat turn starts on a new paragraph (as lectern-cli ask).
+    const std::vector<lectern::token_id> question = tok->tokenizer->encode("\n\n" + *prompt);
+    const std::size_t vocab = std::size_t((*model)->config().vocab);
+    if (question.empty())
+        return fail(QStringLiteral("The question is empty; type a question."));
+    for (const lectern::token_id t : question) {
+        if (t >= vocab)
+            return fail(QStringLiteral("The tokenizer does not match the model."));
+    }
+
+    lectern::SamplingOptions sampling;
+    const SamplingSettings& s = request.sampling;
+    sampling.temperature = float(s.temperature);
+    sampling.top_p = float(s.topP);
+    sampling.top_k = s.topK;
+    sampling.presence_penalty = float(s.presencePenalty);
+    sampling.frequency_penalty = float(s.frequencyPenalty);
+    sampling.max_tokens = s.maxTokens;
+    if (s.seed != 0) {
+        sampling.seed = s.seed;
+    } else {
+        std::random_device device;
+        sampling.seed = (std::uint64_t(device()) << 32) | device();
+    }
+    if (tok->tokenizer->kind() == "world")
+        sampling.stop_tokens = lectern::default_stop_tokens(lectern::PromptStyle::chat);
+    sampling.stop_strings = lectern::default_stop_strings(lectern::PromptStyle::chat);
+    if (auto valid = lectern::validate(sampling); !valid)
+        return fail(QStringLiteral("The sampling settings are not valid (%1). Check them in "
+                                   "Settings.")
+                        .arg(fromStd(valid.error())));
+
+    Q_EMIT answerStarted(id);
+    lectern::ForwardTrace trace;
+    auto generated = lectern::generate(
+        *state, *tok->tokenizer, question, sampling,
+        [&](std::string_view piece) {
+            if (flags && flags->cancel.load())
+                return false;  // Stop: the text shown so far is the answer
+            Q_EMIT answerPiece(id, QString::fromUtf8(piece.data(), qsizetype(piece.size())));
+            return true;
+        },
+        &trace);
+    if (!generated)
+        return fail(QStringLiteral("Answering failed: %1").arg(fromStd(generated.error())));
+
+    AnswerResult result;
+    result.text = QString::fromStdString(generated->text);
+    result.finishReason =
+        QString::fromLatin1(lectern::finish_reason_name(generated->finish).data(),
+                            qsizetype(lectern::finish_reason_name(generated->finish).size()));
+    result.tokens = int(generated->tokens.size());
+    const int first = int(question.size()) - 1;
+    int rows = int(generated->tokens.size()) +
+               (generated->finish == lectern::FinishReason::stop_token ? 1 : 0);
+    rows = std::max(1, std::min(rows, trace.rows - first));
+    if (trace.rows > first)
+        result.attended = AnswerProvenance::pagesFor(**store, trace, first, rows, request.pages);
+    Q_EMIT answerFinished(id, result);
+}
+
+void EngineWorker::exportSession(quint64 id, const SessionExportRequest& request) {
+    if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir)
+        m_store.reset();  // nothing of ours writes to it during the copy
+    if (auto ok = SessionArchive::write(request); !ok)
+        Q_EMIT failed(id, fromStd(ok.error()));
+    else
+        Q_EMIT sessionExported(id, request.archivePath);
+}
+
+void EngineWorker::importSession(quint64 id, const QString& archivePath, const QString& storeDir,
+                                 const QString& modelPath) {
+    auto model = ensureModel(modelPath);
+    if (!model) return Q_EMIT failed(id, fromStd(model.error()));
+    auto contents = SessionArchive::unpack(archivePath, storeDir, modelFingerprint());
+    if (!contents) return Q_EMIT failed(id, fromStd(contents.error()));
+    if (auto ok = lectern::DocumentStore::verify(QFile::encodeName(storeDir).toStdString(), *model);
+        !ok) {
+        QDir(storeDir).removeRecursively();
+        return Q_EMIT failed(id, QStringLiteral("The session's document memory is damaged (%1). "
+                                                "Export it again on the machine it came from.")
+                                     .arg(fromStd(ok.error())));
+    }
+    Q_EMIT sessionImported(id, *contents);
+}

@@ -1,0 +1,75 @@
+// The one object that runs the engine: it lives on the worker thread owned by EngineController
+// and handles one job at a time (load a model, read a document, answer a question, export or
+// import a session). Every result or error leaves as a queued signal tagged with the request id;
+// the GUI thread only ever flips the JobFlags of a running job.
+#pragma once
+
+#include <QHash>
+#include <QObject>
+#include <QString>
+
+#include <memory>
+#include <optional>
+
+#include "enginerequests.h"
+#include "lectern/document_store.h"
+#include "lectern/inference.h"
+#include "lectern/tokenizer.h"
+#include "sessionarchive.h"
+
+class EngineWorker : public QObject {
+    Q_OBJECT
+
+  public:
+    explicit EngineWorker(QObject* parent = nullptr);
+    ~EngineWorker() override;
+
+  public Q_SLOTS:
+    void applySettings(const EngineSettings& settings);
+    void loadModel(quint64 id, const QString& path);
+    void unloadModel(quint64 id);
+    void ingest(quint64 id, const IngestRequest& request, const JobFlagsPtr& flags);
+    void ask(quint64 id, const AskRequest& request, const JobFlagsPtr& flags);
+    void exportSession(quint64 id, const SessionExportRequest& request);
+    void importSession(quint64 id, const QString& archivePath, const QString& storeDir,
+                       const QString& modelPath);
+
+  Q_SIGNALS:
+    // description: the model's architecture in one line ("rwkv-x, 4 RWKV + 1 attention blocks...").
+    void modelLoaded(quint64 id, const QString& path, const QString& description);
+    void modelUnloaded(quint64 id);
+    // Reading a document. started: tokens already in the store (a resumed ingest) of the total.
+    void ingestStarted(quint64 id, qint64 tokensDone, qint64 tokensTotal);
+    // About ten a second at most.
+    void ingestProgress(quint64 id, qint64 tokensDone, qint64 tokensTotal, double tokensPerSecond,
+                        double etaSeconds);
+    void ingestFinished(quint64 id, const IngestResult& result);
+    // Answering. Pieces are complete UTF-8 text, in order; finished carries the whole answer.
+    void answerStarted(quint64 id);
+    void answerPiece(quint64 id, const QString& piece);
+    void answerFinished(quint64 id, const AnswerResult& result);
+    void sessionExported(quint64 id, const QString& archivePath);
+    void sessionImported(quint64 id, const SessionContents& contents);
+    // Any request that failed; the message is plain words with what to do next.
+    void failed(quint64 id, const QString& message);
+
+  private:
+    struct LoadedTokenizer {
+        std::shared_ptr<lectern::Tokenizer> tokenizer;
+        lectern::TokenizerIdentity identity;
+    };
+
+    lectern::Result<std::shared_ptr<const lectern::Model>> ensureModel(const QString& path);
+    lectern::Result<LoadedTokenizer> tokenizerFor(const QString& spec);
+    lectern::Result<lectern::DocumentStore*> openStore(const QString& dir);
+    QString modelFingerprint();
+
+    EngineSettings m_settings;
+    std::shared_ptr<const lectern::Model> m_model;
+    QString m_modelPath;
+    QString m_modelFingerprint;  // computed on first need (hashes every tensor)
+    QHash<QString, LoadedTokenizer> m_tokenizers;
+    // The last store used, kept open between questions (its mapped KV chunks stay warm).
+    std::optional<lectern::DocumentStore> m_store;
+    QString m_storeDir;
+};
