@@ -1,20 +1,35 @@
-// lectern: the desktop application's entry point (options --version, --self-test, [MODEL]).
+// lectern: the desktop application's entry point (options --version, --self-test,
+// --screenshots DIR, [FILE...]: documents, .lectern sessions or a model file to use).
 #include <QApplication>
 #include <QCommandLineParser>
-#include <QSettings>
-#include <QTimer>
+#include <QDir>
+#include <QFileInfo>
+#include <QMessageBox>
+#include <QTemporaryDir>
 
 #include <cstdio>
 
+#include "demorun.h"
+#include "enginecontroller.h"
 #include "lectern/version.h"
+#include "library.h"
+#include "librarycontroller.h"
 #include "mainwindow.h"
 #include "tokenizerloader.h"
 
 namespace {
 
-// A quick check that the installed application works: the window builds, the bundled tokenizer
-// loads and tokenizes a known phrase. Used by installers and CI (with QT_QPA_PLATFORM=offscreen).
-int runSelfTest(MainWindow& window)
+// Where the test model lives: the source tree this binary was built from.
+QString sourceDir()
+{
+    return QStringLiteral(LECTERN_SOURCE_DIR);
+}
+
+// A quick check that the installed application works: the bundled tokenizer loads and tokenizes
+// a known phrase, the window builds, and (when the source tree's test model is found) a document
+// is read and a question answered with cited pages, end to end through the window. Used by
+// installers and CI (with QT_QPA_PLATFORM=offscreen).
+int runSelfTest()
 {
     auto tokenizer = TokenizerLoader::load(QStringLiteral("world"));
     if (!tokenizer) {
@@ -26,12 +41,31 @@ int runSelfTest(MainWindow& window)
         std::fprintf(stderr, "self-test: tokenizer gave unexpected ids\n");
         return 1;
     }
-    if (window.windowTitle().isEmpty()) {
-        std::fprintf(stderr, "self-test: main window did not build\n");
-        return 1;
+    {
+        QTemporaryDir work;
+        Library library;
+        if (!work.isValid() || !library.open(work.filePath(QStringLiteral("library.sqlite")))) {
+            std::fprintf(stderr, "self-test: the library database could not be created\n");
+            return 1;
+        }
+        EngineController engine;
+        LibraryController controller(&library, &engine, work.filePath(QStringLiteral("stores")));
+        MainWindow window(&controller);
+        if (window.windowTitle().isEmpty()) {
+            std::fprintf(stderr, "self-test: main window did not build\n");
+            return 1;
+        }
     }
+    if (DemoRun::run(sourceDir()) == DemoRun::Failed)
+        return 1;
     std::printf("self-test: ok\n");
     return 0;
+}
+
+bool isModelFile(const QString& path)
+{
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    return suffix == QLatin1String("pth") || suffix == QLatin1String("safetensors");
 }
 
 }  // namespace
@@ -44,26 +78,49 @@ int main(int argc, char** argv)
     QApplication::setApplicationVersion(QStringLiteral(LECTERN_VERSION_STRING));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("Lectern: ask questions about long documents."));
+    parser.setApplicationDescription(
+        QApplication::translate("main", "Lectern: ask questions about long documents."));
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption selfTest(QStringLiteral("self-test"),
-                                      QStringLiteral("Check the installation and exit."));
+                                      QApplication::translate("main", "Check the installation and exit."));
+    const QCommandLineOption screenshots(
+        QStringLiteral("screenshots"),
+        QApplication::translate("main", "Run a demo on the test model and save screenshots to DIR."),
+        QStringLiteral("DIR"));
     parser.addOption(selfTest);
-    parser.addPositionalArgument(QStringLiteral("model"),
-                                 QStringLiteral("Model file to open (optional)."));
+    parser.addOption(screenshots);
+    parser.addPositionalArgument(
+        QStringLiteral("files"),
+        QApplication::translate("main", "Documents, sessions or a model file to open (optional)."),
+        QStringLiteral("[FILE...]"));
     parser.process(app);
 
-    MainWindow window;
     if (parser.isSet(selfTest))
-        return runSelfTest(window);
+        return runSelfTest();
+    if (parser.isSet(screenshots)) {
+        const auto result = DemoRun::run(sourceDir(), parser.value(screenshots));
+        return result == DemoRun::Passed ? 0 : 1;
+    }
 
-    const QStringList positional = parser.positionalArguments();
-    const QString model = positional.isEmpty()
-                              ? QSettings().value(QStringLiteral("model/path")).toString()
-                              : positional.first();
-    if (!model.isEmpty())
-        window.openModel(model);
+    Library library;
+    if (!library.open()) {
+        QMessageBox::critical(nullptr, QApplication::translate("main", "Lectern"),
+                              QApplication::translate("main", "The library cannot be opened: %1")
+                                  .arg(library.errorString()));
+        return 1;
+    }
+    EngineController engine;
+    LibraryController controller(&library, &engine);
+    controller.setEngineSettings(controller.engineSettings());
+    MainWindow window(&controller);
     window.show();
+    controller.resumeInterrupted();
+    for (const QString& path : parser.positionalArguments()) {
+        if (isModelFile(path))
+            window.openModel(path);
+        else
+            window.openPath(path);
+    }
     return app.exec();
 }

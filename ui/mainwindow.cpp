@@ -1,76 +1,139 @@
-// The main window: menus, the model panel, and window state kept in QSettings.
+// MainWindow: panes, menus, file opening, recent files, drag and drop and window state.
 #include "mainwindow.h"
 
+#include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QFormLayout>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
-#include <QVBoxLayout>
 
+#include "chatpanel.h"
 #include "lectern/version.h"
+#include "librarycontroller.h"
+#include "librarypanel.h"
 #include "modelinfo.h"
+#include "readerpanel.h"
+#include "settingsdialog.h"
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent)
+namespace {
+constexpr int kMaxRecent = 10;
+const QString kRecentKey = QStringLiteral("recent/files");
+}  // namespace
+
+MainWindow::MainWindow(LibraryController* controller, QWidget* parent)
+    : QMainWindow(parent), m_controller(controller)
 {
-    setWindowTitle(QStringLiteral("Lectern"));
-    setAcceptDrops(false);
+    setWindowTitle(tr("Lectern"));
+    setAcceptDrops(true);
 
-    auto* central = new QWidget(this);
-    auto* layout = new QVBoxLayout(central);
-    auto* title = new QLabel(tr("<h2>Lectern</h2><p>Read a long document once, ask about it "
-                                "forever.</p>"),
-                             central);
-    title->setTextFormat(Qt::RichText);
-    m_status = new QLabel(tr("No model loaded. Use Model → Add Model File… to choose an "
-                             "RWKV-7 or RWKV-X checkpoint (.pth or .safetensors)."),
-                          central);
-    m_status->setWordWrap(true);
-    m_status->setAccessibleName(tr("Model status"));
-    m_modelFields = new QFormLayout;
-    layout->addWidget(title);
-    layout->addWidget(m_status);
-    layout->addLayout(m_modelFields);
-    layout->addStretch(1);
-    setCentralWidget(central);
+    m_splitter = new QSplitter(this);
+    m_splitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_splitter->setChildrenCollapsible(false);
+    m_library = new LibraryPanel(controller, m_splitter);
+    m_chat = new ChatPanel(controller, m_splitter);
+    m_reader = new ReaderPanel(m_splitter);
+    m_library->setAccessibleName(tr("Library"));
+    m_chat->setAccessibleName(tr("Chat"));
+    m_reader->setAccessibleName(tr("Reader"));
+    m_library->setMinimumWidth(200);
+    m_chat->setMinimumWidth(320);
+    m_reader->setMinimumWidth(260);
+    m_splitter->addWidget(m_library);
+    m_splitter->addWidget(m_chat);
+    m_splitter->addWidget(m_reader);
+    m_splitter->setStretchFactor(0, 0);
+    m_splitter->setStretchFactor(1, 1);
+    m_splitter->setStretchFactor(2, 1);
+    m_splitter->setSizes({260, 520, 480});
+    setCentralWidget(m_splitter);
 
+    m_modelLabel = new QLabel(this);
+    m_modelLabel->setObjectName(QStringLiteral("modelLabel"));
+    m_modelLabel->setAccessibleName(tr("Model status"));
+    statusBar()->addPermanentWidget(m_modelLabel);
     createMenus();
-    statusBar()->showMessage(tr("Ready"));
+
+    connect(m_library, &LibraryPanel::currentDocumentChanged, this, &MainWindow::documentSelected);
+    connect(m_chat, &ChatPanel::pageRequested, this, &MainWindow::openPage);
+    connect(controller, &LibraryController::errorOccurred, this, &MainWindow::showError);
+    connect(controller, &LibraryController::documentChanged, this, [this](qint64 id) {
+        const auto d = m_controller->library()->document(id);
+        if (d && d->state == DocumentState::Ready && !m_controller->isReading(id))
+            statusBar()->showMessage(tr("“%1” is read and ready for questions.").arg(d->title),
+                                     5000);
+    });
+    connect(controller, &LibraryController::sessionExported, this,
+            [this](qint64, const QString& path) {
+                statusBar()->showMessage(tr("Session saved to %1").arg(path), 5000);
+            });
+    connect(controller, &LibraryController::sessionImported, this, [this](qint64 id) {
+        statusBar()->showMessage(tr("Session opened."), 5000);
+        m_library->selectDocument(id);
+    });
 
     QSettings settings;
+    m_tokenizer = settings.value(QStringLiteral("model/tokenizer"), m_tokenizer).toString();
+    const QString model = settings.value(QStringLiteral("model/path")).toString();
+    if (model.isEmpty() || !openModel(model))
+        m_modelLabel->setText(tr("No model: choose one in Settings"));
     if (!restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray()))
-        resize(900, 640);
+        resize(1280, 800);
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    m_splitter->restoreState(settings.value(QStringLiteral("window/splitter")).toByteArray());
+    documentSelected(m_library->currentDocument());
 }
 
 void MainWindow::createMenus()
 {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::chooseFile);
+    open->setShortcut(QKeySequence::Open);
+    m_recent = file->addMenu(tr("Open &Recent"));
+    rebuildRecent();
+    file->addSeparator();
+    file->addAction(tr("Open &Session…"), this, &MainWindow::importSession);
+    file->addAction(tr("Export S&ession…"), this, &MainWindow::exportSession);
+    QAction* exportMd =
+        file->addAction(tr("E&xport Conversation to Markdown…"), m_chat, &ChatPanel::exportMarkdown);
+    exportMd->setShortcut(QKeySequence::Save);
+    file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
 
-    QMenu* model = menuBar()->addMenu(tr("&Model"));
-    model->addAction(tr("&Add Model File…"), this, &MainWindow::chooseModel);
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* find = edit->addAction(tr("&Find in Document…"), m_reader, &ReaderPanel::focusFind);
+    find->setShortcut(QKeySequence::Find);
+    QAction* findNext = edit->addAction(tr("Find &Next"), m_reader, &ReaderPanel::findNext);
+    findNext->setShortcut(QKeySequence::FindNext);
+    edit->addSeparator();
+    QAction* prefs = edit->addAction(tr("&Settings…"), this, &MainWindow::showSettings);
+    prefs->setShortcut(QKeySequence::Preferences);
+    prefs->setMenuRole(QAction::PreferencesRole);
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QAction* zoomIn = view->addAction(tr("Zoom &In"), m_reader, &ReaderPanel::zoomIn);
+    zoomIn->setShortcut(QKeySequence::ZoomIn);
+    QAction* zoomOut = view->addAction(tr("Zoom &Out"), m_reader, &ReaderPanel::zoomOut);
+    zoomOut->setShortcut(QKeySequence::ZoomOut);
+
+    QMenu* document = menuBar()->addMenu(tr("&Document"));
+    document->addAction(tr("&Pause Reading"), m_library, &LibraryPanel::pauseCurrent);
+    document->addAction(tr("&Resume Reading"), m_library, &LibraryPanel::resumeCurrent);
+    document->addAction(tr("&Cancel Reading…"), m_library, &LibraryPanel::cancelCurrent);
+    document->addSeparator();
+    document->addAction(tr("Re&move from Library…"), m_library, &LibraryPanel::removeCurrent);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Lectern"), this, &MainWindow::showAbout);
-}
-
-void MainWindow::chooseModel()
-{
-    QSettings settings;
-    const QString dir = settings.value(QStringLiteral("paths/lastModelDir")).toString();
-    const QString path = QFileDialog::getOpenFileName(
-        this, tr("Add Model File"), dir, tr("Model checkpoints (*.pth *.safetensors);;All files (*)"));
-    if (path.isEmpty())
-        return;
-    settings.setValue(QStringLiteral("paths/lastModelDir"), QFileInfo(path).absolutePath());
-    if (openModel(path))
-        settings.setValue(QStringLiteral("model/path"), path);
 }
 
 bool MainWindow::openModel(const QString& path)
@@ -78,31 +141,135 @@ bool MainWindow::openModel(const QString& path)
     auto info = ModelInfo::load(path);
     if (!info) {
         const QString why = QString::fromStdString(info.error().message);
-        statusBar()->showMessage(tr("Could not use the model"), 5000);
-        if (isVisible())
-            QMessageBox::warning(this, tr("Model cannot be used"), why);
-        m_status->setText(tr("Model cannot be used: %1").arg(why));
+        showError(tr("The model cannot be used: %1").arg(why));
         return false;
     }
-    clearModelFields();
-    for (const auto& [key, value] : info->fields()) {
-        const QString text = value.isDouble() ? QLocale().toString(qint64(value.toDouble()))
-                             : value.isBool() ? (value.toBool() ? tr("yes") : tr("no"))
-                                              : value.toString();
-        auto* field = new QLabel(text);
-        field->setObjectName(QStringLiteral("field_") + key);
-        field->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        m_modelFields->addRow(key + QLatin1Char(':'), field);
-    }
-    m_modelPath = path;
-    m_status->setText(tr("Model: %1").arg(QFileInfo(path).fileName()));
+    m_modelPath = QFileInfo(path).absoluteFilePath();
+    m_modelLabel->setText(tr("Model: %1").arg(QFileInfo(path).fileName()));
+    m_modelLabel->setToolTip(info->toText());
     return true;
 }
 
-void MainWindow::clearModelFields()
+void MainWindow::setTokenizer(const QString& spec)
 {
-    while (m_modelFields->rowCount() > 0)
-        m_modelFields->removeRow(0);
+    m_tokenizer = spec.isEmpty() ? QStringLiteral("world") : spec;
+}
+
+bool MainWindow::openPath(const QString& path)
+{
+    const QFileInfo info(path);
+    if (!info.isFile()) {
+        showError(tr("“%1” cannot be opened: it is not a file.").arg(path));
+        return false;
+    }
+    if (m_modelPath.isEmpty()) {
+        showError(tr("Choose a model first (Edit → Settings), then open the document again."));
+        return false;
+    }
+    addRecent(info.absoluteFilePath());
+    if (info.suffix().compare(QStringLiteral("lectern"), Qt::CaseInsensitive) == 0) {
+        m_controller->importSession(info.absoluteFilePath(), m_modelPath);
+        statusBar()->showMessage(tr("Opening the session…"));
+        return true;
+    }
+    const qint64 id = m_controller->addDocument(info.absoluteFilePath(), m_modelPath, m_tokenizer);
+    if (id)
+        statusBar()->showMessage(tr("Reading “%1”…").arg(info.fileName()), 5000);
+    return id != 0;
+}
+
+void MainWindow::chooseFile()
+{
+    QSettings settings;
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open Document"), settings.value(QStringLiteral("paths/lastOpenDir")).toString(),
+        tr("Documents (*.pdf *.epub *.txt *.md *.markdown *.html *.htm);;Lectern sessions "
+           "(*.lectern);;All files (*)"));
+    if (path.isEmpty())
+        return;
+    settings.setValue(QStringLiteral("paths/lastOpenDir"), QFileInfo(path).absolutePath());
+    openPath(path);
+}
+
+void MainWindow::importSession()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open Session"), {},
+                                                      tr("Lectern sessions (*.lectern)"));
+    if (!path.isEmpty())
+        openPath(path);
+}
+
+void MainWindow::exportSession()
+{
+    const qint64 id = m_library->currentDocument();
+    const auto d = m_controller->library()->document(id);
+    if (!d || d->state != DocumentState::Ready) {
+        showError(tr("Select a document that has been read to export its session."));
+        return;
+    }
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export Session"),
+                                                      d->title + QStringLiteral(".lectern"),
+                                                      tr("Lectern sessions (*.lectern)"));
+    if (!path.isEmpty())
+        m_controller->exportSession(id, path);
+}
+
+void MainWindow::addRecent(const QString& path)
+{
+    QSettings settings;
+    QStringList files = settings.value(kRecentKey).toStringList();
+    files.removeAll(path);
+    files.prepend(path);
+    while (files.size() > kMaxRecent)
+        files.removeLast();
+    settings.setValue(kRecentKey, files);
+    rebuildRecent();
+}
+
+void MainWindow::rebuildRecent()
+{
+    m_recent->clear();
+    const QStringList files = QSettings().value(kRecentKey).toStringList();
+    for (const QString& file : files) {
+        QAction* a = m_recent->addAction(QFileInfo(file).fileName());
+        a->setToolTip(file);
+        connect(a, &QAction::triggered, this, [this, file] { openPath(file); });
+    }
+    m_recent->setEnabled(!files.isEmpty());
+}
+
+void MainWindow::documentSelected(qint64 documentId)
+{
+    m_chat->setDocument(documentId);
+    if (const auto d = m_controller->library()->document(documentId))
+        m_reader->openDocument(*d);
+    else
+        m_reader->closeDocument();
+}
+
+void MainWindow::openPage(qint64 documentId, const AttendedPage& page)
+{
+    const auto d = m_controller->library()->document(documentId);
+    if (!d)
+        return;
+    m_reader->openDocument(*d);
+    m_reader->showPage(page.page, page.textBegin, page.textEnd);
+}
+
+void MainWindow::showSettings()
+{
+    SettingsDialog dialog(m_controller, this);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    if (!dialog.modelPath().isEmpty())
+        openModel(dialog.modelPath());
+    setTokenizer(dialog.tokenizer());
+}
+
+void MainWindow::showError(const QString& message)
+{
+    statusBar()->showMessage(message, 10000);
+    m_chat->showError(message);
 }
 
 void MainWindow::showAbout()
@@ -113,9 +280,25 @@ void MainWindow::showAbout()
                            .arg(QStringLiteral(LECTERN_VERSION_STRING)));
 }
 
+void MainWindow::dragEnterEvent(QDragEnterEvent* event)
+{
+    if (event->mimeData()->hasUrls())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event)
+{
+    for (const QUrl& url : event->mimeData()->urls())
+        if (url.isLocalFile())
+            openPath(url.toLocalFile());
+    event->acceptProposedAction();
+}
+
 void MainWindow::closeEvent(QCloseEvent* event)
 {
     QSettings settings;
     settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
     event->accept();
 }

@@ -1,33 +1,68 @@
-// The main window: for now the model panel (add a checkpoint, see its validated architecture).
-// The library, reader and conversation panes join it with the later issues.
+// The main window: the library list (left), the chat of the selected document (center) and the
+// reader (right) in a splitter; File > Open (documents and .lectern sessions), recent files,
+// drag and drop, session export/import, Markdown export, Settings, standard shortcuts, window
+// state kept in QSettings, and errors shown in the status bar and inline in the chat.
 #pragma once
 
 #include <QMainWindow>
 
-class QFormLayout;
+class ChatPanel;
+class LibraryController;
+class LibraryPanel;
 class QLabel;
+class QMenu;
+class QSplitter;
+class ReaderPanel;
+struct AttendedPage;
 
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
 
 public:
-    explicit MainWindow(QWidget* parent = nullptr);
+    explicit MainWindow(LibraryController* controller, QWidget* parent = nullptr);
 
-    // Validate and show a model file; returns false (and shows why) when it cannot be used.
+    // Validate a model file and use it for new documents; false (reason shown) when unusable.
     bool openModel(const QString& path);
     QString modelPath() const { return m_modelPath; }
+    void setTokenizer(const QString& spec);
+    QString tokenizer() const { return m_tokenizer; }
+
+    LibraryController* controller() const { return m_controller; }
+    LibraryPanel* libraryPanel() const { return m_library; }
+    ChatPanel* chatPanel() const { return m_chat; }
+    ReaderPanel* readerPanel() const { return m_reader; }
+
+public Q_SLOTS:
+    // A document is added and read; a .lectern file is opened as a session. Returns false when
+    // nothing could start (the reason is shown).
+    bool openPath(const QString& path);
+    void openPage(qint64 documentId, const AttendedPage& page);
+    void showSettings();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
     void createMenus();
-    void chooseModel();
+    void chooseFile();
+    void importSession();
+    void exportSession();
     void showAbout();
-    void clearModelFields();
+    void addRecent(const QString& path);
+    void rebuildRecent();
+    void showError(const QString& message);
+    void documentSelected(qint64 documentId);
 
-    QLabel* m_status = nullptr;
-    QFormLayout* m_modelFields = nullptr;
+    LibraryController* m_controller;
+    LibraryPanel* m_library = nullptr;
+    ChatPanel* m_chat = nullptr;
+    ReaderPanel* m_reader = nullptr;
+    QSplitter* m_splitter = nullptr;
+    QMenu* m_recent = nullptr;
+    QLabel* m_modelLabel = nullptr;
     QString m_modelPath;
+    QString m_tokenizer = QStringLiteral("world");
 };

@@ -1,10 +1,15 @@
-// MainWindow: opening a valid model shows its validated architecture; a broken one is refused
-// with the engine's message and leaves the previous model in place.
+// SettingsDialog's model panel: a valid model shows its validated architecture; a broken one is
+// refused with the engine's message and leaves the previous model in place.
 #include <QLabel>
+#include <QSettings>
 #include <QStandardPaths>
+#include <QTemporaryDir>
 #include <QTest>
 
-#include "mainwindow.h"
+#include "enginecontroller.h"
+#include "library.h"
+#include "librarycontroller.h"
+#include "settingsdialog.h"
 
 namespace {
 
@@ -13,10 +18,9 @@ QString dataPath(const char* relative)
     return QStringLiteral(LECTERN_TEST_DATA_DIR "/") + QLatin1String(relative);
 }
 
-// The value shown for one field of the model panel.
-QString fieldText(const MainWindow& window, const QString& key)
+QString fieldText(const QWidget& dialog, const QString& key)
 {
-    const auto* label = window.findChild<QLabel*>(QStringLiteral("field_") + key);
+    const auto* label = dialog.findChild<QLabel*>(QStringLiteral("field_") + key);
     return label ? label->text() : QString();
 }
 
@@ -25,32 +29,41 @@ QString fieldText(const MainWindow& window, const QString& key)
 class TestMainWindow : public QObject {
     Q_OBJECT
 
+    QTemporaryDir m_dir;
+    Library m_library;
+    EngineController m_engine;
+    std::unique_ptr<LibraryController> m_controller;
+
 private Q_SLOTS:
-    void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, m_dir.path());
+        QVERIFY(m_library.open(m_dir.filePath(QStringLiteral("library.sqlite"))));
+        m_controller = std::make_unique<LibraryController>(&m_library, &m_engine,
+                                                           m_dir.filePath(QStringLiteral("s")));
+    }
     void opensValidModel();
     void refusesBrokenModel();
 };
 
 void TestMainWindow::opensValidModel()
 {
-    MainWindow window;
-    QVERIFY(window.openModel(dataPath("models/rwkvx-tiny-f32.pth")));
-    QCOMPARE(fieldText(window, QStringLiteral("arch")), QStringLiteral("rwkv-x"));
-    QCOMPARE(fieldText(window, QStringLiteral("block_order")), QStringLiteral("RRARRA"));
-    QVERIFY(window.modelPath().endsWith(QLatin1String("rwkvx-tiny-f32.pth")));
+    SettingsDialog dialog(m_controller.get());
+    QVERIFY(dialog.showModel(dataPath("models/rwkvx-tiny-f32.pth")));
+    QCOMPARE(fieldText(dialog, QStringLiteral("arch")), QStringLiteral("rwkv-x"));
+    QCOMPARE(fieldText(dialog, QStringLiteral("block_order")), QStringLiteral("RRARRA"));
+    QVERIFY(dialog.modelPath().endsWith(QLatin1String("rwkvx-tiny-f32.pth")));
 }
 
 void TestMainWindow::refusesBrokenModel()
 {
-    MainWindow window;
-    QVERIFY(window.openModel(dataPath("models/rwkvx-tiny-f32.pth")));
-    QVERIFY(!window.openModel(dataPath("broken/wrong-shape.pth")));
-    // The previous model stays, and the reason is shown.
-    QVERIFY(window.modelPath().endsWith(QLatin1String("rwkvx-tiny-f32.pth")));
-    bool shown = false;
-    for (const QLabel* label : window.findChildren<QLabel*>())
-        shown = shown || label->text().contains(QLatin1String("expected"));
-    QVERIFY2(shown, "the error message is not shown");
+    SettingsDialog dialog(m_controller.get());
+    QVERIFY(dialog.showModel(dataPath("models/rwkvx-tiny-f32.pth")));
+    QVERIFY(!dialog.showModel(dataPath("broken/wrong-shape.pth")));
+    QVERIFY(dialog.modelPath().endsWith(QLatin1String("rwkvx-tiny-f32.pth")));
+    const auto* status = dialog.findChild<QLabel*>(QStringLiteral("modelStatus"));
+    QVERIFY(status && status->text().contains(QLatin1String("expected")));
 }
 
 QTEST_MAIN(TestMainWindow)
