@@ -27,10 +27,12 @@ open(f"{work}/q.ids", "w").write(",".join(map(str, q)))
 PY
 timed() {  # timed NAME CMD... -> prints "NAME wall_s rss_mb"
     local name=$1; shift
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time.txt" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
         echo "$name failed:"; tail -3 "$work/$name.err"; exit 1; }
-    read -r wall rss < "$work/time.txt"
-    echo "$name wall_s=$wall peak_rss_mb=$((rss / 1024))"
+    read -r wall rss user sys < "$work/time.txt"
+    # CPU seconds (user + sys) next to wall time: on a shared machine wall time also counts
+    # waiting for a core, CPU time does not.
+    echo "$name wall_s=$wall cpu_s=$(python3 -c "print(round($user + $sys, 2))") peak_rss_mb=$((rss / 1024))"
 }
 common=(--chunk-size "$chunk" --kv-dtype "$kv" --threads "$threads")
 echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) model=$(basename "$model") tokens=$n kv=$kv chunk=$chunk"
