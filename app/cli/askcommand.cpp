@@ -178,13 +178,7 @@ int runAsk(const QStringList& args)
         "as --tokens. The answer is streamed to stdout; --logits-out writes the float32 logits "
         "after the last question token (with --max-tokens 0 nothing is generated)."));
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
-        if (value)
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help),
-                                                QString::fromLatin1(value)));
-        else
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help)));
+        addOption(parser, name, help, value);
     };
     opt("store", "Store folder made by 'lectern-cli ingest'.", "dir");
     opt("model", "Model checkpoint (default: the one the store was made with).", "file");

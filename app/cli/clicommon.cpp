@@ -27,6 +27,15 @@ int fail(const std::string& message, int code)
     return fail(QString::fromStdString(message), code);
 }
 
+void addOption(QCommandLineParser& parser, const char* name, const char* help, const char* value)
+{
+    if (value)
+        parser.addOption(QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help),
+                                            QString::fromLatin1(value)));
+    else
+        parser.addOption(QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help)));
+}
+
 std::optional<int> parse(QCommandLineParser& parser, const QStringList& args)
 {
     const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},

@@ -29,6 +29,10 @@ int fail(const std::string& message, int code = Failure);
 // the command must stop now (help shown: Success; bad arguments: UsageError), else nullopt.
 std::optional<int> parse(QCommandLineParser& parser, const QStringList& args);
 
+// Add --name (a flag when value is null, else an option taking a value shown as `value`).
+void addOption(QCommandLineParser& parser, const char* name, const char* help,
+               const char* value = nullptr);
+
 // Write bytes to stdout exactly as given.
 void writeStdout(const QByteArray& bytes);
 void writeStdout(std::string_view bytes);

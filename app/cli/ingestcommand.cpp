@@ -177,13 +177,7 @@ int runIngest(const QStringList& args)
         "page map kept so that 'ask --provenance' names pages) or --tokens-file. Run the same "
         "command again to resume an interrupted ingest (Ctrl+C saves a checkpoint first). Progress goes to stderr, a summary to stdout."));
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
-        if (value)
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help),
-                                                QString::fromLatin1(value)));
-        else
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help)));
+        addOption(parser, name, help, value);
     };
     opt("model", "Model checkpoint (.pth or .safetensors).", "file");
     opt("store", "Store folder (created when missing or empty).", "dir");

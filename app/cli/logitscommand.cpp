@@ -74,13 +74,7 @@ int runLogits(const QStringList& args)
         "one row per input position, otherwise the last row of each call. --split cuts the input "
         "into several forward calls (a one-token call takes the decode path)."));
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
-        if (value)
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help),
-                                                QString::fromLatin1(value)));
-        else
-            parser.addOption(QCommandLineOption(QString::fromLatin1(name),
-                                                QString::fromLatin1(help)));
+        addOption(parser, name, help, value);
     };
     opt("model", "Model checkpoint (.pth or .safetensors).", "file");
     opt("tokens", "Token ids separated by commas and/or spaces.", "ids");
