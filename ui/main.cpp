@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QMessageBox>
+#include <QStringList>
 #include <QTemporaryDir>
 
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "library.h"
 #include "librarycontroller.h"
 #include "mainwindow.h"
+#include "singleinstance.h"
 #include "tokenizerloader.h"
 
 namespace {
@@ -103,6 +105,19 @@ int main(int argc, char** argv)
         return result == DemoRun::Passed ? 0 : 1;
     }
 
+    // One Lectern per user: a second launch hands its files (or just "come forward") to the
+    // running one and exits. The self-test and the screenshot tour above run on their own.
+    QStringList files;
+    for (const QString& path : parser.positionalArguments())
+        files << QFileInfo(path).absoluteFilePath();
+    SingleInstance instance;
+    if (!instance.start()) {
+        if (instance.sendMessage(files))
+            return 0;
+        std::fprintf(stderr, "lectern: another instance seems to run but does not answer; "
+                             "starting anyway\n");
+    }
+
     Library library;
     if (!library.open()) {
         QMessageBox::critical(nullptr, QApplication::translate("main", "Lectern"),
@@ -116,11 +131,19 @@ int main(int argc, char** argv)
     MainWindow window(&controller);
     window.show();
     controller.resumeInterrupted();
-    for (const QString& path : parser.positionalArguments()) {
-        if (isModelFile(path))
-            window.openModel(path);
-        else
-            window.openPath(path);
-    }
+    const auto openFiles = [&window](const QStringList& paths) {
+        for (const QString& path : paths) {
+            if (isModelFile(path))
+                window.openModel(path);
+            else
+                window.openPath(path);
+        }
+    };
+    openFiles(files);
+    QObject::connect(&instance, &SingleInstance::messageReceived, &window,
+                     [&window, openFiles](const QStringList& paths) {
+                         window.bringToFront();
+                         openFiles(paths);
+                     });
     return app.exec();
 }

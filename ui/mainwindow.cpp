@@ -15,6 +15,8 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QStyle>
+#include <QSystemTrayIcon>
 
 #include "chatpanel.h"
 #include "lectern/version.h"
@@ -65,11 +67,34 @@ MainWindow::MainWindow(LibraryController* controller, QWidget* parent)
     connect(m_library, &LibraryPanel::currentDocumentChanged, this, &MainWindow::documentSelected);
     connect(m_chat, &ChatPanel::pageRequested, this, &MainWindow::openPage);
     connect(controller, &LibraryController::errorOccurred, this, &MainWindow::showError);
+    if (QSystemTrayIcon::isSystemTrayAvailable()) {
+        QIcon icon = QApplication::windowIcon();
+        if (icon.isNull())
+            icon = style()->standardIcon(QStyle::SP_FileDialogContentsView);
+        m_tray = new QSystemTrayIcon(icon, this);
+        m_tray->setToolTip(tr("Lectern"));
+        connect(m_tray, &QSystemTrayIcon::activated, this, &MainWindow::bringToFront);
+        m_tray->show();
+    }
+    connect(controller, &LibraryController::readingProgress, this,
+            [this](qint64 id) { trackReading(id); });
     connect(controller, &LibraryController::documentChanged, this, [this](qint64 id) {
         const auto d = m_controller->library()->document(id);
-        if (d && d->state == DocumentState::Ready && !m_controller->isReading(id))
-            statusBar()->showMessage(tr("“%1” is read and ready for questions.").arg(d->title),
-                                     5000);
+        if (!d) {
+            m_readingSince.remove(id);
+            return;
+        }
+        if (d->state == DocumentState::Reading || m_controller->isReading(id)) {
+            trackReading(id);
+            return;
+        }
+        const QElapsedTimer since = m_readingSince.take(id);
+        if (d->state != DocumentState::Ready)
+            return;
+        const QString message = tr("“%1” is read and ready for questions.").arg(d->title);
+        statusBar()->showMessage(message, 5000);
+        if (m_tray && since.isValid() && since.elapsed() > kLongReadingMs && !isActiveWindow())
+            m_tray->showMessage(tr("Lectern"), message);
     });
     connect(controller, &LibraryController::sessionExported, this,
             [this](qint64, const QString& path) {
@@ -245,6 +270,22 @@ void MainWindow::documentSelected(qint64 documentId)
         m_reader->openDocument(*d);
     else
         m_reader->closeDocument();
+}
+
+void MainWindow::trackReading(qint64 documentId)
+{
+    QElapsedTimer& since = m_readingSince[documentId];
+    if (!since.isValid())
+        since.start();
+}
+
+void MainWindow::bringToFront()
+{
+    if (isMinimized())
+        setWindowState((windowState() & ~Qt::WindowMinimized) | Qt::WindowActive);
+    show();
+    raise();
+    activateWindow();
 }
 
 void MainWindow::openPage(qint64 documentId, const AttendedPage& page)

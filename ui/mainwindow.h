@@ -4,6 +4,8 @@
 // state kept in QSettings, and errors shown in the status bar and inline in the chat.
 #pragma once
 
+#include <QElapsedTimer>
+#include <QHash>
 #include <QMainWindow>
 
 class ChatPanel;
@@ -12,6 +14,7 @@ class LibraryPanel;
 class QLabel;
 class QMenu;
 class QSplitter;
+class QSystemTrayIcon;
 class ReaderPanel;
 struct AttendedPage;
 
@@ -39,6 +42,9 @@ public Q_SLOTS:
     bool openPath(const QString& path);
     void openPage(qint64 documentId, const AttendedPage& page);
     void showSettings();
+    // Shows, restores (when minimized), raises and activates the window: another launch of
+    // Lectern handed its files over.
+    void bringToFront();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -55,6 +61,10 @@ private:
     void rebuildRecent();
     void showError(const QString& message);
     void documentSelected(qint64 documentId);
+    void trackReading(qint64 documentId);
+
+    // A tray notification when a long reading ends while the window is in the background.
+    static constexpr qint64 kLongReadingMs = 30000;
 
     LibraryController* m_controller;
     LibraryPanel* m_library = nullptr;
@@ -65,4 +75,6 @@ private:
     QLabel* m_modelLabel = nullptr;
     QString m_modelPath;
     QString m_tokenizer = QStringLiteral("world");
+    QSystemTrayIcon* m_tray = nullptr;  // only where the desktop has a system tray
+    QHash<qint64, QElapsedTimer> m_readingSince;  // document -> when this reading run began
 };
