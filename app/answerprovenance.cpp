@@ -1,4 +1,5 @@
-// Attended token ranges -> byte ranges -> pages (see answerprovenance.h).
+// Attended token ranges -> byte ranges -> pages; the store's coverage and location map for the
+// reader (see answerprovenance.h).
 #include "answerprovenance.h"
 
 #include <QMap>
@@ -51,6 +52,21 @@ QList<AttendedPage> pagesFor(const lectern::DocumentStore& store,
         return a.weight > b.weight;
     });
     return out;
+}
+
+lectern::Result<lectern::StoreCoverage> coverage(const QString& storeDir) {
+    if (storeDir.isEmpty()) return lectern::make_error("the document has no store yet");
+    return lectern::DocumentStore::coverage(storeDir.toStdString());
+}
+
+std::optional<Ingest::LocationMap> storedLocationMap(const QString& storeDir) {
+    if (storeDir.isEmpty()) return std::nullopt;
+    auto bytes = lectern::DocumentStore::read_attachment(storeDir.toStdString(), 0);
+    if (!bytes || bytes->empty()) return std::nullopt;
+    auto map = Ingest::LocationMap::parse(
+        QByteArray(reinterpret_cast<const char*>(bytes->data()), qsizetype(bytes->size())));
+    if (!map) return std::nullopt;
+    return *map;
 }
 
 }  // namespace AnswerProvenance

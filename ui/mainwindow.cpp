@@ -78,8 +78,12 @@ MainWindow::MainWindow(LibraryController* controller, QWidget* parent)
     }
     connect(controller, &LibraryController::readingProgress, this,
             [this](qint64 id) { trackReading(id); });
+    connect(controller, &LibraryController::readingProgress, m_reader,
+            &ReaderPanel::setReadingProgress);
     connect(controller, &LibraryController::documentChanged, this, [this](qint64 id) {
         const auto d = m_controller->library()->document(id);
+        if (d && id == m_reader->documentId())
+            m_reader->openDocument(*d);  // the coverage strip follows its store
         if (!d) {
             m_readingSince.remove(id);
             return;
@@ -123,6 +127,7 @@ void MainWindow::createMenus()
     QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::chooseFile);
     open->setShortcut(QKeySequence::Open);
     m_recent = file->addMenu(tr("Open &Recent"));
+    m_recent->setObjectName(QStringLiteral("recentMenu"));
     rebuildRecent();
     file->addSeparator();
     file->addAction(tr("Open &Session…"), this, &MainWindow::importSession);
@@ -260,7 +265,19 @@ void MainWindow::rebuildRecent()
         a->setToolTip(file);
         connect(a, &QAction::triggered, this, [this, file] { openPath(file); });
     }
+    if (!files.isEmpty()) {
+        m_recent->addSeparator();
+        QAction* clear = m_recent->addAction(tr("&Clear Menu"), this, &MainWindow::clearRecent);
+        clear->setObjectName(QStringLiteral("clearRecent"));
+    }
     m_recent->setEnabled(!files.isEmpty());
+}
+
+void MainWindow::clearRecent()
+{
+    // Only the list is forgotten: the documents stay in the library.
+    QSettings().remove(kRecentKey);
+    rebuildRecent();
 }
 
 void MainWindow::documentSelected(qint64 documentId)

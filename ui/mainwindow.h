@@ -59,6 +59,7 @@ private:
     void showAbout();
     void addRecent(const QString& path);
     void rebuildRecent();
+    void clearRecent();
     void showError(const QString& message);
     void documentSelected(qint64 documentId);
     void trackReading(qint64 documentId);

@@ -1,4 +1,5 @@
-// ReaderPanel: PDF rendering, text view, navigation, zoom, find and attended highlights.
+// ReaderPanel: PDF rendering, text view, navigation, zoom, find, attended highlights and the
+// no-text-layer notice (the coverage strip's part is in readercoverage.cpp).
 #include "readerpanel.h"
 
 #include <QFileInfo>
@@ -17,6 +18,7 @@
 
 #include <poppler-qt6.h>
 
+#include "coveragestrip.h"
 #include "extractor.h"
 
 namespace {
@@ -65,6 +67,19 @@ ReaderPanel::ReaderPanel(QWidget* parent) : QWidget(parent)
     bar->addWidget(m_find, 1);
     layout->addLayout(bar);
 
+    // Non-modal: the page stays readable under it.
+    m_notice = new QLabel(this);
+    m_notice->setObjectName(QStringLiteral("pageNotice"));
+    m_notice->setWordWrap(true);
+    m_notice->setAccessibleName(tr("Page notice"));
+    m_notice->setContentsMargins(8, 4, 8, 4);
+    m_notice->setAutoFillBackground(true);
+    m_notice->setBackgroundRole(QPalette::ToolTipBase);
+    m_notice->setForegroundRole(QPalette::ToolTipText);
+    m_notice->setFrameShape(QFrame::StyledPanel);
+    m_notice->hide();
+    layout->addWidget(m_notice);
+
     m_stack = new QStackedWidget(this);
     m_message = new QLabel(tr("Click a page chip under an answer, or select a document, to "
                               "read it here."),
@@ -83,7 +98,17 @@ ReaderPanel::ReaderPanel(QWidget* parent) : QWidget(parent)
     m_stack->addWidget(m_message);
     m_stack->addWidget(m_scroll);
     m_stack->addWidget(m_textView);
-    layout->addWidget(m_stack, 1);
+    auto* body = new QHBoxLayout;
+    body->setSpacing(4);
+    body->setContentsMargins(0, 0, 3, 0);  // the strip off the window's edge
+    body->addWidget(m_stack, 1);
+    m_strip = new CoverageStrip(this);
+    body->addWidget(m_strip);
+    layout->addLayout(body, 1);
+
+    m_loader = new ReaderSourceLoader(this);
+    connect(m_loader, &ReaderSourceLoader::loaded, this, &ReaderPanel::onSourceLoaded);
+    setUpCoverage();
 
     connect(m_prev, &QToolButton::clicked, this, [this] { showPage(m_page - 1); });
     connect(m_next, &QToolButton::clicked, this, [this] { showPage(m_page + 1); });
@@ -109,7 +134,17 @@ int ReaderPanel::pageCount() const
 bool ReaderPanel::openDocument(const DocumentRecord& document)
 {
     if (document.id && document.id == m_document.id && document.path == m_document.path) {
+        // The same document, newer record (reading progressed, finished, its store made).
+        const QString storeDir = m_document.storeDir;
+        const QList<DocumentPage> pages = m_document.pages;
         m_document = document;
+        if (m_document.pages.isEmpty())
+            m_document.pages = pages;
+        m_strip->setPages(pageCount(), m_document.pages, m_document.format == u"epub");
+        if (m_document.storeDir != storeDir)
+            watchStore();  // and refreshes
+        else
+            refreshCoverage();
         updateNavigation();
         return true;
     }
@@ -133,6 +168,7 @@ bool ReaderPanel::openDocument(const DocumentRecord& document)
         m_pdf->setRenderHint(Poppler::Document::Antialiasing);
         m_pdf->setRenderHint(Poppler::Document::TextAntialiasing);
         m_stack->setCurrentWidget(m_scroll);
+        m_loader->request(document.path, document.storeDir, false);
         // Start at the page's width (readable without scrolling sideways), within 50%-200%.
         if (std::unique_ptr<Poppler::Page> first = m_pdf->page(0)) {
             const double width = first->pageSizeF().width() * kBaseDpi / 72.0;
@@ -140,23 +176,17 @@ bool ReaderPanel::openDocument(const DocumentRecord& document)
             if (width > 0 && room > 100)
                 m_zoom = qBound(0.5, room / width, 2.0);
         }
+        m_strip->setPages(pageCount(), m_document.pages);
+        watchStore();
         showPage(0);
         return true;
     }
-    auto extracted = Ingest::Extractor::extractFile(document.path);
-    if (!extracted) {
-        m_message->setText(tr("This document cannot be shown: %1")
-                               .arg(QString::fromStdString(extracted.error().message)));
-        return false;
-    }
-    m_text = extracted->text;
-    m_extracted = true;
-    if (m_document.pages.isEmpty())
-        for (const Ingest::PageInfo& p : extracted->pages)
-            m_document.pages.append(DocumentPage{p.textBegin, p.textEnd, p.label});
-    m_textView->setPlainText(QString::fromUtf8(m_text));
-    m_stack->setCurrentWidget(m_textView);
-    showPage(0);
+    // Text, HTML, EPUB: the extracted text, which arrives from the loader.
+    m_message->setText(tr("Opening “%1”…").arg(QFileInfo(document.path).fileName()));
+    m_loader->request(document.path, document.storeDir, true);
+    m_strip->setPages(pageCount(), m_document.pages, m_document.format == u"epub");
+    watchStore();
+    updateNavigation();
     return true;
 }
 
@@ -165,7 +195,8 @@ void ReaderPanel::closeDocument()
     m_pdf.reset();
     m_document = {};
     m_text.clear();
-    m_spans.clear();
+    m_source.reset();
+    m_pendingPage = -1;
     m_extracted = false;
     m_page = 0;
     m_attended.clear();
@@ -175,6 +206,9 @@ void ReaderPanel::closeDocument()
     m_textView->clear();
     m_message->setText(tr("Select a document to read it here."));
     m_stack->setCurrentWidget(m_message);
+    m_strip->clear();
+    watchStore();
+    updateNotice();
     updateNavigation();
 }
 
@@ -190,32 +224,24 @@ void ReaderPanel::showPage(int page, qint64 textBegin, qint64 textEnd)
         m_matches.clear();
         m_matchIndex = -1;
     }
-    if (m_pdf) {
-        m_attended = textEnd > textBegin ? attendedRects(page, textBegin, textEnd)
-                                         : QList<QRectF>();
-        render();
-        if (!m_attended.isEmpty()) {
-            const double scale = kBaseDpi * m_zoom / 72.0;
-            m_scroll->ensureVisible(0, int(m_attended.first().center().y() * scale), 0,
-                                    m_scroll->viewport()->height() / 3);
-        } else if (moved) {
-            m_scroll->verticalScrollBar()->setValue(0);
-        }
-    } else {
-        showTextPage(page);
-        if (textEnd > textBegin) {
-            QTextCursor cursor(m_textView->document());
-            cursor.setPosition(int(QString::fromUtf8(m_text.left(textBegin)).size()));
-            cursor.setPosition(int(QString::fromUtf8(m_text.left(textEnd)).size()),
-                               QTextCursor::KeepAnchor);
-            QTextEdit::ExtraSelection selection;
-            selection.cursor = cursor;
-            selection.format.setBackground(QColor(0x9e, 0xc9, 0xff));
-            m_textView->setExtraSelections({selection});
-            m_textView->setTextCursor(cursor);
-            m_textView->ensureCursorVisible();
-        }
+    const bool highlight = textEnd > textBegin;
+    // Until the map (PDF) or the text arrives, remember the passage; onSourceLoaded shows it.
+    m_pendingPage = -1;
+    if (highlight && (m_pdf ? !m_source : !m_extracted)) {
+        m_pendingPage = page;
+        m_pendingBegin = textBegin;
+        m_pendingEnd = textEnd;
     }
+    if (m_pdf) {
+        m_attended = highlight && m_source ? m_source->rects(page, textBegin, textEnd)
+                                           : QList<QRectF>();
+        applyAttended(moved);
+    } else if (m_extracted) {
+        showTextPage(page);
+        if (highlight)
+            highlightText(textBegin, textEnd);
+    }
+    updateNotice();
     updateNavigation();
 }
 
@@ -232,24 +258,6 @@ void ReaderPanel::showTextPage(int page)
     const QRect r = m_textView->cursorRect(cursor);
     QScrollBar* bar = m_textView->verticalScrollBar();
     bar->setValue(bar->value() + r.top());
-}
-
-QList<QRectF> ReaderPanel::attendedRects(int page, qint64 begin, qint64 end)
-{
-    if (!m_extracted) {
-        m_extracted = true;
-        if (auto extracted = Ingest::Extractor::extractFile(m_document.path)) {
-            for (const Ingest::TextSpan& s : extracted->map)
-                if (!s.rect.isNull())
-                    m_spans.append({{s.begin, s.end}, {s.page, s.rect}});
-        }
-    }
-    QList<QRectF> rects;
-    for (const auto& span : m_spans) {
-        if (span.second.first == page && span.first.first < end && span.first.second > begin)
-            rects.append(span.second.second);
-    }
-    return rects;
 }
 
 void ReaderPanel::render()
@@ -297,6 +305,8 @@ void ReaderPanel::updateNavigation()
     m_next->setEnabled(open && m_page + 1 < count);
     m_find->setEnabled(open);
     m_zoomLabel->setText(tr("%1%").arg(qRound(m_zoom * 100)));
+    m_strip->setCurrentPage(open ? m_page : -1);
+    m_strip->setVisible(open || !m_document.path.isEmpty());
 }
 
 void ReaderPanel::zoomIn()

@@ -117,6 +117,39 @@ struct AttendedRange {
     double weight = 0.0;
 };
 
+// What of a store's committed token stream the attention can still see exactly (the coverage
+// strip of the desktop reader). A range of tokens and the source bytes they came from.
+struct CoverageRange {
+    std::int64_t begin = 0;  // token index, inclusive
+    std::int64_t end = 0;    // exclusive
+    // Byte offsets (all sources concatenated) of the first token and just past the last one
+    // (the next token's offset, or the sources' total at the end of a finished source); -1 when
+    // the tokens were stored without offsets.
+    std::int64_t byte_begin = -1;
+    std::int64_t byte_end = -1;
+};
+
+struct CoverageMark {
+    std::int64_t position = 0;  // a kept checkpoint: one can ask "as of" it
+    std::string label;
+    std::int64_t byte = -1;  // offset of the token at `position` (or the end); -1: unknown
+};
+
+struct StoreCoverage {
+    std::int64_t tokens = 0;  // committed: read and saved
+    std::int64_t tokens_expected = 0;
+    std::int64_t chunk_size = 0;
+    int attention_blocks = 0;  // 0: a recurrent-only model; nothing is held exactly
+    std::uint64_t source_bytes = 0;  // sum of the sources' bytes
+    // [0, tokens) split in order into ranges whose keys and values every attention block holds
+    // exactly (complete chunks whose chunk files are all present with their size; the rows of
+    // the incomplete last chunk, kept in float32 in the checkpoint at `tokens`) and ranges held
+    // only in the recurrent state (no attention blocks, or a chunk file missing or cut short).
+    std::vector<CoverageRange> exact;
+    std::vector<CoverageRange> recurrent_only;
+    std::vector<CoverageMark> checkpoints;
+};
+
 class DocumentStore {
 public:
     DocumentStore(DocumentStore&&) noexcept;
@@ -136,6 +169,13 @@ public:
                                       const StoreRuntime& runtime = {});
     // The manifest alone (for `store info`), without a model.
     static Result<StoreSummary> summary(const std::string& dir);
+    // Which committed tokens are held exactly (see StoreCoverage), from the manifest, the chunk
+    // files' presence and sizes (not their contents) and the token offsets at the ranges' edges;
+    // without a model, never writing. Cheap enough to call after every commit.
+    static Result<StoreCoverage> coverage(const std::string& dir);
+    // read_attachment() without opening the store (no model): the same checks.
+    static Result<std::vector<std::byte>> read_attachment(const std::string& dir,
+                                                          int source_index);
     // Read every listed file and check its checksum; with a model, also the fingerprint and that
     // the last checkpoint deserializes. Returns the first problem as an error naming the file.
     static Result<void> verify(const std::string& dir, std::shared_ptr<const Model> model = nullptr);

@@ -1,8 +1,12 @@
 // DocumentStore, the ask side: a State rebuilt from a checkpoint and the chunk files (read on
 // demand through the shared mapping cache), the token stream and offsets, and the attended token
-// ranges of a traced answer. Nothing here writes to the store.
+// ranges of a traced answer; the model-free coverage and attachment queries. Nothing here writes
+// to the store.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "attention/kv_cache_impl.h"
 #include "infer/state_impl.h"
@@ -178,6 +182,135 @@ std::vector<AttendedRange> DocumentStore::attended_ranges(const ForwardTrace& tr
     std::stable_sort(out.begin(), out.end(),
                      [](const AttendedRange& a, const AttendedRange& b) { return a.weight > b.weight; });
     return out;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The committed manifest alone (store_open.cpp's reader is private to that file; this one only
+// serves the read-only queries below).
+Result<Manifest> manifest_of(const std::string& dir) {
+    const std::string path = dir + "/" + manifest_name;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) return make_error(dir + ": no such folder");
+        return make_error(dir + ": not a Lectern document store (no " + manifest_name + ")");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto m = parse_manifest(text.str());
+    if (!m) return make_error(path + ": " + m.error().message + "; the store is damaged (rebuild it)");
+    return m;
+}
+
+bool has_size(const std::string& path, std::uint64_t bytes) {
+    std::error_code ec;
+    const std::uintmax_t n = fs::file_size(path, ec);
+    return !ec && n == bytes;
+}
+
+// Byte offsets of the tokens at `positions` (each < m.tokens), reading only the token segments
+// that hold one of them.
+Result<std::map<std::int64_t, std::int64_t>> offsets_at(const std::string& dir, const Manifest& m,
+                                                        const std::vector<std::int64_t>& positions) {
+    std::map<std::int64_t, std::int64_t> out;
+    for (const TokenSegment& seg : m.segments) {
+        const bool wanted = std::any_of(positions.begin(), positions.end(), [&](std::int64_t p) {
+            return p >= seg.begin && p < seg.end;
+        });
+        if (!wanted) continue;
+        auto bytes = read_listed_file(dir, seg.file);
+        if (!bytes) return bytes.error();
+        std::vector<std::int64_t> o;
+        auto ok = decode_segment(*bytes, seg.begin, seg.end, nullptr, &o);
+        if (!ok) return with_context(dir + "/" + seg.file.path, ok.error());
+        for (std::int64_t p : positions)
+            if (p >= seg.begin && p < seg.end) out[p] = o[std::size_t(p - seg.begin)];
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<StoreCoverage> DocumentStore::coverage(const std::string& dir) {
+    auto read = manifest_of(dir);
+    if (!read) return read.error();
+    const Manifest& m = *read;
+    StoreCoverage c;
+    c.tokens = m.tokens;
+    c.tokens_expected = m.tokens_expected();
+    c.chunk_size = m.options.attention.chunk_size;
+    c.attention_blocks = m.n_attn;
+    for (const SourceInfo& s : m.sources) c.source_bytes += s.bytes;
+
+    // Per piece (a complete chunk, then the incomplete tail): held exactly or not; consecutive
+    // pieces alike are merged.
+    std::vector<std::pair<CoverageRange, bool>> runs;
+    auto add = [&](std::int64_t begin, std::int64_t end, bool exact) {
+        if (end <= begin) return;
+        if (!runs.empty() && runs.back().second == exact && runs.back().first.end == begin)
+            runs.back().first.end = end;
+        else
+            runs.push_back({CoverageRange{begin, end}, exact});
+    };
+    const std::int64_t chunks = m.chunk_count();
+    for (std::int64_t i = 0; i < chunks; ++i) {
+        bool exact = m.n_attn > 0;
+        for (int j = 0; exact && j < m.n_attn; ++j)
+            exact = has_size(chunk_file_path(dir, j, i), m.chunk_file_bytes);
+        add(i * c.chunk_size, (i + 1) * c.chunk_size, exact);
+    }
+    // The tail rows live in the checkpoint at `tokens` (there is always one).
+    bool tail_exact = false;
+    if (m.n_attn > 0)
+        for (const CheckpointEntry& e : m.checkpoints)
+            if (e.position == m.tokens) tail_exact = has_size(dir + "/" + e.file.path, e.file.bytes);
+    add(chunks * c.chunk_size, m.tokens, tail_exact);
+
+    std::vector<std::int64_t> wanted;
+    for (const auto& [r, exact] : runs) {
+        wanted.push_back(r.begin);
+        if (r.end < m.tokens) wanted.push_back(r.end);
+    }
+    if (m.tokens > 0) wanted.push_back(m.tokens - 1);
+    for (const CheckpointEntry& e : m.checkpoints)
+        if (e.keep && e.position < m.tokens) wanted.push_back(e.position);
+    auto offsets = offsets_at(dir, m, wanted);
+    if (!offsets) return offsets.error();
+    // Where the token at `p` starts; at the end, the sources' total once everything is read,
+    // else just past the last token's first byte (its length is not stored).
+    auto byte_at = [&](std::int64_t p) -> std::int64_t {
+        if (p < m.tokens) {
+            const auto it = offsets->find(p);
+            return it == offsets->end() || it->second < 0 ? -1 : it->second;
+        }
+        if (m.tokens > 0 && m.tokens == c.tokens_expected) return std::int64_t(c.source_bytes);
+        const auto last = offsets->find(m.tokens - 1);
+        return last == offsets->end() || last->second < 0 ? -1 : last->second + 1;
+    };
+    for (auto& [r, exact] : runs) {
+        r.byte_begin = byte_at(r.begin);
+        r.byte_end = byte_at(r.end);
+        (exact ? c.exact : c.recurrent_only).push_back(r);
+    }
+    for (const CheckpointEntry& e : m.checkpoints)
+        if (e.keep) c.checkpoints.push_back(CoverageMark{e.position, e.label, byte_at(e.position)});
+    return c;
+}
+
+Result<std::vector<std::byte>> DocumentStore::read_attachment(const std::string& dir,
+                                                              int source_index) {
+    auto m = manifest_of(dir);
+    if (!m) return m.error();
+    if (source_index < 0 || std::size_t(source_index) >= m->sources.size())
+        return make_error("store " + dir + ": no source " + std::to_string(source_index) +
+                          " (it has " + std::to_string(m->sources.size()) + ")");
+    if (std::size_t(source_index) >= m->attachments.size() ||
+        m->attachments[std::size_t(source_index)].path.empty())
+        return std::vector<std::byte>{};
+    return read_listed_file(dir, m->attachments[std::size_t(source_index)]);
 }
 
 }  // namespace lectern
