@@ -1,7 +1,8 @@
 // The one object that runs the engine: it lives on the worker thread owned by EngineController
 // and handles one job at a time (load a model, read a document, answer a question, export or
 // import a session). Every result or error leaves as a queued signal tagged with the request id;
-// the GUI thread only ever flips the JobFlags of a running job.
+// the GUI thread only ever flips the JobFlags of a running job. The reading job (ingest) is in
+// engineworkeringest.cpp, everything else in engineworker.cpp.
 #pragma once
 
 #include <QHash>

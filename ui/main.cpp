@@ -10,6 +10,7 @@
 
 #include <cstdio>
 
+#include "apptranslations.h"
 #include "demorun.h"
 #include "enginecontroller.h"
 #include "lectern/version.h"
@@ -78,6 +79,9 @@ int main(int argc, char** argv)
     QApplication::setApplicationName(QStringLiteral("Lectern"));
     QApplication::setOrganizationName(QStringLiteral("Lectern"));
     QApplication::setApplicationVersion(QStringLiteral(LECTERN_VERSION_STRING));
+    // Before anything builds its texts (the command-line help included): the system locale's
+    // translation, English when there is none.
+    AppTranslations::install();
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
