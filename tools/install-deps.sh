@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # Qt 6 (Core, Widgets, Test, Sql, Network; Debian 12 ships 6.4.2, the API floor)
   qt6-base-dev qt6-base-dev-tools libgl-dev
+  # translations: lupdate/lrelease and their CMake functions, and Qt's own catalogues
+  qt6-tools-dev qt6-l10n-tools qt6-translations-l10n
   # the library database (Qt SQL's SQLite driver)
   libqt6sql6-sqlite
   # tokenizers: SentencePiece library and its spm_train tool (test models)
@@ -15,8 +17,9 @@ packages=(
   # text normalisation
   libicu-dev
   # document ingestion: PDF (poppler-qt6), EPUB (libzip), OCR of scanned pages (tesseract);
-  # poppler-utils (pdfinfo, pdftotext) is the tests' reference
-  libpoppler-qt6-dev libzip-dev libtesseract-dev tesseract-ocr-eng poppler-utils
+  # poppler-utils (pdfinfo, pdftotext) is the tests' reference; libpoppler-private-dev is Poppler's
+  # core text API, which reads long PDFs faster than poppler-qt6 (optional: LECTERN_POPPLER_CORE)
+  libpoppler-qt6-dev libpoppler-private-dev libzip-dev libtesseract-dev tesseract-ocr-eng poppler-utils
   # SHA-256 (document store fingerprints)
   libssl-dev
   # fuzzing (libFuzzer ships with clang's runtime)
