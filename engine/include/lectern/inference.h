@@ -33,6 +33,9 @@ struct AttentionOptions {
     int kv_min = 0;     // Mn: size after compression
     int kv_window = 0;  // Wo: most recent rows always kept
     KvDType kv_dtype = KvDType::f32;
+    // Ablation only: attention blocks skip their attention sublayer (no KV cache is kept; their
+    // channel mix still runs), which shows what the sparse attention contributes.
+    bool bypass = false;
 };
 
 struct RuntimeOptions {

@@ -142,16 +142,19 @@ Result<void> attn_block_forward(const ModelConfig& c, const AttnBlockWeights& b,
     const int C = c.n_embd;
     const std::size_t n = std::size_t(T) * C;
 
-    layer_norm(x, T, C, b.ln1_w.data(), b.ln1_b.data(), kLayerNormEps, ws.u.data());
-    const MatmulJob qkv[] = {{ws.u.data(), &b.query, ws.r.data()},
-                             {ws.u.data(), &b.key, ws.k.data()},
-                             {ws.u.data(), &b.value, ws.v.data()}};
-    matmul_group(qkv, 3, T, pool);
-    auto attended = sparse_attention(options, cache, T, C, c.n_head, ws.r.data(), ws.k.data(),
-                                     ws.v.data(), ws.u.data(), ws.y.data(), pool, trace);
-    if (!attended) return attended.error();
-    matmul(ws.y.data(), T, b.output, ws.out.data(), pool);
-    add_into(x, ws.out.data(), n);
+    if (!options.bypass) {
+        layer_norm(x, T, C, b.ln1_w.data(), b.ln1_b.data(), kLayerNormEps, ws.u.data());
+        const MatmulJob qkv[] = {{ws.u.data(), &b.query, ws.r.data()},
+                                 {ws.u.data(), &b.key, ws.k.data()},
+                                 {ws.u.data(), &b.value, ws.v.data()}};
+        matmul_group(qkv, 3, T, pool);
+        auto attended = sparse_attention(options, cache, T, C, c.n_head, ws.r.data(),
+                                         ws.k.data(), ws.v.data(), ws.u.data(), ws.y.data(), pool,
+                                         trace);
+        if (!attended) return attended.error();
+        matmul(ws.y.data(), T, b.output, ws.out.data(), pool);
+        add_into(x, ws.out.data(), n);
+    }
 
     layer_norm(x, T, C, b.ln2_w.data(), b.ln2_b.data(), kLayerNormEps, ws.u.data());
     channel_mix(ws.u.data(), T, C, ffn_shift, b.ffn_x_k.data(), b.ffn_key, b.ffn_value,
