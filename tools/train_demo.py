@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Trains Lectern's bundled demo model: a small RWKV-X that retrieves facts from long documents.
 
-    tools/.venv/bin/python tools/train_demo.py --out resources/demo-model      # CPU, a few hours
-    python3 tools/train_demo.py --device cuda --out /tmp/demo                   # a GPU, minutes
+    tools/.venv/bin/python tools/train_demo.py --out /tmp/demo       # CPU: 3 hours (--time-budget)
+    python3 tools/train_demo.py --device cuda --out /tmp/demo        # a GPU: 7 minutes
+
+The bundled weights: `--device cuda --time-budget 420` on one H100 (see resources/demo-model/).
 
 Steps (all seeded): a SentencePiece tokenizer with `spm_train` (skipped when --out already holds
 one), then training on synthetic documents (tools/demo_model/data.py): pass keys, many facts
@@ -45,13 +47,16 @@ def parse_args():
     p.add_argument("--attn-blocks", type=int, default=2)
     p.add_argument("--chunk", type=int, default=128)
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--phases", default="384x8:300,1024x4:700,2048x2:1000",
-                   help="curriculum: LENGTHxBATCH:STEPS,...")
+    p.add_argument("--phases", default="384x32:300,1024x16:600,2048x16:1000,4096x8:2000",
+                   help="curriculum: LENGTHxBATCH:STEPS,... (with a time budget, STEPS only "
+                        "set each phase's share of the time)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--gate-loss", type=float, default=0.2, help="weight of the chunk-gate loss")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--eval-length", type=int, default=4096)
-    p.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds of training, shared by the phases (default: 10800 on a CPU, "
+                        "420 on a GPU, which is how the bundled weights were made; 0 = by steps)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--licence-dir", type=Path, default=data.LICENCE_DIR,
                    help="licence texts used as filler prose (Debian's /usr/share/common-licenses)")
@@ -194,6 +199,8 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.time_budget is None:
+        args.time_budget = 420.0 if args.device.startswith("cuda") else 10800.0
     self_check()
     if args.self_check:
         return
