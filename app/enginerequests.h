@@ -31,7 +31,10 @@ struct IngestRequest {
     QString storeDir;      // created when missing or empty; resumed when it holds this document
     QString modelPath;
     QString tokenizerSpec = QStringLiteral("world");  // "world", a vocabulary .txt or an SPM .model
-    int chunkSize = 2048;                             // fixed when the store is made
+    // Attention settings, fixed when the store is made; a model card supplies them
+    // (LibraryController), else these defaults.
+    QString attention = QStringLiteral("native");  // "native" or "compat"
+    int chunkSize = 2048;
     int topK = 3;
     qint64 checkpointEvery = 65536;  // tokens between state checkpoints ("ask as of here" points)
     qint64 diskBudgetBytes = 0;      // 0 = no limit

@@ -111,6 +111,9 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
         QDir(request.storeDir).removeRecursively();
     if (isEmptyOrMissing(request.storeDir)) {
         lectern::StoreOptions options;
+        options.attention.mode = request.attention == QLatin1String("compat")
+                                     ? lectern::AttentionMode::compat
+                                     : lectern::AttentionMode::native;
         options.attention.chunk_size = request.chunkSize;
         options.attention.top_k = request.topK;
         options.checkpoint_every = request.checkpointEvery;

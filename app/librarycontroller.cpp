@@ -11,6 +11,7 @@
 #include <QStandardPaths>
 
 #include "enginecontroller.h"
+#include "modelcard.h"
 
 namespace {
 
@@ -75,11 +76,18 @@ qint64 LibraryController::addDocument(const QString& path, const QString& modelP
             QStringLiteral("%1 cannot be opened; choose a PDF, EPUB or text file.").arg(path));
         return 0;
     }
+    // A model card names the tokenizer its model was trained with; that wins over the caller's.
+    const auto card = ModelCard::forModel(modelPath);
+    if (!card) {
+        Q_EMIT errorOccurred(tr("The model's card cannot be used: %1")
+                                 .arg(QString::fromStdString(card.error().message)));
+        return 0;
+    }
     DocumentRecord d;
     d.path = info.absoluteFilePath();
     d.title = info.completeBaseName();
     d.modelPath = QFileInfo(modelPath).absoluteFilePath();
-    d.tokenizer = tokenizerSpec;
+    d.tokenizer = *card ? (*card)->tokenizerSpec : tokenizerSpec;
     d.state = DocumentState::Reading;
     d.id = m_library->addDocument(d);
     if (!d.id) {
@@ -100,6 +108,13 @@ void LibraryController::startReading(const DocumentRecord& record) {
     request.storeDir = record.storeDir;
     request.modelPath = record.modelPath;
     request.tokenizerSpec = record.tokenizer;
+    // New stores of a model with a card use the card's attention settings (an existing store
+    // keeps the ones it was made with whatever the request says).
+    if (const auto card = ModelCard::forModel(record.modelPath); card && *card) {
+        request.attention = (*card)->attention;
+        request.chunkSize = (*card)->chunkSize;
+        request.topK = (*card)->topK;
+    }
     const quint64 id = m_engine->ingest(request);
     m_ingests.insert(id, record.id);
     m_readingRequest.insert(record.id, id);

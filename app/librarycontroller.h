@@ -29,6 +29,8 @@ class LibraryController : public QObject {
     // Documents. addDocument starts reading at once; returns the document id (0 on failure,
     // with errorOccurred). Pause keeps everything read so far (a checkpoint is saved) and frees
     // the engine for questions; resume continues from there; cancel discards the reading.
+    // When the model has a card (ModelCard), its tokenizer replaces tokenizerSpec and its chunk
+    // size and top-k replace the store template's.
     qint64 addDocument(const QString& path, const QString& modelPath,
                        const QString& tokenizerSpec = QStringLiteral("world"));
     void pauseReading(qint64 documentId);

@@ -1,7 +1,8 @@
-// A scripted run of the whole application on the committed test model, for `lectern
-// --self-test` (a headless end-to-end check: open a document, read it, ask, get an answer that
-// cites pages) and `lectern --screenshots DIR` (the same, then PNGs of the main views). It works
-// in a temporary library, never the user's.
+// A scripted run of the whole application on the bundled demo model and sample document, for
+// `lectern --self-test` (a headless end-to-end check: open the sample, read it, ask "What is the
+// code for the red door?" greedily, get an answer that holds 4821 and cites pages) and `lectern
+// --screenshots DIR` (the same, then PNGs of the main views). It works in a temporary library,
+// never the user's.
 #pragma once
 
 #include <QString>
@@ -10,7 +11,7 @@ namespace DemoRun {
 
 enum Result { Passed = 0, Failed = 1, Skipped = 2 };
 
-// sourceDir: the source tree, whose tests/data holds the test model, tokenizer and documents.
+// sourceDir: the source tree; its tests/data gives the screenshots a PDF when it is there.
 // screenshotsDir: empty for the self-test; else where the PNGs go.
 Result run(const QString& sourceDir, const QString& screenshotsDir = {});
 

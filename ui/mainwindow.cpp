@@ -22,6 +22,7 @@
 #include "lectern/version.h"
 #include "librarycontroller.h"
 #include "librarypanel.h"
+#include "modelcard.h"
 #include "modelinfo.h"
 #include "readerpanel.h"
 #include "settingsdialog.h"
@@ -111,7 +112,10 @@ MainWindow::MainWindow(LibraryController* controller, QWidget* parent)
 
     QSettings settings;
     m_tokenizer = settings.value(QStringLiteral("model/tokenizer"), m_tokenizer).toString();
-    const QString model = settings.value(QStringLiteral("model/path")).toString();
+    // First launch (no model chosen yet): the bundled demo model, when this installation has it.
+    QString model = settings.value(QStringLiteral("model/path")).toString();
+    if (model.isEmpty() && QFileInfo(DemoResources::demoModelPath()).isFile())
+        model = DemoResources::demoModelPath();
     if (model.isEmpty() || !openModel(model))
         m_modelLabel->setText(tr("No model: choose one in Settings"));
     if (!restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray()))
@@ -163,6 +167,10 @@ void MainWindow::createMenus()
     document->addAction(tr("Re&move from Library…"), m_library, &LibraryPanel::removeCurrent);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* sample = help->addAction(tr("Open the &Sample Document"), this,
+                                      &MainWindow::openSampleDocument);
+    sample->setObjectName(QStringLiteral("openSampleAction"));
+    help->addSeparator();
     help->addAction(tr("&About Lectern"), this, &MainWindow::showAbout);
 }
 
@@ -174,8 +182,16 @@ bool MainWindow::openModel(const QString& path)
         showError(tr("The model cannot be used: %1").arg(why));
         return false;
     }
+    // A broken card would make every document fail later; say so now.
+    const auto card = ModelCard::forModel(path);
+    if (!card) {
+        showError(tr("The model cannot be used: %1")
+                      .arg(QString::fromStdString(card.error().message)));
+        return false;
+    }
     m_modelPath = QFileInfo(path).absoluteFilePath();
-    m_modelLabel->setText(tr("Model: %1").arg(QFileInfo(path).fileName()));
+    m_modelLabel->setText(*card ? tr("Model: %1").arg((*card)->name)
+                                : tr("Model: %1").arg(QFileInfo(path).fileName()));
     m_modelLabel->setToolTip(info->toText());
     return true;
 }

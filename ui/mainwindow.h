@@ -41,6 +41,13 @@ public Q_SLOTS:
     // nothing could start (the reason is shown).
     bool openPath(const QString& path);
     void openPage(qint64 documentId, const AttendedPage& page);
+    // Help > Open the Sample Document: the bundled sample, once (see openDocumentOnce). False
+    // (reason shown) when it is missing.
+    bool openSampleDocument();
+    // openPath, except that a document already in the library (same file, current model) is
+    // selected (and its reading resumed) instead of being read again: for files named on the
+    // command line, which a launcher passes on every start.
+    bool openDocumentOnce(const QString& path);
     void showSettings();
     // Shows, restores (when minimized), raises and activates the window: another launch of
     // Lectern handed its files over.

@@ -26,6 +26,7 @@
 
 #include "enginecontroller.h"
 #include "librarycontroller.h"
+#include "modelcard.h"
 #include "modeldownloader.h"
 #include "modelinfo.h"
 
@@ -51,6 +52,19 @@ SettingsDialog::SettingsDialog(LibraryController* controller, QWidget* parent)
     const QString model = settings.value(QStringLiteral("model/path")).toString();
     if (!model.isEmpty())
         showModel(model);
+    else
+        showDefaultModel();
+}
+
+void SettingsDialog::showDefaultModel()
+{
+    // Shown, not chosen: OK saves no model, so a later installation's demo model still applies.
+    const QString demo = DemoResources::demoModelPath();
+    if (!QFileInfo(demo).isFile() || !describeModel(demo))
+        return;
+    m_modelPath->clear();
+    m_modelPath->setPlaceholderText(QDir::toNativeSeparators(demo));
+    m_modelStatus->setText(tr("Default model (bundled): %1").arg(m_modelName));
 }
 
 QWidget* SettingsDialog::createModelTab()
@@ -226,10 +240,22 @@ QWidget* SettingsDialog::createSamplingTab()
 
 bool SettingsDialog::showModel(const QString& path)
 {
+    if (!describeModel(path))
+        return false;
+    m_modelPath->setText(path);
+    m_modelStatus->setText(tr("Model: %1").arg(m_modelName));
+    return true;
+}
+
+bool SettingsDialog::describeModel(const QString& path)
+{
     auto info = ModelInfo::load(path);
-    if (!info) {
+    const auto card = info ? ModelCard::forModel(path)
+                           : lectern::Result<std::optional<ModelCard>>(info.error());
+    if (!info || !card) {
         m_modelStatus->setText(tr("This model cannot be used: %1")
-                                   .arg(QString::fromStdString(info.error().message)));
+                                   .arg(QString::fromStdString(info ? card.error().message
+                                                                    : info.error().message)));
         return false;
     }
     while (m_modelFields->rowCount() > 0)
@@ -243,8 +269,24 @@ bool SettingsDialog::showModel(const QString& path)
         field->setTextInteractionFlags(Qt::TextSelectableByMouse);
         m_modelFields->addRow(key + QLatin1Char(':'), field);
     }
-    m_modelPath->setText(path);
-    m_modelStatus->setText(tr("Model: %1").arg(QFileInfo(path).fileName()));
+    m_modelName = QFileInfo(path).fileName();
+    if (*card) {
+        // The card decides how documents are read with this model (LibraryController).
+        const ModelCard& c = **card;
+        m_modelName = c.name;
+        const QString tokenizer = c.tokenizerSpec == QLatin1String("world")
+                                      ? c.tokenizerSpec
+                                      : QFileInfo(c.tokenizerSpec).fileName();
+        auto* field = new QLabel(tr("%1: tokenizer %2, chunk size %3, top-k %4")
+                                     .arg(c.name, tokenizer)
+                                     .arg(c.chunkSize)
+                                     .arg(c.topK));
+        field->setObjectName(QStringLiteral("field_card"));
+        field->setWordWrap(true);
+        field->setToolTip(tr("Documents are read with these settings from %1")
+                              .arg(QDir::toNativeSeparators(c.cardPath)));
+        m_modelFields->insertRow(0, tr("model card:"), field);
+    }
     return true;
 }
 

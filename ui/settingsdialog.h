@@ -1,7 +1,8 @@
-// Preferences: the model (a local file, its validated configuration from ModelInfo, its
-// tokenizer, or a download from a URL with progress and SHA-256 check), the engine (threads,
-// memory budget, backend: CUDA offered only when EngineController::capabilities() has it) and
-// the sampling defaults. OK applies them through LibraryController and QSettings.
+// Preferences: the model (a local file, else the bundled demo model shown as the default; its
+// validated configuration from ModelInfo and its model card, its tokenizer, or a download from a
+// URL with progress and SHA-256 check), the engine (threads, memory budget, backend: CUDA offered
+// only when EngineController::capabilities() has it) and the sampling defaults. OK applies them
+// through LibraryController and QSettings.
 #pragma once
 
 #include <QDialog>
@@ -27,6 +28,7 @@ public:
 
     // Validate a model file and show its configuration; false (with the reason shown) if unusable.
     bool showModel(const QString& path);
+    // The chosen model; empty when none was chosen (the bundled default is then only shown).
     QString modelPath() const;
     QString tokenizer() const;
     QTabWidget* tabs() const { return m_tabs; }
@@ -38,6 +40,9 @@ private:
     QWidget* createModelTab();
     QWidget* createEngineTab();
     QWidget* createSamplingTab();
+    void showDefaultModel();
+    // Fill the fields (and the model card's settings) or show why the model cannot be used.
+    bool describeModel(const QString& path);
     void browseModel();
     void browseTokenizer();
     void startDownload();
@@ -47,6 +52,7 @@ private:
     QLineEdit* m_modelPath = nullptr;
     QLineEdit* m_tokenizer = nullptr;
     QLabel* m_modelStatus = nullptr;
+    QString m_modelName;  // the card's name, else the file name
     QFormLayout* m_modelFields = nullptr;
     QLineEdit* m_url = nullptr;
     QLineEdit* m_sha256 = nullptr;

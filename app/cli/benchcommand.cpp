@@ -291,7 +291,10 @@ int runBench(const QStringList& args)
                                  QStringLiteral("matmul: force scalar|avx2|avx512 (the best)."),
                                  QStringLiteral("ISA"));
     const QCommandLineOption model(QStringLiteral("model"),
-                                   QStringLiteral("Benchmark this checkpoint: prefill and decode."),
+                                   QStringLiteral("Benchmark this checkpoint: prefill and decode "
+                                                  "(with --prefill, --decode, --context or "
+                                                  "--kv-dtype alone: the bundled demo model; a "
+                                                  "model card sets chunk size and top-k)."),
                                    QStringLiteral("M"));
     const QCommandLineOption prefill(QStringLiteral("prefill"),
                                      QStringLiteral("model: prompt tokens to prefill (2048)."),
@@ -346,21 +349,31 @@ int runBench(const QStringList& args)
                         UsageError);
         return runMatmulBench(parser, rows, cols, tokens, dtype, threads, seconds, isa);
     }
-    if (parser.isSet(model)) {
+    if (parser.isSet(model) || parser.isSet(prefill) || parser.isSet(decode) ||
+        parser.isSet(context) || parser.isSet(kvDtype)) {
+        QString error;
+        const auto chosen = chooseModel(parser.value(model), &error);
+        if (!chosen)
+            return fail(error);
         const auto p = positiveInt(parser, prefill), d = positiveInt(parser, decode),
                    c = positiveInt(parser, context), n = positiveInt(parser, threads);
         if (!p || !d || !c || !n)
             return UsageError;
         lectern::AttentionOptions attention;
+        if (chosen->card) {
+            attention.mode = *parseAttentionMode(chosen->card->attention);
+            attention.chunk_size = chosen->card->chunkSize;
+            attention.top_k = chosen->card->topK;
+        }
         const auto kv = parseKvDType(parser.value(kvDtype));
         if (!kv)
             return fail(QStringLiteral("--kv-dtype must be f32, f16 or int8"), UsageError);
         attention.kv_dtype = *kv;
-        return runModelBench(parser.value(model), *p, *d, *c, *n, attention);
+        return runModelBench(chosen->path, *p, *d, *c, *n, attention);
     }
     if (!parser.isSet(tokenizer))
-        return fail(QStringLiteral("nothing to benchmark: give --tokenizer, --op or --model "
-                                   "(see --help)"),
+        return fail(QStringLiteral("nothing to benchmark: give --tokenizer, --op, --extract, "
+                                   "--model or --prefill (see --help)"),
                     UsageError);
 
     auto tok = TokenizerLoader::load(parser.value(tokenizer));

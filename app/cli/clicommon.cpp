@@ -3,6 +3,7 @@
 
 #include <QCryptographicHash>
 #include <QFile>
+#include <QDir>
 #include <QFileInfo>
 
 #include "bundledresources.h"
@@ -206,6 +207,43 @@ QString tokenizerSpecFromSettings(const std::string& settings)
         return QString();
     const std::string spec = settings.substr(key.size());
     return spec == "ids" ? QString() : QString::fromStdString(spec);
+}
+
+std::optional<ChosenModel> chooseModel(const QString& given, QString* error)
+{
+    ChosenModel out;
+    if (!given.isEmpty()) {
+        out.path = given;
+    } else {
+        out.path = DemoResources::demoModelPath();
+        if (out.path.isEmpty()) {
+            *error = QStringLiteral("no --model given and no bundled demo model was found (%1); "
+                                    "give --model or set LECTERN_DEMO_MODEL")
+                         .arg(DemoResources::demoModelSearchDescription());
+            return std::nullopt;
+        }
+        if (!QFileInfo(out.path).isFile()) {  // LECTERN_DEMO_MODEL names a missing file
+            *error = QStringLiteral("no --model given and the bundled demo model %1 does not "
+                                    "exist; give --model")
+                         .arg(QDir::toNativeSeparators(out.path));
+            return std::nullopt;
+        }
+        std::fprintf(stderr,
+                     "lectern-cli: note: no --model given; using the bundled demo model %s\n",
+                     QDir::toNativeSeparators(out.path).toUtf8().constData());
+    }
+    auto card = ModelCard::forModel(out.path);
+    if (!card) {
+        *error = QString::fromStdString(card.error().message);
+        return std::nullopt;
+    }
+    out.card = std::move(*card);
+    return out;
+}
+
+QString defaultTokenizer(const ChosenModel& model)
+{
+    return model.card ? model.card->tokenizerSpec : QStringLiteral("world");
 }
 
 }  // namespace Cli

@@ -15,6 +15,7 @@
 #include "lectern/document_store.h"
 #include "lectern/inference.h"
 #include "lectern/tokenizer.h"
+#include "modelcard.h"
 
 namespace Cli {
 
@@ -73,5 +74,17 @@ QString describeTokenizer(const lectern::TokenizerIdentity& identity);
 // again ("tokenizer=<spec>"); tokenizerSpecFromSettings returns "" when none is recorded.
 std::string sourceSettings(const QString& tokenizerSpec);
 QString tokenizerSpecFromSettings(const std::string& settings);
+
+// The model a command runs and the card beside it (if any): the card's tokenizer, attention mode,
+// chunk size and top-k are then the defaults of --tokenizer, --attention, --chunk-size, --top-k.
+struct ChosenModel {
+    QString path;
+    std::optional<ModelCard> card;
+};
+// `given` is the --model value; empty means the bundled demo model (a one-line note on stderr
+// says so). Errors: no bundled model, or a broken card.
+std::optional<ChosenModel> chooseModel(const QString& given, QString* error);
+// The --tokenizer default for a model: its card's tokenizer, else "world".
+QString defaultTokenizer(const ChosenModel& model);
 
 }  // namespace Cli

@@ -65,12 +65,15 @@ int runGenerate(const QStringList& args)
         "Chat format: 'User: TEXT\\n\\nAssistant:', stopping at token 261 (\"\\n\\n\"), token 0 "
         "or a new turn. Sampling order: penalties, temperature, top-k, top-p, min-p.\n"
         "Note: --top-k is the sampling top-k; the sparse-attention top-k is --top-k-chunks."));
-    const QCommandLineOption model = valueOption("model", "Model file (.pth or .safetensors).", "M");
+    const QCommandLineOption model = valueOption(
+        "model", "Model file (.pth or .safetensors; default: the bundled demo model). A model "
+        "card beside it (model.json) supplies the defaults of --tokenizer, --attention, "
+        "--chunk-size, --top-k-chunks and --format.", "M");
     const QCommandLineOption prompt = valueOption("prompt", "Prompt text (the user message in "
                                                   "chat format).", "TEXT");
     const QCommandLineOption format = valueOption(
-        "format", "'base' (plain continuation) or 'chat' (default).", "base|chat",
-        QStringLiteral("chat"));
+        "format", "'base' (plain continuation) or 'chat' (default: the model card's prompt "
+        "style, else chat).", "base|chat");
     const QCommandLineOption system = valueOption(
         "system", "System text for chat, as a leading 'System: TEXT' turn.", "TEXT");
     const QCommandLineOption think = QCommandLineOption(
@@ -102,21 +105,25 @@ int runGenerate(const QStringList& args)
         "stop", "Stop when this text appears; never printed. Repeatable, adds to the chat "
         "defaults.", "STR");
     const QCommandLineOption tokenizer = valueOption(
-        "tokenizer", "'world' (bundled RWKV World vocabulary, the default), a World vocabulary "
-        ".txt file, or a SentencePiece .model file.", "world|PATH", QStringLiteral("world"));
+        "tokenizer", "'world' (bundled RWKV World vocabulary), a World vocabulary .txt file, or "
+        "a SentencePiece .model file (default: the model card's, else world).", "world|PATH");
     const QCommandLineOption attention = valueOption(
-        "attention", "Sparse attention semantics: 'native' (paper MoBA, default) or 'compat' "
-        "(rwkv-x 0.1.3).", "native|compat", QStringLiteral("native"));
-    const QCommandLineOption chunkSize =
-        valueOption("chunk-size", "Attention chunk size (default 2048).", "N");
-    const QCommandLineOption topKChunks =
-        valueOption("top-k-chunks", "Attention chunks each query reads (default 3).", "K");
+        "attention", "Sparse attention semantics: 'native' (paper MoBA) or 'compat' (rwkv-x "
+        "0.1.3) (default: the model card's, else native).", "native|compat");
+    const QCommandLineOption chunkSize = valueOption(
+        "chunk-size", "Attention chunk size (default: the model card's, else 2048).", "N");
+    const QCommandLineOption topKChunks = valueOption(
+        "top-k-chunks", "Attention chunks each query reads (default: the model card's, else 3).",
+        "K");
+    const QCommandLineOption bypass(
+        QStringLiteral("bypass-attention"),
+        QStringLiteral("Ablation: attention blocks skip their attention sublayer."));
     const QCommandLineOption threads =
         valueOption("threads", "CPU threads (default 0 = all).", "N", QStringLiteral("0"));
     for (const QCommandLineOption* o :
          {&model, &prompt, &format, &system, &think, &maxTokens, &temperature, &topP, &topK, &minP,
           &presence, &frequency, &decay, &repetition, &seed, &stop, &tokenizer, &attention,
-          &chunkSize, &topKChunks, &threads})
+          &chunkSize, &topKChunks, &bypass, &threads})
         parser.addOption(*o);
     if (const auto code = parse(parser, args))
         return *code;
@@ -124,12 +131,19 @@ int runGenerate(const QStringList& args)
         return fail(QStringLiteral("unexpected argument '%1' (see --help)")
                         .arg(parser.positionalArguments().first()),
                     UsageError);
-    if (!parser.isSet(model) || !parser.isSet(prompt))
-        return fail(QStringLiteral("--model and --prompt are required (see --help)"), UsageError);
+    if (!parser.isSet(prompt))
+        return fail(QStringLiteral("--prompt is required (see --help)"), UsageError);
+    QString error;
+    const auto chosen = chooseModel(parser.value(model), &error);
+    if (!chosen)
+        return fail(error);
+    const ModelCard* card = chosen->card ? &*chosen->card : nullptr;
 
     // Prompt format.
     lectern::PromptOptions promptOptions;
-    const QString formatName = parser.value(format);
+    const QString formatName = parser.isSet(format) ? parser.value(format)
+                               : card                 ? card->promptStyle
+                                                      : QStringLiteral("chat");
     if (formatName == QLatin1String("base"))
         promptOptions.style = lectern::PromptStyle::base;
     else if (formatName == QLatin1String("chat"))
@@ -144,7 +158,6 @@ int runGenerate(const QStringList& args)
 
     // Sampling.
     lectern::SamplingOptions sampling;
-    QString error;
     if (!parseFloat(parser, temperature, &sampling.temperature, &error) ||
         !parseFloat(parser, topP, &sampling.top_p, &error) ||
         !parseInt(parser, topK, &sampling.top_k, &error) ||
@@ -176,6 +189,11 @@ int runGenerate(const QStringList& args)
     // Runtime and attention.
     lectern::RuntimeOptions runtime;
     lectern::AttentionOptions attn;
+    if (card) {
+        attn.chunk_size = card->chunkSize;
+        attn.top_k = card->topK;
+    }
+    attn.bypass = parser.isSet(bypass);
     if (!parseInt(parser, threads, &runtime.threads, &error) ||
         !parseInt(parser, chunkSize, &attn.chunk_size, &error) ||
         !parseInt(parser, topKChunks, &attn.top_k, &error))
@@ -185,18 +203,22 @@ int runGenerate(const QStringList& args)
     if (attn.chunk_size < 1 || attn.top_k < 1)
         return fail(QStringLiteral("--chunk-size and --top-k-chunks must be positive"),
                     UsageError);
-    if (const auto mode = parseAttentionMode(parser.value(attention)))
+    const QString modeName = parser.isSet(attention) ? parser.value(attention)
+                             : card                    ? card->attention
+                                                       : QStringLiteral("native");
+    if (const auto mode = parseAttentionMode(modeName))
         attn.mode = *mode;
     else
         return fail(QStringLiteral("--attention must be 'native' or 'compat'"), UsageError);
 
-    auto tok = TokenizerLoader::load(parser.value(tokenizer));
+    auto tok = TokenizerLoader::load(parser.isSet(tokenizer) ? parser.value(tokenizer)
+                                                             : defaultTokenizer(*chosen));
     if (!tok)
         return fail(tok.error().message);
     // The default stop ids (261 "\n\n", 0) are World ids; other vocabularies rely on the strings.
     if ((*tok)->kind() != "world")
         sampling.stop_tokens.clear();
-    auto loaded = lectern::Model::load(QFile::encodeName(parser.value(model)).toStdString(),
+    auto loaded = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(),
                                        runtime);
     if (!loaded)
         return fail(loaded.error().message);

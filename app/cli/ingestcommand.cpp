@@ -179,19 +179,22 @@ int runIngest(const QStringList& args)
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
         addOption(parser, name, help, value);
     };
-    opt("model", "Model checkpoint (.pth or .safetensors).", "file");
+    opt("model", "Model checkpoint (.pth or .safetensors; default: the bundled demo model). A "
+        "model card beside it (model.json) supplies the defaults of --tokenizer, --chunk-size "
+        "and --top-k.", "file");
     opt("store", "Store folder (created when missing or empty).", "dir");
     opt("tokens-file", "Ingest token ids from this file (commas and/or whitespace) instead of "
         "text.", "file");
-    opt("tokenizer", "For text: 'world' (bundled, the default), a World vocabulary .txt or a "
-        "SentencePiece .model.", "world|PATH");
+    opt("tokenizer", "For text: 'world' (bundled), a World vocabulary .txt or a SentencePiece "
+        ".model (default: the model card's, else world).", "world|PATH");
     opt("password", "Password of an encrypted PDF.", "password");
     opt("ocr", "OCR PDF pages without a text layer (Tesseract; slow). Off: such pages are "
         "reported and skipped.");
     opt("append", "Add the file as a new source to a store that already holds another one.");
     opt("checkpoint-every", "New store: tokens between state checkpoints (default 65536).", "n");
-    opt("chunk-size", "New store: attention chunk size (default 2048).", "n");
-    opt("top-k", "New store: attention top-k (default 3).", "k");
+    opt("chunk-size", "New store: attention chunk size (default: the model card's, else 2048).",
+        "n");
+    opt("top-k", "New store: attention top-k (default: the model card's, else 3).", "k");
     opt("kv-dtype", "New store: KV cache precision f32, f16 (default) or int8.", "type");
     opt("disk-budget-mb", "Stop with an error when the store would grow past this (0 = no "
         "limit). Recorded in the store; given again for an existing store, it replaces the "
@@ -207,8 +210,8 @@ int runIngest(const QStringList& args)
                     UsageError);
     if (!fromIds && positional.isEmpty())
         return fail(QStringLiteral("give a text file or --tokens-file (see --help)"), UsageError);
-    if (!parser.isSet(QStringLiteral("model")) || !parser.isSet(QStringLiteral("store")))
-        return fail(QStringLiteral("--model and --store are required (see --help)"), UsageError);
+    if (!parser.isSet(QStringLiteral("store")))
+        return fail(QStringLiteral("--store is required (see --help)"), UsageError);
     if (fromIds && parser.isSet(QStringLiteral("tokenizer")))
         return fail(QStringLiteral("--tokenizer applies to text files, not --tokens-file"),
                     UsageError);
@@ -218,8 +221,16 @@ int runIngest(const QStringList& args)
 
     // Options.
     QString error;
+    const auto chosen = chooseModel(parser.value(QStringLiteral("model")), &error);
+    if (!chosen)
+        return fail(error);
     lectern::StoreOptions options;
     lectern::RuntimeOptions runtime;
+    if (chosen->card) {
+        options.attention.mode = *parseAttentionMode(chosen->card->attention);
+        options.attention.chunk_size = chosen->card->chunkSize;
+        options.attention.top_k = chosen->card->topK;
+    }
     if (parser.isSet(QStringLiteral("kv-dtype"))) {
         const QString t = parser.value(QStringLiteral("kv-dtype"));
         if (const auto parsed = parseKvDType(t))
@@ -313,7 +324,7 @@ int runIngest(const QStringList& args)
     } else {
         tok = loadTokenizer(parser.isSet(QStringLiteral("tokenizer"))
                                 ? parser.value(QStringLiteral("tokenizer"))
-                                : QStringLiteral("world"),
+                                : defaultTokenizer(*chosen),
                             &error);
         if (!tok)
             return fail(error);
@@ -329,8 +340,7 @@ int runIngest(const QStringList& args)
     source.tokens = std::int64_t(ids.size());
 
     // The model.
-    auto model = lectern::Model::load(
-        QFile::encodeName(parser.value(QStringLiteral("model"))).toStdString(), runtime);
+    auto model = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(), runtime);
     if (!model)
         return fail(model.error().message);
     const std::size_t vocab = std::size_t((*model)->config().vocab);

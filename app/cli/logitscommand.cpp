@@ -76,14 +76,17 @@ int runLogits(const QStringList& args)
     const auto opt = [&parser](const char* name, const char* help, const char* value = nullptr) {
         addOption(parser, name, help, value);
     };
-    opt("model", "Model checkpoint (.pth or .safetensors).", "file");
+    opt("model", "Model checkpoint (.pth or .safetensors; default: the bundled demo model). A "
+        "model card beside it (model.json) supplies the attention defaults.", "file");
     opt("tokens", "Token ids separated by commas and/or spaces.", "ids");
     opt("tokens-file", "File of token ids separated by commas and/or whitespace.", "file");
     opt("split", "Positions where a new call starts, strictly increasing.", "positions");
     opt("all", "Write the logits of every position, not only the last of each call.");
-    opt("attention", "Sparse attention semantics: native (default) or compat.", "mode");
-    opt("chunk-size", "Attention chunk size B (default 2048).", "n");
-    opt("top-k", "Attention top-k K (default 3).", "k");
+    opt("attention", "Sparse attention semantics: native or compat (default: the model card's, "
+        "else native).", "mode");
+    opt("chunk-size", "Attention chunk size B (default: the model card's, else 2048).", "n");
+    opt("top-k", "Attention top-k K (default: the model card's, else 3).", "k");
+    opt("bypass-attention", "Ablation: attention blocks skip their attention sublayer.");
     opt("kv-max", "compat: compress the KV cache above this many rows (0 = off).", "n");
     opt("kv-min", "compat: rows kept by a compression.", "n");
     opt("kv-window", "compat: most recent rows always kept.", "n");
@@ -96,16 +99,23 @@ int runLogits(const QStringList& args)
         return fail(QStringLiteral("unexpected argument '%1' (see --help)")
                         .arg(parser.positionalArguments().first()),
                     UsageError);
-    if (!parser.isSet(QStringLiteral("model")))
-        return fail(QStringLiteral("--model is required"), UsageError);
     if (!parser.isSet(QStringLiteral("out")))
         return fail(QStringLiteral("--out is required"), UsageError);
     if (parser.isSet(QStringLiteral("tokens")) == parser.isSet(QStringLiteral("tokens-file")))
         return fail(QStringLiteral("give exactly one of --tokens and --tokens-file"), UsageError);
 
+    QString error;
+    const auto chosen = chooseModel(parser.value(QStringLiteral("model")), &error);
+    if (!chosen)
+        return fail(error);
     lectern::AttentionOptions attention;
     lectern::RuntimeOptions runtime;
-    QString error;
+    if (chosen->card) {
+        attention.mode = *parseAttentionMode(chosen->card->attention);  // validated by the card
+        attention.chunk_size = chosen->card->chunkSize;
+        attention.top_k = chosen->card->topK;
+    }
+    attention.bypass = parser.isSet(QStringLiteral("bypass-attention"));
     if (parser.isSet(QStringLiteral("attention"))) {
         const QString mode = parser.value(QStringLiteral("attention"));
         if (const auto parsed = parseAttentionMode(mode))
@@ -165,7 +175,7 @@ int runLogits(const QStringList& args)
     }
     starts.push_back(tokens->size());
 
-    auto model = lectern::Model::load(QFile::encodeName(parser.value(QStringLiteral("model"))).toStdString(), runtime);
+    auto model = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(), runtime);
     if (!model)
         return fail(model.error().message);
     lectern::State state(*model, attention);

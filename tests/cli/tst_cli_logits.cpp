@@ -152,9 +152,9 @@ void TestCliLogits::errors_data()
     const QString ids = QStringLiteral("1,2,3,4,5");
     const QString tk = QStringLiteral("--tokens");
     QTest::newRow("no tokens") << with({}) << 2 << QByteArray("exactly one of --tokens");
-    QTest::newRow("no model") << QStringList{QStringLiteral("logits"), tk, ids,
-                                             QStringLiteral("--out"), o}
-                              << 2 << QByteArray("--model is required");
+    // Without --model the bundled demo model runs (tst_cli_demo_model); usage errors come first.
+    QTest::newRow("no model") << QStringList{QStringLiteral("logits"), tk, ids}
+                              << 2 << QByteArray("--out is required");
     QTest::newRow("no out") << QStringList{QStringLiteral("logits"), QStringLiteral("--model"), m,
                                            tk, ids}
                             << 2 << QByteArray("--out is required");

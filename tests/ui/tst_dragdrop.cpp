@@ -135,7 +135,10 @@ private Q_SLOTS:
 
     void dropWithoutModelExplains()
     {
+        // No model chosen and no bundled demo model either (it would be the default).
+        qputenv("LECTERN_DEMO_MODEL", "/nonexistent/lectern-demo.pth");
         MainWindow window(m_controller.get());
+        qunsetenv("LECTERN_DEMO_MODEL");
         QVERIFY(window.modelPath().isEmpty());
         QMimeData mime;
         const QString file = UiTest::writeText(m_dir.path(), QStringLiteral("c.txt"));

@@ -56,7 +56,10 @@ private Q_SLOTS:
         if (!QFile::exists(QStringLiteral(":/i18n/lectern_de.qm")))
             QSKIP("built without Qt's Linguist tools: no translations compiled in");
         QVERIFY(AppTranslations::install(QLocale(QLocale::German, QLocale::Germany)));
+        // No bundled demo model, so the status bar shows the untranslated "No model" text.
+        qputenv("LECTERN_DEMO_MODEL", "/nonexistent/lectern-demo.pth");
         MainWindow window(m_controller.get());
+        qunsetenv("LECTERN_DEMO_MODEL");
         QMenu* file = menuAt(window, 0);
         QVERIFY(file);
         QCOMPARE(file->title(), QStringLiteral("&Datei"));
