@@ -1,16 +1,16 @@
-// PDF layout analysis; see pdflayout.h. All thresholds are in fractions of a line height or
-// of the page, so they hold for any font size.
+// PDF layout analysis, first part: words to lines in reading order, gutters, header/footer
+// bands (paragraphs: pdfparagraphs.cpp); see pdflayout.h. All thresholds are in fractions of a
+// line height or of the page, so they hold for any font size.
 #include "pdflayout.h"
 
-#include <QHash>
-#include <QRegularExpression>
+#include <QVarLengthArray>
 
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
+#include <numeric>
 
 namespace Ingest {
 
@@ -22,29 +22,50 @@ struct Line {
 };
 
 // Groups words into lines: sorted by vertical centre, a word joins the current line when the
-// two overlap vertically by at least half the smaller height.
+// two overlap vertically by at least half the smaller height; each line's words left to right.
+// Indices are sorted (stably, so ties keep the words' order) and each word is moved once.
 QVector<Line> groupLines(QVector<PdfWord> words)
 {
-    std::stable_sort(words.begin(), words.end(), [](const PdfWord& a, const PdfWord& b) {
-        return a.box.center().y() < b.box.center().y();
-    });
-    QVector<Line> lines;
-    for (PdfWord& w : words) {
-        if (!lines.isEmpty()) {
-            Line& line = lines.last();
-            const double overlap = std::min(line.box.bottom(), w.box.bottom()) -
-                                   std::max(line.box.top(), w.box.top());
-            if (overlap >= 0.5 * std::min(line.box.height(), w.box.height())) {
-                line.box = line.box.united(w.box);
-                line.words.append(std::move(w));
+    QVarLengthArray<int, 256> order(words.size());
+    std::iota(order.begin(), order.end(), 0);
+    QVarLengthArray<double, 256> centreY(words.size());
+    for (qsizetype i = 0; i < words.size(); ++i)
+        centreY[i] = words[i].box.center().y();
+    std::stable_sort(order.begin(), order.end(),
+                     [&centreY](int a, int b) { return centreY[a] < centreY[b]; });
+    struct Range {
+        qsizetype begin;
+        qsizetype end;
+        QRectF box;
+    };
+    QVarLengthArray<Range, 64> ranges;
+    for (qsizetype k = 0; k < order.size(); ++k) {
+        const QRectF& box = words[order[k]].box;
+        if (!ranges.isEmpty()) {
+            Range& line = ranges.last();
+            const double overlap =
+                std::min(line.box.bottom(), box.bottom()) - std::max(line.box.top(), box.top());
+            if (overlap >= 0.5 * std::min(line.box.height(), box.height())) {
+                line.box = line.box.united(box);
+                line.end = k + 1;
                 continue;
             }
         }
-        lines.append(Line{{w}, w.box});
+        ranges.append(Range{k, k + 1, box});
     }
-    for (Line& line : lines)
-        std::stable_sort(line.words.begin(), line.words.end(),
-                         [](const PdfWord& a, const PdfWord& b) { return a.box.left() < b.box.left(); });
+    QVector<Line> lines;
+    lines.reserve(ranges.size());
+    for (const Range& r : ranges) {
+        std::stable_sort(order.begin() + r.begin, order.begin() + r.end, [&words](int a, int b) {
+            return words[a].box.left() < words[b].box.left();
+        });
+        Line line;
+        line.box = r.box;
+        line.words.reserve(r.end - r.begin);
+        for (qsizetype k = r.begin; k < r.end; ++k)
+            line.words.append(std::move(words[order[k]]));
+        lines.append(std::move(line));
+    }
     return lines;
 }
 
@@ -53,6 +74,10 @@ PdfLine toPdfLine(const Line& line, int flow)
     PdfLine out;
     out.box = line.box;
     out.flow = flow;
+    qsizetype length = line.words.size();
+    for (const PdfWord& w : line.words)
+        length += w.text.size();
+    out.text.reserve(length);
     for (int i = 0; i < line.words.size(); ++i) {
         const PdfWord& w = line.words[i];
         if (i > 0) {
@@ -61,70 +86,11 @@ PdfLine toPdfLine(const Line& line, int flow)
             if (prev.spaceAfter || gap > 0.15 * std::min(prev.box.height(), w.box.height()))
                 out.text += u' ';
         }
-        out.text += PdfLayout::expandLigatures(w.text);
+        out.text += w.text;
     }
+    // Ligatures expand character by character, so once per line is the same as once per word.
+    out.text = PdfLayout::expandLigatures(out.text);
     return out;
-}
-
-bool isLowerStart(const QString& s)
-{
-    return !s.isEmpty() && s[0].isLower();
-}
-
-// Bullet glyphs that open a list item at the start of a line.
-bool isListItem(const QString& s)
-{
-    static const QString bullets = QStringLiteral("\u2022\u25E6\u25AA\u2023\u2219\u25CF\u25CB\u25A0\u25A1\u2043");
-    return !s.isEmpty() && bullets.contains(s[0]);
-}
-
-// Dot leaders: five or more dots, optionally spaced (". . . . ." or "......").
-const QRegularExpression& leaderPattern()
-{
-    static const QRegularExpression re(QStringLiteral("\\s*(?:\\.\\s?){5,}\\s*"));
-    return re;
-}
-
-// "(?:\.\s?){5,}\s*[0-9ivxlcdm]+$" without a regular expression (it runs for every line).
-bool endsWithLeader(const QString& s)
-{
-    qsizetype i = s.size();
-    const auto numeral = [](QChar c) {
-        const char16_t u = c.unicode();
-        return (u >= u'0' && u <= u'9') || u == u'i' || u == u'v' || u == u'x' || u == u'l' ||
-               u == u'c' || u == u'd' || u == u'm';
-    };
-    while (i > 0 && numeral(s[i - 1]))
-        --i;
-    if (i == s.size())
-        return false;
-    while (i > 0 && s[i - 1].isSpace())
-        --i;
-    // Backwards: (dot, optional one space) repeated; the last dot may be followed by a space.
-    int dots = 0;
-    while (i > 0) {
-        if (s[i - 1] == u'.') {
-            ++dots;
-            --i;
-        } else if (dots > 0 && s[i - 1].isSpace() && i >= 2 && s[i - 2] == u'.') {
-            --i;
-        } else {
-            break;
-        }
-        if (dots >= 5)
-            return true;
-    }
-    return false;
-}
-
-// Leaders carry no words and cost many tokens: "Setup . . . . . 12" -> "Setup … 12".
-QString collapseLeaders(const QString& s)
-{
-    if (!s.contains(QLatin1String("..")) && !s.contains(QLatin1String(". .")))
-        return s;
-    QString out = s;
-    out.replace(leaderPattern(), QStringLiteral(" \u2026 "));
-    return out.trimmed();
 }
 
 }  // namespace
@@ -157,19 +123,25 @@ bool PdfLayout::findGutter(const QVector<PdfWord>& words, const QSizeF& pageSize
     const int width = int(pageSize.width());
     if (words.size() < 20 || width < 100)
         return false;
-    // How many words cover each point of x.
-    std::vector<int> cover(size_t(width) + 1, 0);
+    // How many words cover each point of x: +1 where a word starts, -1 after it ends, summed
+    // (per word a constant cost, not one per point of its width).
+    // On the stack for page widths up to 2047 pt (no heap block per page).
+    QVarLengthArray<int, 2048> cover(width + 1, 0);
     for (const PdfWord& w : words) {
         const int x0 = std::clamp(int(w.box.left()), 0, width);
         const int x1 = std::clamp(int(w.box.right() + 0.999), 0, width);
-        for (int x = x0; x < x1; ++x)
-            ++cover[size_t(x)];
+        if (x0 < x1) {
+            ++cover[x0];
+            --cover[x1];
+        }
     }
+    for (qsizetype x = 1; x < cover.size(); ++x)
+        cover[x] += cover[x - 1];
     // A few words may cross (a full-width title); body text must not.
     const int tolerance = std::max(2, int(words.size()) / 50);
     int bestStart = -1, bestLength = 0;
     for (int x = width * 3 / 10, start = -1; x <= width * 7 / 10; ++x) {
-        const bool empty = cover[size_t(x)] <= tolerance && x < width * 7 / 10;
+        const bool empty = cover[x] <= tolerance && x < width * 7 / 10;
         if (empty && start < 0)
             start = x;
         if (!empty && start >= 0) {
@@ -292,85 +264,6 @@ QVector<PdfLine> PdfLayout::readingOrder(QVector<PdfWord> words, const QSizeF& p
             out[i].inBottomBand = true;
     }
     return out;
-}
-
-QVector<PdfPiece> PdfLayout::paragraphs(const QVector<PdfLine>& lines)
-{
-    QVector<PdfPiece> out;
-    // Right edge of each flow: a line ending well short of it closes a paragraph.
-    QHash<int, QPair<double, double>> flowEdges;
-    for (const PdfLine& l : lines) {
-        auto it = flowEdges.find(l.flow);
-        if (it == flowEdges.end()) flowEdges.insert(l.flow, {l.box.left(), l.box.right()});
-        else *it = {std::min(it->first, l.box.left()), std::max(it->second, l.box.right())};
-    }
-    const PdfLine* prev = nullptr;
-    for (const PdfLine& line : lines) {
-        if (line.dropped || line.text.trimmed().isEmpty())
-            continue;
-        PdfPiece piece{QString(), line.text.trimmed(), line.box};
-        if (prev) {
-            bool newParagraph = prev->flow != line.flow;
-            const double h = std::min(prev->box.height(), line.box.height());
-            const double gap = line.box.top() - prev->box.bottom();
-            if (gap > 0.7 * h || gap < -0.5 * h ||  // a wider gap, or a jump back up
-                std::abs(prev->box.height() - line.box.height()) >
-                    0.3 * std::max(prev->box.height(), line.box.height()))
-                newParagraph = true;
-            const auto edges = flowEdges.value(prev->flow);
-            const QString& pt = out.last().text;
-            const QChar last = pt.isEmpty() ? QChar() : pt.back();
-            if (!newParagraph && (last == u'.' || last == u':' || last == u'!' || last == u'?') &&
-                prev->box.right() < edges.second - 0.15 * (edges.second - edges.first))
-                newParagraph = true;
-            if (newParagraph) {
-                piece.separator = QStringLiteral("\n\n");
-            } else if (isListItem(piece.text) || endsWithLeader(out.last().text)) {
-                // A list item, or a table-of-contents entry ("Setup . . . . 12"), starts a line.
-                piece.separator = QStringLiteral("\n");
-            } else {
-                QString& prevText = out.last().text;
-                const QChar end = prevText.back();
-                const bool hyphen = end == u'-' || end == QChar(0x2010) || end == QChar(0x00AD);
-                if (hyphen && prevText.size() >= 2 && prevText[prevText.size() - 2].isLetter() &&
-                    (isLowerStart(piece.text) || end == QChar(0x00AD))) {
-                    prevText.chop(1);  // "exam-" + "ple" -> "example"
-                } else if (!hyphen || prevText.size() < 2 || !prevText[prevText.size() - 2].isLetter()) {
-                    piece.separator = QStringLiteral(" ");
-                }  // else a real hyphen at the line end ("Jean-" + "Paul"): kept, no space
-            }
-        }
-        out.append(piece);
-        prev = &line;
-    }
-    for (PdfPiece& p : out)
-        p.text = collapseLeaders(p.text);
-    return out;
-}
-
-QString PdfLayout::footprint(const QString& lineText)
-{
-    QString out;
-    bool inDigits = false;
-    for (QChar c : lineText.simplified().toLower()) {
-        if (c.isDigit()) {
-            if (!inDigits) out += u'#';
-            inDigits = true;
-        } else {
-            out += c;
-            inDigits = false;
-        }
-    }
-    return out;
-}
-
-bool PdfLayout::isPageNumber(const QString& lineText)
-{
-    static const QRegularExpression re(
-        QStringLiteral("^[\\s\\-\\x{2013}\\x{2014}\\[\\(]*(page\\s*)?(\\d+|(?=[ivxlcdm])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3}))"
-                       "(\\s*(of|/)\\s*\\d+)?[\\s\\-\\x{2013}\\x{2014}\\]\\)]*$"),
-        QRegularExpression::CaseInsensitiveOption);
-    return re.match(lineText.trimmed()).hasMatch();
 }
 
 }  // namespace Ingest

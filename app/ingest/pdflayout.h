@@ -33,6 +33,15 @@ struct PdfPiece {
     QRectF box;
 };
 
+}  // namespace Ingest
+
+// QString and QRectF move by memcpy, so these do too (cheaper QVector growth and moves).
+Q_DECLARE_TYPEINFO(Ingest::PdfWord, Q_RELOCATABLE_TYPE);
+Q_DECLARE_TYPEINFO(Ingest::PdfLine, Q_RELOCATABLE_TYPE);
+Q_DECLARE_TYPEINFO(Ingest::PdfPiece, Q_RELOCATABLE_TYPE);
+
+namespace Ingest {
+
 class PdfLayout {
 public:
     // Expands the Latin ligatures U+FB00-U+FB06 (ff, fi, fl, ffi, ffl, st) by NFKC; nothing else
@@ -52,6 +61,10 @@ public:
     // Lines (the dropped ones skipped) to pieces: lines of one flow are joined into paragraphs;
     // a new flow, a larger vertical gap or a change of line height starts a paragraph.
     static QVector<PdfPiece> paragraphs(const QVector<PdfLine>& lines);
+
+    // Marks running headers, footers and page numbers (PdfLine::dropped) among the band lines
+    // of a document's pages (each page's lines, in page order).
+    static void dropRunningLines(const QVector<QVector<PdfLine>*>& pages);
 
     // "Page 12 of 30" -> "page # of #": the key under which header/footer lines are counted.
     static QString footprint(const QString& lineText);
