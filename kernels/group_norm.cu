@@ -1,0 +1,77 @@
+// GroupNorm + bonus + gate on the GPU (see lectern/cuda/group_norm.h). CPU twin:
+// engine/src/cpu/group_norm.cpp; test: tests/kernels/tst_group_norm_cuda.cpp.
+#include "lectern/cuda/group_norm.h"
+
+#include <cstddef>
+
+#include "cuda_check.cuh"
+#include "elementwise_common.cuh"
+
+namespace lectern::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 4;
+
+// o and out may be the same array (no __restrict__ on them): each lane writes only the elements
+// it read itself, after the warp's reductions have consumed every read.
+__global__ void group_norm_kernel(std::size_t groups, int H, int N, const float* o,
+                                  const float* __restrict__ weight, const float* __restrict__ bias,
+                                  float eps, const float* __restrict__ r,
+                                  const float* __restrict__ k, const float* __restrict__ v,
+                                  const float* __restrict__ r_k, const float* __restrict__ g,
+                                  float* out)
+{
+    const std::size_t group = (std::size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    if (group >= groups)
+        return;  // the whole warp leaves together, so the shuffles below see full warps
+    const int lane = threadIdx.x & 31;
+    const int h = int(group % std::size_t(H));
+    const std::size_t base = group * std::size_t(N);  // = t * C + h * N
+    const float* oh = o + base;
+    const float* rk = r_k + std::size_t(h) * N;
+
+    double sum = 0.0;
+    for (int j = lane; j < N; j += 32)
+        sum += oh[j];
+    const double mean = warp_sum(sum) / N;
+    double sq = 0.0;
+    double bonus = 0.0;
+    for (int j = lane; j < N; j += 32) {
+        const double d = double(oh[j]) - mean;
+        sq += d * d;
+        // The product is rounded to float before widening, as on the CPU.
+        bonus += double(r[base + j] * k[base + j] * rk[j]);
+    }
+    const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
+    const float m = float(mean);
+    const float bf = float(warp_sum(bonus));
+    for (int j = lane; j < N; j += 32) {
+        const std::size_t c = std::size_t(h) * N + j;
+        // Round every step (no FMA contraction), as the CPU twin's baseline x86-64 build does.
+        const float gn = __fadd_rn(__fmul_rn(__fmul_rn(oh[j] - m, inv), weight[c]), bias[c]);
+        out[base + j] = __fmul_rn(__fadd_rn(gn, __fmul_rn(bf, v[base + j])), g[base + j]);
+    }
+}
+
+}  // namespace
+
+Result<void> group_norm_bonus_gate(int T, int H, int N, const float* o, const float* weight,
+                                   const float* bias, float eps, const float* r, const float* k,
+                                   const float* v, const float* r_k, const float* g, float* out,
+                                   cuda_stream stream)
+{
+    if (T < 0 || H < 0 || N < 0)
+        return make_error("group_norm_bonus_gate: negative shape");
+    const std::size_t groups = std::size_t(T) * std::size_t(H);
+    if (groups == 0 || N == 0)
+        return {};
+    const std::size_t blocks = (groups + kWarpsPerBlock - 1) / kWarpsPerBlock;
+    if (blocks > 0x7fffffffu)
+        return make_error("group_norm_bonus_gate: too many rows");
+    group_norm_kernel<<<unsigned(blocks), kWarpsPerBlock * 32, 0, stream>>>(
+        groups, H, N, o, weight, bias, eps, r, k, v, r_k, g, out);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
+}  // namespace lectern::cuda

@@ -1,0 +1,48 @@
+// GPU native sparse attention (docs rwkvx-spec.md §3.3 made stateful; exact semantics in the header
+// comment of engine/src/attention/native_attention.cpp). For the query at absolute position s,
+// head h: keys = own chunk rows floor(s/B)*B .. s, plus all B rows of each of the top (K-1)
+// complete earlier chunks ranked by q_{s,h} · mean_{c,h} (unscaled; ties to the lower chunk index);
+// one softmax with scale 1/8 over the union. Head size 64, C = 64 * n_head.
+// Pointers are device pointers; work is queued on `stream`. Test:
+// tests/kernels/tst_sparse_attention_cuda.cpp.
+#pragma once
+
+#include "lectern/cuda/cuda_stream.h"
+#include "lectern/result.h"
+
+namespace lectern::cuda {
+
+constexpr int sparse_head_dim = 64;
+constexpr int sparse_max_top_k = 16;  // top_k <= 16: each selection list lives in registers
+
+struct SparseAttentionShape {
+    int n_head = 0;      // C = 64 * n_head
+    int chunk_size = 0;  // B
+    int top_k = 0;       // K >= 1: own chunk + (K - 1) selected chunks
+};
+
+// means[c][C] = mean over the B rows of chunk c of keys[row][C], for c in first .. first + count -
+// 1 (float32 sums in row order, then / B). `means` is the base of the whole [chunks][C] array.
+Result<void> chunk_means(const float* keys, const SparseAttentionShape& shape, int first, int count,
+                         float* means, cuda_stream stream);
+
+// Stage 1. For the T queries q [T][C] at positions p0 .. p0+T-1: selected[t][h][i], i < K-1, = the
+// chunk indices chosen, best first, -1 where fewer than K-1 complete earlier chunks exist.
+// `means` must hold chunks 0 .. floor((p0+T-1)/B) - 1. Nothing is launched when K == 1.
+Result<void> sparse_attention_select(const float* q, int T, int p0, const float* means,
+                                     const SparseAttentionShape& shape, int* selected,
+                                     cuda_stream stream);
+
+// Stage 2. y [T][C] = attention over the own chunk (causal) and the chunks of `selected` (from
+// stage 1; may be null when K == 1). keys/values [rows][C] hold every position 0 .. p0+T-1.
+Result<void> sparse_attention_attend(const float* q, int T, int p0, const float* keys,
+                                     const float* values, const int* selected,
+                                     const SparseAttentionShape& shape, float* y,
+                                     cuda_stream stream);
+
+// Both stages; `selected_scratch` holds T * n_head * (K-1) ints (may be null when K == 1).
+Result<void> sparse_attention(const float* q, int T, int p0, const float* keys, const float* values,
+                              const float* means, const SparseAttentionShape& shape,
+                              int* selected_scratch, float* y, cuda_stream stream);
+
+}  // namespace lectern::cuda

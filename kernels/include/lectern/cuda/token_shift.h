@@ -1,0 +1,31 @@
+// GPU twin of lectern::token_shift_mix (engine/src/cpu/token_shift.h, spec §2.2, §2.5): each row
+// lerped toward the previous row, row 0 toward the carried state. Pointers are device pointers.
+// Launch: flat grid-stride, 256 threads per block, one thread per (t, c) element doing all lerps.
+// Tolerance vs CPU: |Δ| <= 1e-6 + 1e-5·|cpu| (one multiply-add; FMA contraction on either side
+// may change the last bit). Test: tests/kernels/tst_token_shift_cuda.cpp.
+#pragma once
+
+#include "lectern/cuda/cuda_stream.h"
+#include "lectern/result.h"
+
+namespace lectern::cuda {
+
+// out[t][c] = u[t][c] + (p[t][c] - u[t][c]) * mix[c] with p[0] = prev, p[t] = u[t-1].
+// Shapes: u, out [T][C]; prev, mix [C]. out must not alias u.
+Result<void> token_shift_mix(const float* u, const float* prev, int T, int C, const float* mix,
+                             float* out, cuda_stream stream = nullptr);
+
+// One lerp of token_shift_mix_n: its coefficients [C] and its output [T][C].
+struct TokenShiftLerp {
+    const float* mix = nullptr;
+    float* out = nullptr;
+};
+
+// The time mix's six lerps (x_r, x_w, x_k, x_v, x_a, x_g) in one pass over u: the same as calling
+// token_shift_mix once per entry. lerps is a host array of count entries, 1 <= count <= 6.
+constexpr int kMaxTokenShiftLerps = 6;
+Result<void> token_shift_mix_n(const float* u, const float* prev, int T, int C,
+                               const TokenShiftLerp* lerps, int count,
+                               cuda_stream stream = nullptr);
+
+}  // namespace lectern::cuda

@@ -1,0 +1,50 @@
+// GPU twins of lectern::wkv7_forward / wkv7_step (engine/src/cpu/wkv7.h): the RWKV-7 WKV
+// recurrence of spec §2.3, same arguments in the same order and meaning, with device pointers and
+// a CUDA stream in place of the thread pool. Checked by tests/kernels/tst_wkv7_cuda.cpp.
+//
+// Per head h, state S [N][N] (i = value row, j = key column), float32, updated in place:
+//   sa_i    = Σ_j a_j S[i][j]                         (old state)
+//   S[i][j] = S[i][j] w_j + sa_i b_j + v_i k_j
+//   y_i     = Σ_j S[i][j] r_j                         (new state)
+// Shapes: r, w, k, v, a, b, y [T][C] row-major, C = H * N; state [H][N][N]. All float32.
+//
+// Launch shape: one block per head (grid H), N threads, thread i owns state row i (in registers
+// when N = 64, the head size of every RWKV-7 model; in global memory for any other N <= 1024).
+// The block walks the T tokens in order; the token's r, w, k, a, b sit in shared memory (double
+// buffered: one barrier per token). Sums run over j in ascending order, as on the CPU; the only
+// difference from the CPU twin is FMA contraction, so results agree to fp32 rounding, not bit for
+// bit (tolerance and why: tests/kernels/tst_wkv7_cuda.cpp). wkv7_step launches the same kernel
+// with T = 1, so T steps equal one T-token call bit for bit.
+//
+// Both calls are asynchronous on `stream` (null = the legacy default stream) and capturable in a
+// CUDA graph; the returned error covers argument checks and the launch, not the kernel's run.
+// y must not alias state or the inputs.
+#pragma once
+
+#include "lectern/cuda/cuda_stream.h"  // cuda_stream = cudaStream_t, without cuda_runtime.h
+#include "lectern/result.h"
+
+namespace lectern::cuda {
+
+// T tokens in order (prefill). T = 0 or H = 0 does nothing; N must be in [1, 1024].
+Result<void> wkv7_forward(int T, int H, int N, const float* r, const float* w, const float* k,
+                          const float* v, const float* a, const float* b, float* state, float* y,
+                          cuda_stream stream);
+
+// One token (the decode step): the same kernel as wkv7_forward with T = 1.
+Result<void> wkv7_step(int H, int N, const float* r, const float* w, const float* k,
+                       const float* v, const float* a, const float* b, float* state, float* y,
+                       cuda_stream stream);
+
+// Throughput of the two kernels on random inputs in realistic ranges: times `iterations` launches
+// of a T-token prefill and of T decode steps (each step one launch, no graph) with cudaEvents on
+// the default stream, prints one line each (tokens/s, time per launch) and returns the figures.
+// Allocates 7·T·H·N + H·N² floats of device memory for the call. For `lectern-cli bench`.
+struct Wkv7BenchResult {
+    double prefill_tokens_per_s = 0;
+    double step_tokens_per_s = 0;
+    double step_us = 0;  // per decode-step launch
+};
+Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations);
+
+}  // namespace lectern::cuda

@@ -1,0 +1,118 @@
+// lectern::cuda::lora_inner and relu_square (kernels/activations.cu) against the CPU lora_inner
+// and relu_square on fresh random inputs, with sentinel bytes around the in-place array.
+// Tolerance: ReLU² exact (one comparison and one product, rounded alike; NaN → 0, ±inf kept as
+// the CPU does). tanh and σ: |Δ| <= 1e-6 + 1e-5·|cpu|: CUDA's tanhf and expf are within 2 ulp
+// and glibc's within 1, so results differ by a few ulp (~3e-7 relative, values in (-1, 1)).
+// "none" must leave the array bit-identical.
+#include <QTest>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu/channel_mix.h"
+#include "cpu/lora.h"
+#include "elementwise_test_util.h"
+#ifdef LECTERN_HAVE_CUDA
+#include "lectern/cuda/activations.h"
+#endif
+
+class TestActivationsCuda : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void matchesCpu_data();
+    void matchesCpu();
+};
+
+namespace {
+constexpr double kAtol = 1e-6;
+constexpr double kRtol = 1e-5;
+enum Op { op_none, op_tanh, op_sigmoid, op_relu_square };
+}  // namespace
+
+void TestActivationsCuda::initTestCase() { LECTERN_REQUIRE_GPU(); }
+
+void TestActivationsCuda::matchesCpu_data()
+{
+    QTest::addColumn<int>("op");
+    QTest::addColumn<int>("T");
+    QTest::addColumn<int>("D");  // columns: a LoRA rank or the FFN width
+    const char* names[] = {"none", "tanh", "sigmoid", "relu_square"};
+    for (int op : {op_none, op_tanh, op_sigmoid, op_relu_square})
+        for (int T : {1, 3, 257})
+            for (int D : {64, 768, 2560})
+                QTest::addRow("%s T=%d D=%d", names[op], T, D) << op << T << D;
+    // More elements than the capped grid covers in one sweep (65535 blocks of 256 threads).
+    QTest::addRow("relu_square grid-stride") << int(op_relu_square) << 7 << 2400000;
+    QTest::addRow("sigmoid grid-stride") << int(op_sigmoid) << 7 << 2400000;
+}
+
+void TestActivationsCuda::matchesCpu()
+{
+#ifdef LECTERN_HAVE_CUDA
+    QFETCH(int, op);
+    QFETCH(int, T);
+    QFETCH(int, D);
+    const std::uint32_t seed = gpu_test::fresh_seed();
+    const std::size_t n = std::size_t(T) * D;
+
+    // Past both saturation points of tanh and σ (and expf overflow at -x > 88 for σ).
+    auto x = gpu_test::uniform(n, -10.0f, 10.0f, seed);
+    if (n > 8) {
+        x[1] = 100.0f;
+        x[2] = -100.0f;
+        x[3] = 0.0f;
+        x[4] = -0.0f;
+    }
+    if (op == op_relu_square && n > 8) {
+        x[5] = std::numeric_limits<float>::quiet_NaN();
+        x[6] = std::numeric_limits<float>::infinity();
+        x[7] = -std::numeric_limits<float>::infinity();
+    }
+
+    auto want = x;
+    switch (op) {
+    case op_none: lectern::lora_inner(lectern::LoraInner::none, want.data(), n); break;
+    case op_tanh: lectern::lora_inner(lectern::LoraInner::tanh, want.data(), n); break;
+    case op_sigmoid: lectern::lora_inner(lectern::LoraInner::sigmoid, want.data(), n); break;
+    default: lectern::relu_square(want.data(), n); break;
+    }
+
+    LECTERN_GUARDED(d_x, x);
+    switch (op) {
+    case op_none:
+        LECTERN_VERIFY_OK(lectern::cuda::lora_inner(lectern::cuda::LoraInner::none, d_x.data(), n));
+        break;
+    case op_tanh:
+        LECTERN_VERIFY_OK(lectern::cuda::lora_inner(lectern::cuda::LoraInner::tanh, d_x.data(), n));
+        break;
+    case op_sigmoid:
+        LECTERN_VERIFY_OK(
+            lectern::cuda::lora_inner(lectern::cuda::LoraInner::sigmoid, d_x.data(), n));
+        break;
+    default: LECTERN_VERIFY_OK(lectern::cuda::relu_square(d_x.data(), n)); break;
+    }
+
+    std::vector<float> got;
+    LECTERN_READ_GUARDED(d_x, got);
+    if (op == op_tanh || op == op_sigmoid) {
+        LECTERN_COMPARE_CLOSE(got.data(), want.data(), n, kAtol, kRtol);
+        return;
+    }
+    // Exact: compare bit patterns' values; no NaN may remain (ReLU² maps NaN to 0).
+    for (std::size_t i = 0; i < n; ++i) {
+        QVERIFY2(!std::isnan(got[i]), qPrintable(QStringLiteral("NaN at %1").arg(i)));
+        if (got[i] != want[i])
+            QFAIL(qPrintable(QStringLiteral("element %1 (input %2): got %3, want %4")
+                                 .arg(i)
+                                 .arg(double(x[i]), 0, 'g', 9)
+                                 .arg(double(got[i]), 0, 'g', 9)
+                                 .arg(double(want[i]), 0, 'g', 9)));
+    }
+#endif
+}
+
+QTEST_GUILESS_MAIN(TestActivationsCuda)
+#include "tst_activations_cuda.moc"

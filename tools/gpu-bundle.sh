@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Packs the GPU tests for a bare GPU machine (the lent H100/H200 has CUDA but no Qt or the other
+# build dependencies): builds them here for sm_90 + sm_80 and writes one tar.xz holding the test
+# binaries and every shared library they need that such a machine may lack (not glibc, libstdc++,
+# the CUDA driver or cuBLAS, which it has). Run it there with `tools/gpu-check.sh --bundle FILE`.
+# Usage: tools/gpu-bundle.sh [OUTPUT.tar.xz] (default .gpucarry/gpu-bundle.tar.xz)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-.gpucarry/gpu-bundle.tar.xz}
+build=build-gpu-bundle
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLECTERN_CUDA=ON -DLECTERN_TESTS=ON \
+      -DCMAKE_CUDA_ARCHITECTURES="80;90" >/dev/null
+targets=$(for f in tests/kernels/tst_*.cpp; do basename "$f" .cpp; done)
+# shellcheck disable=SC2086
+cmake --build "$build" --target $targets
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib"
+for t in $targets; do cp "$build/tests/$t" "$stage/bin/"; done
+for b in "$stage"/bin/*; do
+  ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
+done | sort -u | while read -r soname path; do
+  case "$soname" in
+    libc.so*|libm.so*|libpthread*|libdl.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*|libcuda.so*|libcublas*) ;;
+    *) cp -L "$path" "$stage/lib/$soname" ;;
+  esac
+done
+mkdir -p "$(dirname "$out")"
+tar -C "$stage" -cJf "$out" bin lib
+ls -la "$out"
