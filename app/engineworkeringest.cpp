@@ -12,6 +12,7 @@
 #include <span>
 
 #include "extractor.h"
+#include "locationmap.h"
 
 namespace {
 
@@ -140,7 +141,14 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
                                        "and add it again.")
                             .arg(request.documentPath));
     }
-    if (auto begun = store->begin_source(source); !begun) return fail(fromStd(begun.error()));
+    // The page map travels with the source (as `lectern-cli ingest` stores it), so the reader can
+    // highlight attended passages and mark pages without a text layer without extracting again.
+    Ingest::LocationMap map = Ingest::LocationMap::fromDocument(*extracted);
+    map.textBytes = text.size();
+    const QByteArray attachment = map.serialize();
+    const auto attachmentBytes = std::as_bytes(std::span(attachment.constData(), attachment.size()));
+    if (auto begun = store->begin_source(source, attachmentBytes); !begun)
+        return fail(fromStd(begun.error()));
     const lectern::StoreSummary before = store->summary();
     const lectern::SourceInfo& current = before.sources.back();
     const std::int64_t done = before.tokens - current.first_token;

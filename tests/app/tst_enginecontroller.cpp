@@ -9,6 +9,8 @@
 
 #include "apptestutil.h"
 #include "enginecontroller.h"
+#include "lectern/document_store.h"
+#include "locationmap.h"
 
 class TestEngineController : public QObject {
     Q_OBJECT
@@ -70,6 +72,15 @@ class TestEngineController : public QObject {
         QVERIFY(m_ingested.checkpoints.size() >= 2);
         QCOMPARE(m_ingested.fileSha256.size(), 64);
         QCOMPARE(engine.pendingCount(), 0);
+
+        // The page map is stored with the source, as `lectern-cli ingest` stores it.
+        auto attachment = lectern::DocumentStore::read_attachment(m_store.toStdString(), 0);
+        QVERIFY2(attachment, attachment ? "" : attachment.error().message.c_str());
+        const QByteArray bytes(reinterpret_cast<const char*>(attachment->data()),
+                               qsizetype(attachment->size()));
+        auto map = Ingest::LocationMap::parse(bytes);
+        QVERIFY2(map, map ? "" : map.error().message.c_str());
+        QCOMPARE(map->pages.size(), 4);
     }
 
     void answerStreamsWithAttendedPages() {
