@@ -41,8 +41,10 @@ class TestGenerateCli : public QObject {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("code");
         QTest::addColumn<QByteArray>("fragment");
-        QTest::newRow("no model") << QStringList{QStringLiteral("--prompt"), QStringLiteral("x")}
-                                  << 2 << QByteArray("--model and --prompt");
+        // Without --model the bundled demo model is used (tests/cli/tst_cli_demo_model.cpp), so
+        // the prompt is the one required option.
+        QTest::newRow("no prompt") << QStringList{QStringLiteral("--model"), kModel} << 2
+                                   << QByteArray("--prompt is required");
         QTest::newRow("bad top-p") << tiny({QStringLiteral("--top-p"), QStringLiteral("2")}) << 2
                                    << QByteArray("top_p = 2: must be in (0, 1]");
         QTest::newRow("not a number")
