@@ -7,9 +7,10 @@
 
 EngineController::Capabilities EngineController::capabilities() {
     Capabilities c;
-#ifdef LECTERN_HAVE_CUDA
-    c.cuda = true;
-#endif
+    // The CUDA kernels exist (kernels/, checked on an H100) but the engine does not run a model
+    // on them yet (issue 8), so the app offers the CPU backend only rather than a choice that
+    // would do nothing.
+    c.cuda = false;
     c.hardwareThreads = std::max(1, QThread::idealThreadCount());
     return c;
 }

@@ -2,6 +2,7 @@
 // once (`lectern-cli ingest`, every option from the model card), and a new process asks
 // "What is the pass key?" (`lectern-cli ask`, greedy). 100K tokens by default (>= 90 % correct over
 // seeded random depths); 1M tokens under the `slow` label when LECTERN_RUN_SLOW=1.
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QRegularExpression>
@@ -129,5 +130,14 @@ private Q_SLOTS:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCliPasskey)
+int main(int argc, char** argv)
+{
+    // Qt Test stops a test function after 5 minutes by default; ten 100K-token documents take
+    // longer on a 2-core machine. CTest's TIMEOUT stays the outer limit.
+    qputenv("QTEST_FUNCTION_TIMEOUT", "14400000");
+    QCoreApplication app(argc, argv);
+    TestCliPasskey test;
+    return QTest::qExec(&test, argc, argv);
+}
+
 #include "tst_cli_passkey.moc"
