@@ -16,6 +16,7 @@ QList<AttendedPage> pagesFor(const lectern::DocumentStore& store,
     const std::int64_t tokens = store.tokens();
     const qint64 textEnd = pages.last().textEnd;
     QMap<int, AttendedPage> byPage;
+    QMap<int, double> best;  // per page: the largest share of one range so far
     for (const lectern::AttendedRange& r : ranges) {
         if (r.begin >= r.end || r.begin >= tokens) continue;
         auto begin = store.read_offsets(r.begin, r.begin + 1);
@@ -35,16 +36,20 @@ QList<AttendedPage> pagesFor(const lectern::DocumentStore& store,
             if (hi <= lo) continue;
             const bool fresh = !byPage.contains(i);
             AttendedPage& a = byPage[i];
+            const double share = r.weight * double(hi - lo) / double(span);
             if (fresh) {
                 a.page = i;
                 a.label = p.label;
+            }
+            // The passage shown is the page's most attended range, not the union of all of them:
+            // every answer token also reads a few weak chunks, and their union would cover most
+            // of a long page.
+            if (fresh || share > best[i]) {
+                best[i] = share;
                 a.textBegin = std::max(lo, p.textBegin);
                 a.textEnd = hi;
-            } else {
-                a.textBegin = std::min(a.textBegin, std::max(lo, p.textBegin));
-                a.textEnd = std::max(a.textEnd, hi);
             }
-            a.weight += r.weight * double(hi - lo) / double(span);
+            a.weight += share;
         }
     }
     QList<AttendedPage> out = byPage.values();

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Screenshots of the main views for docs/screenshots/: runs an already built `lectern` (default
-# build/bin/lectern, or the first argument) under xvfb-run with --screenshots, which reads a
-# fixture document with the committed test model, asks one question and saves PNGs of the
+# build/bin/lectern, or the first argument) under xvfb-run with --screenshots, which reads
+# the bundled sample document with the bundled demo model, asks one question and saves PNGs of the
 # library + chat, the PDF reader and the settings dialog. Builds nothing.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,6 +2,7 @@
 // progress, pause / resume / cancel, streamed answers with attended pages, stop, "as of" a
 // checkpoint, plain errors, and a GUI event loop that stays responsive throughout.
 #include <QElapsedTimer>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -116,6 +117,57 @@ class TestEngineController : public QObject {
         engine.ask(askRequest(QStringLiteral("Who is the keeper of the lighthouse?")));
         QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 1, 60000);
         QCOMPARE(finished.first().at(1).value<AnswerResult>().text, result.text);
+    }
+
+    // The bundled demo model on the bundled sample: the answer is right and the passage shown
+    // for its strongest page is the one that holds the fact (provenance points at the source).
+    void demoModelPointsAtTheFact() {
+        const QString demo = QStringLiteral(LECTERN_TEST_DATA_DIR "/../../resources/demo-model/");
+        const QString sample =
+            QStringLiteral(LECTERN_TEST_DATA_DIR "/../../resources/samples/harbour-ledger.txt");
+        QFile file(sample);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const qint64 factAt = file.readAll().indexOf("The code for the red door is 4821.");
+        QVERIFY(factAt > 0);
+
+        EngineController engine;
+        QSignalSpy ingested(&engine, &EngineController::ingestFinished);
+        QSignalSpy finished(&engine, &EngineController::answerFinished);
+        QSignalSpy failed(&engine, &EngineController::failed);
+        IngestRequest r;
+        r.documentPath = sample;
+        r.storeDir = m_dir.filePath(QStringLiteral("demo-store"));
+        r.modelPath = demo + QStringLiteral("lectern-demo.pth");
+        r.tokenizerSpec = demo + QStringLiteral("lectern-demo.spm.model");
+        r.chunkSize = 128;
+        r.topK = 3;
+        engine.ingest(r);
+        QTRY_VERIFY_WITH_TIMEOUT(ingested.size() == 1 || failed.size() == 1, 300000);
+        QVERIFY2(failed.isEmpty(),
+                 failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+        const IngestResult read = ingested.first().at(1).value<IngestResult>();
+
+        AskRequest a;
+        a.storeDir = r.storeDir;
+        a.modelPath = r.modelPath;
+        a.tokenizerSpec = r.tokenizerSpec;
+        a.question = QStringLiteral("What is the code for the red door?");
+        a.sampling = AppTest::greedy(24);
+        a.pages = read.pages;
+        engine.ask(a);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 1 || failed.size() == 1, 120000);
+        QVERIFY(failed.isEmpty());
+        const AnswerResult answer = finished.first().at(1).value<AnswerResult>();
+        QVERIFY2(answer.text.contains(QStringLiteral("4821")), qPrintable(answer.text));
+        QVERIFY(!answer.attended.isEmpty());
+        const AttendedPage& top = answer.attended.first();
+        QVERIFY2(top.textBegin <= factAt && factAt < top.textEnd,
+                 qPrintable(QStringLiteral("passage %1-%2, fact at %3")
+                                .arg(top.textBegin)
+                                .arg(top.textEnd)
+                                .arg(factAt)));
+        QVERIFY2(top.textEnd - top.textBegin < 4096,  // one passage, not the whole page
+                 qPrintable(QStringLiteral("passage of %1 bytes").arg(top.textEnd - top.textBegin)));
     }
 
     void stopEndsTheAnswer() {
