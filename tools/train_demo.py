@@ -61,6 +61,12 @@ def parse_args():
     p.add_argument("--licence-dir", type=Path, default=data.LICENCE_DIR,
                    help="licence texts used as filler prose (Debian's /usr/share/common-licenses)")
     p.add_argument("--self-check", action="store_true", help="check the chunked WKV and exit")
+    p.add_argument("--hard-numbers", type=float, default=0.0,
+                   help="share of keys/values with repeated digits and trailing zeros (0 for the "
+                        "bundled weights)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this checkpoint (a file this script wrote) instead of random "
+                        "weights: a fine-tune")
     return p.parse_args()
 
 
@@ -189,6 +195,8 @@ def export(model, args, out, step, tokens_seen, started):
         "training": {"script": "tools/train_demo.py", "seed": args.seed, "phases": args.phases,
                      "steps": step, "tokens": tokens_seen, "lr": args.lr,
                      "gate_loss": args.gate_loss, "device": args.device,
+                     "hard_numbers": args.hard_numbers,
+                     "init": str(args.init) if args.init else None,
                      "seconds": round(time.time() - started),
                      "torch": torch.__version__},
     }
@@ -206,6 +214,7 @@ def main():
         return
     args.out.mkdir(parents=True, exist_ok=True)
     data.LICENCE_DIR = args.licence_dir
+    data.HARD_NUMBER_SHARE = args.hard_numbers
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False   # the chunked WKV needs full fp32
         torch.backends.cudnn.allow_tf32 = False
@@ -215,6 +224,11 @@ def main():
     sp = spm.SentencePieceProcessor(model_file=str(train_tokenizer(args.out, args.vocab, args.seed)))
     corpus = data.Corpus(sp, args.seed)
     model = RwkvX(sp.get_piece_size(), args.width, args.rwkv_blocks, args.attn_blocks).to(args.device)
+    if args.init:
+        saved = torch.load(args.init, map_location="cpu", weights_only=True)
+        state = {k[len("rwkv."):] if k.startswith("rwkv.") else k: v.float() for k, v in saved.items()}
+        model.load_state_dict(state, strict=True)
+        print(f"initialised from {args.init}")
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, order {''.join(k for k, _ in model.order())}, "
           f"vocab {sp.get_piece_size()}, chunk {args.chunk}, top-k {args.top_k}")

@@ -63,8 +63,22 @@ def grammar_sentence(rng):
             f"{rng.choice(ADJ)} {rng.choice(THINGS)}.")
 
 
+# Share of keys and fact values drawn as "hard" numbers (repeated digits, trailing zeros) instead of
+# uniformly from 1..99999. 0 for the bundled weights; train_demo.py --hard-numbers sets it.
+HARD_NUMBER_SHARE = 0.0
+
+
 def number(rng):
-    return str(rng.randint(1, 99999))
+    """A key or fact value: uniform in 1..99999, or (HARD_NUMBER_SHARE of the time) digits that
+    repeat and end in zeros more often than chance — the bundled model's weak spot (it drops the
+    last 0 of keys like 35990)."""
+    if HARD_NUMBER_SHARE <= 0 or rng.random() >= HARD_NUMBER_SHARE:
+        return str(rng.randint(1, 99999))
+    digits = [str(rng.randint(1, 9))]
+    for _ in range(rng.randint(0, 4)):
+        r = rng.random()
+        digits.append(digits[-1] if r < 0.3 else "0" if r < 0.5 else str(rng.randint(0, 9)))
+    return "".join(digits)
 
 
 def make_fact(rng, kind, used):
