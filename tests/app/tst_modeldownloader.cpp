@@ -5,72 +5,11 @@
 #include <QFile>
 #include <QRandomGenerator>
 #include <QSignalSpy>
-#include <QTcpServer>
-#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include "modeldownloader.h"
-
-// Serves `body` at /model.bin; one request per connection.
-class TinyHttpServer : public QTcpServer {
-  public:
-    QByteArray body;
-    qint64 dropAfter = -1;  // next response: send this many body bytes, then cut the line
-    bool honourRange = true;
-    QList<QByteArray> ranges;  // Range header of each request ("" when none)
-
-    TinyHttpServer() {
-        connect(this, &QTcpServer::newConnection, this, [this] {
-            while (QTcpSocket* s = nextPendingConnection()) {
-                auto* buffer = new QByteArray;
-                connect(s, &QObject::destroyed, [buffer] { delete buffer; });
-                connect(s, &QTcpSocket::readyRead, s, [this, s, buffer] {
-                    *buffer += s->readAll();
-                    if (buffer->contains("\r\n\r\n")) respond(s, *buffer);
-                });
-                connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
-            }
-        });
-    }
-    QUrl url(const char* path = "/model.bin") const {
-        return QUrl(
-            QStringLiteral("http://127.0.0.1:%1%2").arg(serverPort()).arg(QLatin1String(path)));
-    }
-
-  private:
-    void respond(QTcpSocket* s, const QByteArray& request) {
-        QByteArray range;
-        for (const QByteArray& line : request.split('\n'))
-            if (line.toLower().startsWith("range:")) range = line.mid(6).trimmed();
-        ranges << range;
-        if (!request.startsWith("GET /model.bin ")) {
-            s->write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            s->disconnectFromHost();
-            return;
-        }
-        qint64 from = 0;
-        if (honourRange && range.startsWith("bytes="))
-            from = range.mid(6, range.indexOf('-') - 6).toLongLong();
-        const QByteArray part = body.mid(from);
-        QByteArray head = from > 0 ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
-        head += "Content-Length: " + QByteArray::number(part.size()) + "\r\nConnection: close\r\n";
-        if (from > 0)
-            head += "Content-Range: bytes " + QByteArray::number(from) + '-' +
-                    QByteArray::number(body.size() - 1) + '/' + QByteArray::number(body.size()) +
-                    "\r\n";
-        s->write(head + "\r\n");
-        if (dropAfter >= 0) {
-            s->write(part.left(dropAfter));
-            dropAfter = -1;
-            s->flush();
-            s->abort();  // the connection drops mid-body
-            return;
-        }
-        s->write(part);
-        s->disconnectFromHost();
-    }
-};
+#include "tinyhttpserver.h"
 
 class TestModelDownloader : public QObject {
     Q_OBJECT
@@ -170,7 +109,7 @@ class TestModelDownloader : public QObject {
     void httpErrorIsReported() {
         ModelDownloader d;
         QSignalSpy failed(&d, &ModelDownloader::failed);
-        d.start(m_server.url("/missing.bin"), dest("missing.bin"));
+        d.start(m_server.url(QStringLiteral("/missing.bin")), dest("missing.bin"));
         QTRY_COMPARE_WITH_TIMEOUT(failed.size(), 1, 30000);
         QVERIFY(failed.first().at(0).toString().contains(QStringLiteral("HTTP 404")));
     }

@@ -1,6 +1,7 @@
-// A tiny HTTP/1.1 server on a QTcpServer for the download tests: serves `body` at any path
-// except /missing*, honours "Range: bytes=N-", and can cut the line or stall mid-body. The same
-// approach as tests/app/tst_modeldownloader.cpp, for the dialog that drives ModelDownloader.
+// A tiny HTTP/1.1 server on a QTcpServer for the download tests (tests/app/tst_modeldownloader.cpp,
+// tests/ui/tst_modeldownloadui.cpp): serves `body` at any path except /missing* (404), one request
+// per connection, honours "Range: bytes=N-" unless told not to, and can cut the line or stall
+// mid-body.
 #pragma once
 
 #include <QList>
@@ -13,6 +14,7 @@ public:
     QByteArray body;
     qint64 dropAfter = -1;   // next response: send this many body bytes, then cut the line
     qint64 stallAfter = -1;  // next response: send this many body bytes, then wait forever
+    bool honourRange = true;   // false: answer every request with the whole body (200)
     QList<QByteArray> ranges;  // the Range header of each request ("" when none)
 
     TinyHttpServer()
@@ -30,7 +32,7 @@ public:
             }
         });
     }
-    QUrl url(const QString& path) const
+    QUrl url(const QString& path = QStringLiteral("/model.bin")) const
     {
         return QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(serverPort()).arg(path));
     }
@@ -49,7 +51,7 @@ private:
             return;
         }
         qint64 from = 0;
-        if (range.startsWith("bytes="))
+        if (honourRange && range.startsWith("bytes="))
             from = range.mid(6, range.indexOf('-') - 6).toLongLong();
         const QByteArray part = body.mid(from);
         QByteArray head = from > 0 ? "HTTP/1.1 206 Partial Content\r\n" : "HTTP/1.1 200 OK\r\n";
