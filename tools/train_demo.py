@@ -122,7 +122,7 @@ def batch(corpus, rng, T, B, device):
     return x[:, :-1], x[:, 1:], torch.tensor(wts, device=device), answers
 
 
-def gate_loss(gate_log, answers, chunk):
+def gate_loss(gate_log, answers, chunk, top_k):
     """Cross-entropy of the chunk gate at answer positions against the chunk(s) holding the fact;
     also the share of those (query, layer, head) whose top-(K-1) selection contains it."""
     if not gate_log:
@@ -154,7 +154,7 @@ def gate_loss(gate_log, answers, chunk):
         lse_all = torch.logsumexp(logits, -1)
         lse_tgt = torch.logsumexp(logits.masked_fill(~tgt[:, None, :], float("-inf")), -1)
         losses.append((lse_all - lse_tgt).mean())
-        k = min(2, n_full)
+        k = min(top_k - 1, n_full)
         top = logits.topk(k, -1)
         picked = tgt[:, None, :].expand_as(logits).gather(-1, top.indices) & (top.values > float("-inf"))
         hits += picked.any(-1).float().sum().item()
@@ -164,13 +164,13 @@ def gate_loss(gate_log, answers, chunk):
 
 @torch.no_grad()
 def evaluate(model, corpus, args, kind, bypass, n=8):
-    """Exact-match rate of the teacher-forced answer tokens on fresh documents (fixed seed)."""
+    """Exact-match rate of the teacher-forced answer to the first question of fresh documents
+    (fixed seed)."""
     rng = random.Random(99)
     model.eval()
     correct = 0
     for _ in range(n):
-        x, y, _, answers = batch(corpus, rng, args.eval_length, 1, args.device) if kind == "mixed" \
-            else _one(corpus, rng, args, kind)
+        x, y, _, answers = _one(corpus, rng, args, kind)
         pred = model(x, args.chunk, args.top_k, bypass_attention=bypass).argmax(-1)
         for pos, length, _ in answers[0]:
             correct += bool((pred[0, pos:pos + length] == y[0, pos:pos + length]).all())
@@ -263,7 +263,7 @@ def main():
             ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
             loss = (ce * w.reshape(-1)).sum() / w.sum()
             answer_mask = w.reshape(-1) >= 1.0
-            g_loss, sel = gate_loss(gate_log, answers, args.chunk)
+            g_loss, sel = gate_loss(gate_log, answers, args.chunk, args.top_k)
             if g_loss is not None:
                 loss = loss + args.gate_loss * g_loss
             opt.zero_grad(set_to_none=True)
