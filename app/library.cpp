@@ -51,7 +51,7 @@ bool Library::open(const QString& path) {
     close();
     m_path = path;
     if (m_path.isEmpty()) {
-        const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+        const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
         m_path = QDir(dir).filePath(QStringLiteral("library.sqlite"));
     }
     if (!QDir().mkpath(QFileInfo(m_path).absolutePath())) {

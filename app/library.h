@@ -1,5 +1,6 @@
 // The library database: documents and their stores, conversations, messages and the settings
-// that are not QSettings, in SQLite (Qt SQL) in WAL mode under QStandardPaths::AppDataLocation.
+// that are not QSettings, in SQLite (Qt SQL) in WAL mode under AppLocalDataLocation (not the
+// roaming AppDataLocation: stores are gigabytes and must never sync with a Windows profile).
 // Every write is its own transaction, committed before the call returns, so a killed app keeps
 // every row written before it died. Schema versions are applied in order and recorded in
 // schema_migrations. Use from one thread (the GUI thread): each call is a few milliseconds.
@@ -66,7 +67,7 @@ class Library {
     Library(const Library&) = delete;
     Library& operator=(const Library&) = delete;
 
-    // Open (creating and migrating) the database; empty path = AppDataLocation/library.sqlite.
+    // Open (creating and migrating) the database; empty path = AppLocalDataLocation/library.sqlite.
     bool open(const QString& path = {});
     void close();
     bool isOpen() const;

@@ -24,7 +24,7 @@ LibraryController::LibraryController(Library* library, EngineController* engine,
                                      const QString& storesRoot, QObject* parent)
     : QObject(parent), m_library(library), m_engine(engine), m_storesRoot(storesRoot) {
     if (m_storesRoot.isEmpty())
-        m_storesRoot = QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation))
+        m_storesRoot = QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
                            .filePath(QStringLiteral("stores"));
     m_flushTimer.setInterval(kFlushMs);
     connect(&m_flushTimer, &QTimer::timeout, this, &LibraryController::flushAnswers);

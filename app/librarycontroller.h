@@ -19,7 +19,7 @@ class LibraryController : public QObject {
     Q_OBJECT
 
   public:
-    // storesRoot: where each document's store folder goes (default AppDataLocation/stores).
+    // storesRoot: where each document's store folder goes (default AppLocalDataLocation/stores).
     LibraryController(Library* library, EngineController* engine, const QString& storesRoot = {},
                       QObject* parent = nullptr);
 

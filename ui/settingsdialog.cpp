@@ -322,7 +322,8 @@ void SettingsDialog::startDownload()
         return;
     }
     const QString dir =
-        QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + QStringLiteral("/models");
+        QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) +
+        QStringLiteral("/models");
     QDir().mkpath(dir);
     m_downloader->start(url, QDir(dir).filePath(url.fileName()), m_sha256->text().trimmed());
     m_download->setText(tr("Pause"));
