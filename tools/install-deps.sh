@@ -28,12 +28,17 @@ packages=(
   xvfb xauth
   # Python tools in tools/ (they make their own virtual environment)
   python3 python3-venv
+  # packaging: CPack's .deb (dpkg-shlibdeps, fakeroot) and .rpm (rpmbuild), the desktop-file and
+  # AppStream validators, lintian, debootstrap for the chroot install test; librsvg2-bin renders
+  # the icon PNGs (tools/render-icons.sh); nsis is makensis for the Windows installer's recipe test
+  dpkg-dev fakeroot rpm desktop-file-utils appstream shared-mime-info libxml2-utils lintian
+  debootstrap librsvg2-bin nsis
 )
 
 # Only for regenerating the committed document fixtures (tools/make_document_fixtures.sh: EPUBs,
 # the encrypted PDF, the real manuals); the build and the tests never need them.
 if [ "${1:-}" = "--fixtures" ]; then
-  packages+=(pandoc ghostscript libtasn1-doc shared-mime-info)
+  packages+=(pandoc ghostscript libtasn1-doc)
 fi
 
 missing=()

@@ -4,6 +4,7 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
+#include <QIcon>
 #include <QMessageBox>
 #include <QStringList>
 #include <QTemporaryDir>
@@ -80,6 +81,11 @@ int main(int argc, char** argv)
     QApplication::setApplicationName(QStringLiteral("Lectern"));
     QApplication::setOrganizationName(QStringLiteral("Lectern"));
     QApplication::setApplicationVersion(QStringLiteral(LECTERN_VERSION_STRING));
+    // The installed desktop entry's id (packaging/linux/): Wayland compositors match the window
+    // to it, and the hicolor icon of the same name becomes the window icon (none when run from
+    // the build tree, where no icon theme has it).
+    QGuiApplication::setDesktopFileName(QStringLiteral("io.github.lectern.Lectern"));
+    QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("io.github.lectern.Lectern")));
     // Before anything builds its texts (the command-line help included): the system locale's
     // translation, English when there is none.
     AppTranslations::install();
