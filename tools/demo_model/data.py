@@ -64,7 +64,7 @@ def grammar_sentence(rng):
 
 
 # Share of keys and fact values drawn as "hard" numbers (repeated digits, trailing zeros) instead of
-# uniformly from 1..99999. 0 for the bundled weights; train_demo.py --hard-numbers sets it.
+# uniformly from 1..99999; train_demo.py --hard-numbers sets it (0.5 for the bundled weights).
 HARD_NUMBER_SHARE = 0.0
 
 
