@@ -13,6 +13,7 @@
 
 #include "answerprovenance.h"
 #include "bundledresources.h"
+#include "enginepath.h"
 #include "lectern/generate.h"
 #include "lectern/prompt_format.h"
 #include "tokenizerloader.h"
@@ -58,7 +59,7 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     m_modelFingerprint.clear();
     lectern::RuntimeOptions runtime;
     runtime.threads = m_settings.threads;
-    auto model = lectern::Model::load(QFile::encodeName(canonical).toStdString(), runtime);
+    auto model = lectern::Model::load(enginePath(canonical), runtime);
     if (!model)
         return lectern::make_error(
             QStringLiteral("The model %1 could not be loaded (%2). Choose another model file.")
@@ -111,7 +112,7 @@ lectern::Result<lectern::DocumentStore*> EngineWorker::openStore(const QString& 
     lectern::StoreRuntime runtime;
     runtime.ram_budget_bytes = std::uint64_t(std::max<qint64>(m_settings.ramBudgetBytes, 1 << 20));
     auto store =
-        lectern::DocumentStore::open(QFile::encodeName(canonical).toStdString(), m_model, runtime);
+        lectern::DocumentStore::open(enginePath(canonical), m_model, runtime);
     if (!store) return store.error();
     m_store.emplace(std::move(*store));
     m_storeDir = canonical;
@@ -236,7 +237,7 @@ void EngineWorker::importSession(quint64 id, const QString& archivePath, const Q
     if (!model) return Q_EMIT failed(id, fromStd(model.error()));
     auto contents = SessionArchive::unpack(archivePath, storeDir, modelFingerprint());
     if (!contents) return Q_EMIT failed(id, fromStd(contents.error()));
-    if (auto ok = lectern::DocumentStore::verify(QFile::encodeName(storeDir).toStdString(), *model);
+    if (auto ok = lectern::DocumentStore::verify(enginePath(storeDir), *model);
         !ok) {
         QDir(storeDir).removeRecursively();
         return Q_EMIT failed(id, QStringLiteral("The session's document memory is damaged (%1). "

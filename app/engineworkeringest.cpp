@@ -11,6 +11,7 @@
 
 #include <span>
 
+#include "enginepath.h"
 #include "extractor.h"
 #include "locationmap.h"
 
@@ -104,7 +105,7 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
     // A store is made for one model; the cached one may be this very folder.
     if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir) m_store.reset();
     std::optional<lectern::DocumentStore> store;
-    const std::string dir = QFile::encodeName(request.storeDir).toStdString();
+    const std::string dir = enginePath(request.storeDir);
     // The manifest is the store's commit point: a folder without one is a creation that was
     // interrupted and holds nothing worth keeping (store folders belong to the app).
     if (!isEmptyOrMissing(request.storeDir) &&

@@ -3,6 +3,7 @@
 
 #include <QFile>
 
+#include "enginepath.h"
 #include "lectern/model_config.h"
 #include "lectern/model_file.h"
 
@@ -26,7 +27,7 @@ QString valueText(const QJsonValue& v)
 
 lectern::Result<ModelInfo> ModelInfo::load(const QString& path)
 {
-    auto file = lectern::ModelFile::open(QFile::encodeName(path).toStdString());
+    auto file = lectern::ModelFile::open(enginePath(path));
     if (!file)
         return file.error();
     auto config = lectern::infer_model_config(*file);

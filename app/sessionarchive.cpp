@@ -12,6 +12,7 @@
 #include <QSaveFile>
 #include <QtEndian>
 
+#include "enginepath.h"
 #include "lectern/document_store.h"
 
 namespace {
@@ -89,7 +90,7 @@ bool safeRelativePath(const QString& rel) {
 }  // namespace
 
 lectern::Result<void> SessionArchive::write(const SessionExportRequest& request) {
-    const std::string storePath = QFile::encodeName(request.storeDir).toStdString();
+    const std::string storePath = enginePath(request.storeDir);
     auto summary = lectern::DocumentStore::summary(storePath);
     if (!summary)
         return error(QStringLiteral("The document's memory could not be read (%1). Read the "

@@ -5,6 +5,7 @@
 #include <QFileInfo>
 
 #include "bundledresources.h"
+#include "enginepath.h"
 
 namespace TokenizerLoader {
 
@@ -18,7 +19,7 @@ lectern::Result<std::unique_ptr<lectern::Tokenizer>> load(const QString& spec)
     }
 
     const QFileInfo info(spec);
-    const std::string path = QFile::encodeName(spec).toStdString();
+    const std::string path = enginePath(spec);
     if (!info.exists())
         return lectern::make_error(path + ": no such file");
     if (info.isDir())

@@ -9,6 +9,7 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "enginepath.h"
 #include "lectern/document_store.h"
 #include "lectern/inference.h"
 
@@ -127,7 +128,7 @@ int runInfo(const QStringList& args)
     const QStringList pos = parser.positionalArguments();
     if (pos.size() != 1)
         return fail(QStringLiteral("give one store folder (see --help)"), UsageError);
-    auto summary = lectern::DocumentStore::summary(QFile::encodeName(pos.first()).toStdString());
+    auto summary = lectern::DocumentStore::summary(enginePath(pos.first()));
     if (!summary)
         return fail(summary.error().message);
     if (parser.isSet(QStringLiteral("json")))
@@ -156,12 +157,12 @@ int runVerify(const QStringList& args)
     std::shared_ptr<const lectern::Model> model;
     if (parser.isSet(QStringLiteral("model"))) {
         auto loaded = lectern::Model::load(
-            QFile::encodeName(parser.value(QStringLiteral("model"))).toStdString());
+            enginePath(parser.value(QStringLiteral("model"))));
         if (!loaded)
             return fail(loaded.error().message);
         model = *loaded;
     }
-    auto ok = lectern::DocumentStore::verify(QFile::encodeName(pos.first()).toStdString(), model);
+    auto ok = lectern::DocumentStore::verify(enginePath(pos.first()), model);
     if (!ok)
         return fail(ok.error().message);
     writeStdout(std::string_view("ok\n"));

@@ -149,9 +149,16 @@ std::unique_ptr<PdfCoreText> PdfCoreText::openData(const QByteArray& data, const
 std::unique_ptr<PdfCoreText> PdfCoreText::openFile(const QString& path, const QByteArray& pw)
 {
     auto impl = std::make_unique<Impl>();
+#ifdef _WIN32
+    // On Windows the GooString constructor opens the file with CreateFileA (ANSI code page, which
+    // cannot spell every name); Poppler's wide-name constructor takes any path.
+    std::wstring wide = path.toStdWString();
+    impl->doc = std::make_unique<PDFDoc>(wide.data(), int(wide.size()), password(pw), password(pw));
+#else
     impl->doc =
         std::make_unique<PDFDoc>(std::make_unique<GooString>(QFile::encodeName(path).constData()),
                                  password(pw), password(pw));
+#endif
     return opened(std::move(impl));
 }
 

@@ -13,7 +13,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#ifndef _WIN32
 #include <unistd.h>
+#endif
 
 #include "store_test_util.h"
 
@@ -373,8 +375,12 @@ void TestCliStore::diskBudgetThenRaise()
 
 void TestCliStore::readOnlyFolder()
 {
+#ifdef _WIN32
+    QSKIP("folder permissions do not stop file creation on Windows");
+#else
     if (geteuid() == 0)
         QSKIP("running as root: permissions are not enforced");
+#endif
     const QString parent = path(QStringLiteral("read-only"));
     QVERIFY(QDir().mkpath(parent));
     QVERIFY(copyDir(m_small, parent + QStringLiteral("/store")));
@@ -440,6 +446,9 @@ void TestCliStore::badInputs()
 
 void TestCliStore::interruptResumeAndAppend()
 {
+#ifdef _WIN32
+    QSKIP("QProcess::terminate sends WM_CLOSE, which a console program does not receive");
+#endif
     // Big enough to take a while; SIGTERM (handled like Ctrl+C) saves a checkpoint and exits 130.
     const QString big = path(QStringLiteral("big.txt"));
     const std::vector<int> bigIds = randomIds(30000, 128, 4);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/compiler.h"
 #include "core/cpu_features.h"
 #include "cpu/thread_pool.h"
 
@@ -26,7 +27,7 @@ constexpr int block_rows = 32;  // scores computed per rescale step
 // bits do not depend on the libm or the instruction set. Below -87 it returns ~1e-38, not 0.
 // The clamp compares bit patterns (for x <= 0 a larger magnitude is a larger unsigned pattern):
 // a float compare could trap, which stops GCC from vectorising without -ffast-math.
-[[gnu::always_inline]] inline float exp_nonpositive(float x) {
+LECTERN_ALWAYS_INLINE inline float exp_nonpositive(float x) {
     x = std::bit_cast<float>(std::min(std::bit_cast<std::uint32_t>(x), 0xc2ae0000u));  // -87
     const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     const float t = x * 1.44269504088896341f + shifter;
@@ -47,7 +48,7 @@ constexpr int block_rows = 32;  // scores computed per rescale step
 // n rows of 64 stored elements (contiguous: chunks keep their rows 64 apart) widened to float32
 // in one flat loop that vectorises.
 template <KvDType D>
-[[gnu::always_inline]] inline void widen_rows(const void* base, std::size_t n, float* out) {
+LECTERN_ALWAYS_INLINE inline void widen_rows(const void* base, std::size_t n, float* out) {
     if constexpr (D == KvDType::f16) {
         const auto* p = static_cast<const std::uint16_t*>(base);
         for (std::size_t i = 0; i < n * kv_head_dim; ++i) out[i] = kv_half_to_float(p[i]);
@@ -73,7 +74,7 @@ template <KvDType D>
 // rescale when the max grows, weights, weighted sum of values. int8: the per-head scale factors
 // out of the dot products and of the weighted sum.
 template <KvDType D, bool F16C>
-[[gnu::always_inline]] inline void widen(const void* base, std::size_t n, float* out) {
+LECTERN_ALWAYS_INLINE inline void widen(const void* base, std::size_t n, float* out) {
 #ifdef LECTERN_ATTENTION_X86
     if constexpr (F16C && D == KvDType::f16) return widen_f16_f16c(base, n, out);
 #endif
@@ -81,7 +82,7 @@ template <KvDType D, bool F16C>
 }
 
 template <KvDType D, bool F16C>
-[[gnu::always_inline]] inline void add_rows(HeadAttention::State& st, const KvRows& rows) {
+LECTERN_ALWAYS_INLINE inline void add_rows(HeadAttention::State& st, const KvRows& rows) {
     constexpr bool widened = D != KvDType::f32;
     const float k_scale = D == KvDType::int8 ? rows.k_scale : 1.0f;
     const float v_scale = D == KvDType::int8 ? rows.v_scale : 1.0f;
@@ -138,7 +139,7 @@ template <KvDType D, bool F16C>
 }
 
 template <bool F16C>
-[[gnu::always_inline]] inline void add_rows_any(HeadAttention::State& st, const KvRows& rows) {
+LECTERN_ALWAYS_INLINE inline void add_rows_any(HeadAttention::State& st, const KvRows& rows) {
     switch (rows.dtype) {
         case KvDType::f32:
             return add_rows<KvDType::f32, F16C>(st, rows);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/byte_stream.h"
+#include "core/compiler.h"
 #include "lectern/inference.h"
 #include "lectern/result.h"
 
@@ -43,7 +44,7 @@ struct KvRows {
 // 2^112 re-biases the exponent and normalises subnormals in one multiply; infinities and NaNs
 // are selected with a mask (a float compare could trap, which blocks vectorisation).
 // lectern::f16_to_f32 is the oracle: tst_sparse_attention compares all 65536 inputs.
-[[gnu::always_inline]] inline float kv_half_to_float(std::uint16_t h) {
+LECTERN_ALWAYS_INLINE inline float kv_half_to_float(std::uint16_t h) {
     const std::uint32_t em = h & 0x7fffu;
     const float scaled = std::bit_cast<float>(em << 13) * 0x1p112f;
     const std::uint32_t special = 0u - std::uint32_t(em >= 0x7c00u);

@@ -3,6 +3,9 @@
 // ignores it so that a size limit shows up as EFBIG here).
 #include "core/atomic_file.h"
 
+// The Windows implementation is atomic_file_win.cpp.
+#ifndef _WIN32
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -160,3 +163,5 @@ Result<void> sync_directory(const std::string& dir) {
 }
 
 }  // namespace lectern
+
+#endif  // !_WIN32

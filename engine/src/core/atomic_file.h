@@ -28,7 +28,8 @@ public:
     static Result<AtomicFileWriter> create(const std::string& path);
     Result<void> write(std::span<const std::byte> bytes);
     std::uint64_t bytes_written() const { return m_written; }
-    // fsync, rename over `path`, fsync the directory.
+    // fsync, rename over `path`, fsync the directory. (Windows: FlushFileBuffers, then
+    // MoveFileExW with MOVEFILE_WRITE_THROUGH, which also makes the rename durable.)
     Result<void> commit();
 
 private:
@@ -36,7 +37,11 @@ private:
 
     std::string m_path;
     std::string m_temp;
+#ifdef _WIN32
+    void* m_handle = nullptr;  // HANDLE of the temporary file (atomic_file_win.cpp)
+#else
     int m_fd = -1;
+#endif
     std::uint64_t m_written = 0;
 };
 
@@ -46,7 +51,8 @@ Result<void> write_file_atomic(const std::string& path, std::span<const std::byt
 // Create `dir` and its parents (like mkdir -p); an error names the path and the cause.
 Result<void> make_directories(const std::string& dir);
 
-// Flush a directory's entries (after renames or removals in it).
+// Flush a directory's entries (after renames or removals in it). A no-op on Windows, which has
+// no directory fsync; there the renames are written through instead (see atomic_file_win.cpp).
 Result<void> sync_directory(const std::string& dir);
 
 // Suffix of the temporary names AtomicFileWriter uses ("<name>.tmp-<pid>-<n>"): a folder scan can

@@ -6,8 +6,15 @@
 #include <utility>
 
 #ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
+#endif
 #include <windows.h>
+
+#include "core/native_path.h"
 #else
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -93,26 +100,30 @@ void MappedFile::release() {
 namespace {
 
 Error win_error(const std::string& path) {
-    switch (::GetLastError()) {
+    const DWORD code = ::GetLastError();
+    switch (code) {
         case ERROR_FILE_NOT_FOUND:
         case ERROR_PATH_NOT_FOUND:
             return make_error(path + ": no such file");
         case ERROR_ACCESS_DENIED:
             return make_error(path + ": permission denied");
         default:
-            return make_error(path + ": cannot open (error " + std::to_string(::GetLastError()) +
-                              ")");
+            return make_error(path + ": cannot open (error " + std::to_string(code) + ")");
     }
 }
 
 }  // namespace
 
+// `path` is UTF-8 (native_path.h): the wide APIs take any file name, the ...A ones only names in
+// the ANSI code page. FILE_SHARE_DELETE lets the store delete or replace a file that is still
+// mapped, as on POSIX (the view stays valid until it is unmapped).
 Result<MappedFile> MappedFile::open(const std::string& path) {
-    const DWORD attrs = ::GetFileAttributesA(path.c_str());
+    const std::wstring wpath = wide_path(path);
+    const DWORD attrs = ::GetFileAttributesW(wpath.c_str());
     if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
         return make_error(path + ": is a directory");
-    HANDLE file = ::CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
-                                FILE_ATTRIBUTE_NORMAL, nullptr);
+    HANDLE file = ::CreateFileW(wpath.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+                                nullptr, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
     if (file == INVALID_HANDLE_VALUE) return win_error(path);
     LARGE_INTEGER size{};
     if (!::GetFileSizeEx(file, &size)) {
@@ -124,9 +135,13 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
         ::CloseHandle(file);
         return make_error(path + ": file is empty");
     }
-    HANDLE mapping = ::CreateFileMappingA(file, nullptr, PAGE_READONLY, 0, 0, nullptr);
+    HANDLE mapping = ::CreateFileMappingW(file, nullptr, PAGE_READONLY, 0, 0, nullptr);
+    if (mapping == nullptr) {
+        Error e = win_error(path);  // before CloseHandle, which may change GetLastError()
+        ::CloseHandle(file);
+        return e;
+    }
     ::CloseHandle(file);  // the mapping keeps the file open
-    if (mapping == nullptr) return win_error(path);
     void* p = ::MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
     if (p == nullptr) {
         Error e = win_error(path);

@@ -13,8 +13,10 @@
 #include <atomic>
 #include <vector>
 
-#if defined(__SSE2__)
+// MSVC does not define __SSE2__; SSE2 is part of its x64 baseline.
+#if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
+#define LECTERN_SSE2 1
 #endif
 
 #include "core/cpu_features.h"
@@ -97,7 +99,7 @@ void transpose_tokens(const float* x, std::size_t K, std::size_t nt, std::size_t
         for (; t + 4 <= nt; t += 4) {
             const float* src = x + t * K;
             std::size_t k = kk;
-#if defined(__SSE2__)
+#if defined(LECTERN_SSE2)
             for (; k + 4 <= ke; k += 4) {
                 __m128 r0 = _mm_loadu_ps(src + k), r1 = _mm_loadu_ps(src + K + k);
                 __m128 r2 = _mm_loadu_ps(src + 2 * K + k), r3 = _mm_loadu_ps(src + 3 * K + k);

@@ -6,8 +6,10 @@
 #if defined(LECTERN_MATMUL_X86)
 // GCC 12's AVX-512 intrinsics initialise "undefined" vectors from themselves (__Y = __Y), which
 // -Wuninitialized reports at every use; the pattern is intended and harmless.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "cpu/matmul_kernel_impl.h"

@@ -18,7 +18,13 @@
 
 #include "cpu/matmul_kernels.h"
 
+// GCC and clang both read "GCC unroll"; MSVC has no unroll-count pragma (an unknown pragma is
+// warning C4068), so there the loops are left to its optimiser.
+#if defined(__GNUC__) || defined(__clang__)
 #define LECTERN_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LECTERN_UNROLL
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define LECTERN_PREFETCH_L2(p) __builtin_prefetch((p), 0, 1)  // prefetcht2 on x86
 #else

@@ -2,7 +2,8 @@
 // chosen once at load time (GNU ifunc). The engine is built for the baseline x86-64 instruction
 // set (SSE2), where loops such as ReLU² or the WKV update do not vectorise or run at a quarter
 // of the width; the matmul kernels have their own dispatch (matmul_kernels.h) instead.
-// Where ifuncs are unavailable the macro is empty and the baseline code is used.
+// Where ifuncs are unavailable the macro is empty and the baseline code is used: MSVC (no
+// target_clones; the engine is built for its x64 baseline there too), MinGW (no ifunc in PE).
 #pragma once
 
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/compiler.h"
 #include "cpu/target_clones.h"
 #include "cpu/thread_pool.h"
 
@@ -23,7 +24,7 @@ namespace {
 // RWKV-7 model), so the loops over i become a few full vectors with sa and acc in registers;
 // NC = 0 for any other head size.
 template <int NC>
-[[gnu::always_inline]] inline void head_tokens_body(
+LECTERN_ALWAYS_INLINE inline void head_tokens_body(
     int T, int n_runtime, std::size_t stride, const float* __restrict r, const float* __restrict w,
     const float* __restrict k, const float* __restrict v, const float* __restrict a,
     const float* __restrict b, float* __restrict ST, float* __restrict sa,

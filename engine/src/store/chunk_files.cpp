@@ -22,10 +22,21 @@
 #include <unordered_map>
 #include <vector>
 
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#else
 #include <sys/stat.h>
+#endif
 
 #include "core/atomic_file.h"
 #include "core/mapped_file.h"
+#include "core/native_path.h"
 
 namespace lectern {
 
@@ -229,6 +240,30 @@ struct FileIdentity {
     bool operator==(const FileIdentity&) const = default;
 };
 
+#ifdef _WIN32
+// Windows: volume serial number and file index stand for st_dev and st_ino (a file renamed over
+// the old one has its own index); the last write time counts 100 ns from 1601, turned into ns
+// from 1970 as on POSIX (in 1601's units * 100 it would overflow an int64).
+std::optional<FileIdentity> file_identity(const std::string& path) {
+    HANDLE h = ::CreateFileW(wide_path(path).c_str(), FILE_READ_ATTRIBUTES,
+                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                             OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (h == INVALID_HANDLE_VALUE) return std::nullopt;
+    BY_HANDLE_FILE_INFORMATION info{};
+    const BOOL ok = ::GetFileInformationByHandle(h, &info);
+    ::CloseHandle(h);
+    if (!ok) return std::nullopt;
+    const auto join = [](DWORD high, DWORD low) {
+        return (std::uint64_t(high) << 32) | std::uint64_t(low);
+    };
+    const FILETIME& t = info.ftLastWriteTime;
+    return FileIdentity{std::uint64_t(info.dwVolumeSerialNumber),
+                        join(info.nFileIndexHigh, info.nFileIndexLow),
+                        join(info.nFileSizeHigh, info.nFileSizeLow),
+                        (std::int64_t(join(t.dwHighDateTime, t.dwLowDateTime)) -
+                         std::int64_t(116444736000000000)) * 100};
+}
+#else
 std::optional<FileIdentity> file_identity(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
@@ -236,6 +271,7 @@ std::optional<FileIdentity> file_identity(const std::string& path) {
                         std::uint64_t(st.st_size),
                         std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
+#endif
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/byte_stream.h"
 #include "core/mapped_file.h"
+#include "core/native_path.h"
 
 namespace lectern {
 namespace {
@@ -66,7 +67,7 @@ Result<ListedFile> write_listed_file(const std::string& dir, const std::string& 
 
 Result<std::vector<std::byte>> read_listed_file(const std::string& dir, const ListedFile& f) {
     const std::string path = dir + "/" + f.path;
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    std::ifstream in(native_path(path), std::ios::binary | std::ios::ate);
     if (!in)
         return make_error(path + ": missing or unreadable; the store is damaged (rebuild it)");
     const std::streamoff size = in.tellg();

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "core/atomic_file.h"
+#include "core/native_path.h"
 #include "infer/model_weights.h"
 #include "store/data_files.h"
 #include "store/sha256.h"
@@ -23,11 +24,11 @@ namespace {
 Result<Manifest> read_manifest(const std::string& dir, std::uint64_t* size = nullptr) {
     const std::string path = dir + "/" + manifest_name;
     std::error_code ec;
-    if (!fs::exists(path, ec)) {
-        if (!fs::is_directory(dir, ec)) return make_error(dir + ": no such folder");
+    if (!fs::exists(native_path(path), ec)) {
+        if (!fs::is_directory(native_path(dir), ec)) return make_error(dir + ": no such folder");
         return make_error(dir + ": not a Lectern document store (no " + manifest_name + ")");
     }
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(native_path(path), std::ios::binary);
     if (!in) return make_error(path + ": cannot be read (permission denied?)");
     std::stringstream text;
     text << in.rdbuf();
@@ -47,26 +48,28 @@ void remove_leftovers(const std::string& dir, const Manifest& m) {
     std::set<std::string> listed;
     for (const ListedFile* f : m.files()) listed.insert(f->path);
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        const std::string name = entry.path().filename().string();
+    const fs::path root_dir = native_path(dir);
+    for (const auto& entry : fs::directory_iterator(root_dir, ec)) {
+        const std::string name = path_utf8(entry.path().filename());
         if (name.rfind(std::string(manifest_name) + atomic_temp_marker, 0) == 0)
             fs::remove(entry.path(), ec);
     }
     for (const char* sub : {"tokens", "checkpoints", "kv", "sources"}) {
-        const fs::path root = fs::path(dir) / sub;
+        const fs::path root = root_dir / sub;
         if (!fs::is_directory(root, ec)) continue;
         std::vector<fs::path> doomed;
         for (auto it = fs::recursive_directory_iterator(root, ec);
              !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
             if (!it->is_regular_file(ec)) continue;
-            const std::string rel = fs::relative(it->path(), dir, ec).generic_string();
+            const std::string rel = generic_path_utf8(fs::relative(it->path(), root_dir, ec));
             if (listed.count(rel)) continue;
             int block = -1;
             std::int64_t index = -1;
             char tail = 0;
             if (std::sscanf(rel.c_str(), "kv/b%d/c%" SCNd64 ".k%c", &block, &index, &tail) == 3 &&
                 block >= 0 && block < m.n_attn && index >= 0 && index < m.chunk_count() &&
-                rel == fs::relative(chunk_file_path(dir, block, index), dir, ec).generic_string())
+                rel == generic_path_utf8(fs::relative(
+                           native_path(chunk_file_path(dir, block, index)), root_dir, ec)))
                 continue;
             doomed.push_back(it->path());
         }
@@ -77,7 +80,7 @@ void remove_leftovers(const std::string& dir, const Manifest& m) {
 Result<void> check_sizes(const std::string& dir, const Manifest& m) {
     std::error_code ec;
     const auto check = [&](const std::string& path, std::uint64_t bytes) -> Result<void> {
-        const auto size = fs::file_size(path, ec);
+        const auto size = fs::file_size(native_path(path), ec);
         if (ec)
             return make_error(path + ": missing; the store is damaged (rebuild it, or restore the "
                               "file from a backup)");
@@ -186,7 +189,8 @@ Result<DocumentStore> DocumentStore::create(const std::string& dir,
     if (c.n_attn > 0)
         if (auto ok = validate_attention_options(a, c.n_embd, c.n_head); !ok) return ok.error();
     std::error_code ec;
-    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+    if (const fs::path d = native_path(dir);
+        fs::exists(d, ec) && !(fs::is_directory(d, ec) && fs::is_empty(d, ec)))
         return make_error(dir + ": already exists and is not an empty folder (choose a new "
                           "folder, or open the store there)");
     for (const char* sub : {"", "/tokens", "/checkpoints", "/kv"})
@@ -200,7 +204,7 @@ Result<DocumentStore> DocumentStore::create(const std::string& dir,
     impl->runtime = runtime;
     Manifest& m = impl->manifest;
     m.model_sha256 = model_fingerprint(*impl->model);
-    m.model_path = fs::absolute(impl->model->impl().file.path(), ec).string();
+    m.model_path = path_utf8(fs::absolute(native_path(impl->model->impl().file.path()), ec));
     m.tokenizer = tokenizer;
     m.options = options;
     m.options.attention.kv_max = m.options.attention.kv_min = m.options.attention.kv_window = 0;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "attention/kv_cache_impl.h"
+#include "core/native_path.h"
 #include "infer/state_impl.h"
 #include "store/data_files.h"
 #include "store/store_impl.h"
@@ -192,10 +193,10 @@ namespace fs = std::filesystem;
 // serves the read-only queries below).
 Result<Manifest> manifest_of(const std::string& dir) {
     const std::string path = dir + "/" + manifest_name;
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(native_path(path), std::ios::binary);
     if (!in) {
         std::error_code ec;
-        if (!fs::is_directory(dir, ec)) return make_error(dir + ": no such folder");
+        if (!fs::is_directory(native_path(dir), ec)) return make_error(dir + ": no such folder");
         return make_error(dir + ": not a Lectern document store (no " + manifest_name + ")");
     }
     std::stringstream text;
@@ -207,7 +208,7 @@ Result<Manifest> manifest_of(const std::string& dir) {
 
 bool has_size(const std::string& path, std::uint64_t bytes) {
     std::error_code ec;
-    const std::uintmax_t n = fs::file_size(path, ec);
+    const std::uintmax_t n = fs::file_size(native_path(path), ec);
     return !ec && n == bytes;
 }
 

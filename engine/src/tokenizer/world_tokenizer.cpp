@@ -9,6 +9,7 @@
 #include <new>
 #include <sstream>
 
+#include "core/native_path.h"
 #include "lectern/tokenizer.h"
 #include "tokenizer/world_vocab.h"
 
@@ -228,7 +229,7 @@ Result<std::unique_ptr<Tokenizer>> parse_world_vocab(std::string_view vocab_text
 
 Result<std::unique_ptr<Tokenizer>> load_world_tokenizer(const std::string& vocab_path) {
     try {
-        std::ifstream file(vocab_path, std::ios::binary);
+        std::ifstream file(native_path(vocab_path), std::ios::binary);
         if (!file) return make_error(vocab_path + ": cannot open: " + std::strerror(errno));
         std::ostringstream text;
         text << file.rdbuf();
