@@ -12,14 +12,16 @@
 #include <utility>
 
 #include "cuda_check.cuh"
+#include "lectern/cuda/cublas_api.h"
 
-// Evaluate a cuBLAS call; on failure return an error naming it from the enclosing function.
-#define LECTERN_CUBLAS_TRY(statement)                                                      \
+// Evaluate a cuBLAS call through `api` (a loaded CublasApi*); on failure return an error naming
+// it from the enclosing function.
+#define LECTERN_CUBLAS_TRY(api, statement)                                                 \
     do {                                                                                   \
         const cublasStatus_t lectern_blas_status_ = (statement);                           \
         if (lectern_blas_status_ != CUBLAS_STATUS_SUCCESS)                                 \
             return ::lectern::make_error(                                                  \
-                std::string("cuBLAS error ") + cublasGetStatusName(lectern_blas_status_) + \
+                std::string("cuBLAS error ") + (api)->status_name(lectern_blas_status_) +  \
                 " in " + #statement + " at " + __FILE__ + ":" + std::to_string(__LINE__)); \
     } while (0)
 
@@ -130,13 +132,15 @@ cudaDataType_t blas_type(DType t) {
 }  // namespace
 
 Result<MatmulContext> MatmulContext::create() {
+    auto api = cublas_api();
+    if (!api) return api.error();
     MatmulContext context;
     cublasHandle_t handle = nullptr;
-    LECTERN_CUBLAS_TRY(cublasCreate(&handle));
+    LECTERN_CUBLAS_TRY(*api, (*api)->create(&handle));
     context.m_blas = handle;
     // Default math: fp32 products stay fp32 (no TF32); f16/bf16 inputs use tensor cores with
     // fp32 accumulation as CUBLAS_COMPUTE_32F asks.
-    LECTERN_CUBLAS_TRY(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    LECTERN_CUBLAS_TRY(*api, (*api)->set_math_mode(handle, CUBLAS_DEFAULT_MATH));
     return Result<MatmulContext>(std::move(context));
 }
 
@@ -161,7 +165,8 @@ MatmulContext::~MatmulContext() {
 
 void MatmulContext::release() noexcept {
     if (m_scratch) cudaFree(m_scratch);
-    if (m_blas) cublasDestroy(static_cast<cublasHandle_t>(m_blas));
+    // A handle exists only if cublas_api() succeeded, so the table is there.
+    if (m_blas) (*cublas_api())->destroy(static_cast<cublasHandle_t>(m_blas));
     m_scratch = nullptr;
     m_blas = nullptr;
     m_scratch_elements = 0;
@@ -216,13 +221,15 @@ Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceM
         if (!rounded) return rounded;
         b = context.scratch();
     }
+    const CublasApi* api = *cublas_api();  // loaded: the context has a handle
     auto handle = static_cast<cublasHandle_t>(context.blas_handle());
-    LECTERN_CUBLAS_TRY(cublasSetStream(handle, s));
+    LECTERN_CUBLAS_TRY(api, api->set_stream(handle, s));
     const float alpha = 1.0f, beta = 0.0f;
     const cudaDataType_t type = blas_type(w.dtype);
-    LECTERN_CUBLAS_TRY(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha,
-                                    w.data, type, w.cols, b, type, w.cols, &beta, y, CUDA_R_32F,
-                                    w.rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    LECTERN_CUBLAS_TRY(api, api->gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols,
+                                         &alpha, w.data, type, w.cols, b, type, w.cols, &beta, y,
+                                         CUDA_R_32F, w.rows, CUBLAS_COMPUTE_32F,
+                                         CUBLAS_GEMM_DEFAULT));
     return {};
 }
 

@@ -69,14 +69,9 @@ if(UNIX AND NOT APPLE)
       /usr/share/icons/hicolor/${_size}x${_size} /usr/share/icons/hicolor/${_size}x${_size}/apps)
   endforeach()
 
-  # The CUDA runtime is linked statically (kernels/CMakeLists.txt), so no package ever depends
-  # on libcudart. cuBLAS is linked dynamically, though, and /usr/local/cuda is no Debian package:
-  # dpkg-shlibdeps cannot resolve libcublas. Bundling cuBLAS is not done yet; say so early.
-  if(LECTERN_CUDA)
-    message(WARNING "Linux packages of a CUDA build need cuBLAS, which is not bundled yet: "
-                    "dpkg-shlibdeps will fail on libcublas. Package a CPU build "
-                    "(-DLECTERN_CUDA=OFF) for now.")
-  endif()
+  # A CUDA build links the CUDA runtime statically and loads cuBLAS at run time
+  # (kernels/cublas_api.cpp), so its packages depend on neither: they install and start on
+  # machines without an NVIDIA driver or toolkit, and the CUDA backend asks for cuBLAS when used.
 endif()
 
 # Windows: the NSIS recipe and the deployment of Qt's and the other DLLs beside the executables.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the GPU tests for a bare GPU machine (the lent H100/H200 has CUDA but no Qt or the other
+# Packs the GPU tests and lectern-cli (GPU benchmarks) for a bare GPU machine (the lent H100/H200 has CUDA but no Qt or the other
 # build dependencies): builds them here for sm_90 + sm_80 and writes one tar.xz holding the test
 # binaries and every shared library they need that such a machine may lack (not glibc, libstdc++,
 # the CUDA driver or cuBLAS, which it has). Run it there with `tools/gpu-check.sh --bundle FILE`.
@@ -12,12 +12,14 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLECTERN_CUDA=ON -DL
       -DCMAKE_CUDA_ARCHITECTURES="80;90" >/dev/null
 targets=$(for f in tests/kernels/tst_*.cpp; do basename "$f" .cpp; done)
 # shellcheck disable=SC2086
-cmake --build "$build" --target $targets
+cmake --build "$build" --target $targets lectern-cli
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
 for t in $targets; do cp "$build/tests/$t" "$stage/bin/"; done
+# lectern-cli for the GPU benchmarks (bench --shape), with its libraries like the tests'.
+cp "$build/bin/lectern-cli" "$stage/bin/"
 for b in "$stage"/bin/*; do
   ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
 done | sort -u | while read -r soname path; do
@@ -27,5 +29,7 @@ done | sort -u | while read -r soname path; do
   esac
 done
 mkdir -p "$(dirname "$out")"
-tar -C "$stage" -cJf "$out" bin lib
+# Stripped and packed hard: the device tool carries at most 64 MiB with the working tree.
+strip --strip-unneeded "$stage"/bin/* 2>/dev/null || true
+XZ_OPT=-9e tar -C "$stage" -cJf "$out" bin lib
 ls -la "$out"

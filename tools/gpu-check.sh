@@ -5,7 +5,8 @@
 #                                      workstation with the build dependencies and a GPU
 #   tools/gpu-check.sh --bundle FILE   run the test binaries packed by tools/gpu-bundle.sh on a
 #                                      bare GPU machine (no Qt or other build dependencies there)
-# Either way it fits in 8 minutes on an H100/H200.
+# Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only. GPU_TEST_CAP,
+# GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BENCH_CONTEXTS: time caps (s) and the RWKV-X contexts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -16,7 +17,9 @@ if [ "${1:-}" = "--bundle" ]; then
   bundle=${2:?"--bundle needs the tar.xz made by tools/gpu-bundle.sh"}
 fi
 
+# The table goes to $OUT when the device tool gives one, so a run cut short still returns it.
 results=$(mktemp)
+[ -n "${OUT:-}" ] && results="$OUT/gpu-table.txt"
 if [ -n "$bundle" ]; then
   dir=$(mktemp -d)
   tar -xJf "$bundle" -C "$dir" || exit 1
@@ -28,7 +31,8 @@ if [ -n "$bundle" ]; then
   for t in "$dir"/bin/tst_*; do
     name=$(basename "$t")
     t0=$(date +%s%N)
-    "$t" >"$dir/$name.log" 2>&1
+    # Capped: a hung kernel must not eat the whole device budget (GPU_TEST_CAP seconds).
+    timeout "${GPU_TEST_CAP:-180}" "$t" >"$dir/$name.log" 2>&1
     rc=$?
     tenths=$(( ($(date +%s%N) - t0) / 100000000 ))
     secs="$((tenths / 10)).$((tenths % 10))"
@@ -45,8 +49,18 @@ if [ -n "$bundle" ]; then
     fi
     [ -n "${OUT:-}" ] && { echo "=== $name (rc $rc)"; cat "$dir/$name.log"; } >>"$OUT/gpu-tests.log"
   done
-  if [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--gpu"; then
-    "$dir/bin/lectern-cli" bench --gpu 2>&1 | tail -20 >>"$results"
+  # The whole model on the GPU: random-weight models of the released shapes (bench --shape),
+  # decode/prefill against the rooflines measured in the same process. Each run is capped so the
+  # script stays inside its 8 minutes; a capped run still prints the rows it finished.
+  if [ "${GPU_BENCH:-1}" != 0 ] && [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--shape"; then
+    for shape in rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b; do
+      cap=${GPU_BENCH_CAP:-45}; extra=""
+      [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072}"; }
+      echo >>"$results"
+      # shellcheck disable=SC2086
+      timeout "$cap" "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill 4096 \
+        --decode 64 $extra >>"$results" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$results"
+    done
   fi
 else
   build=build-gpu

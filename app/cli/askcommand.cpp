@@ -12,6 +12,7 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "enginepath.h"
 #include "lectern/document_store.h"
 #include "lectern/generate.h"
 #include "lectern/inference.h"
@@ -206,6 +207,7 @@ int runAsk(const QStringList& args)
     opt("stop", "Stop when this text appears (repeatable).", "STR");
     opt("threads", "Worker threads (0 = all hardware threads).", "n");
     opt("ram-budget-mb", "Memory for mapped KV chunk files (default 512).", "n");
+    addBackendOption(parser);
     if (const auto code = parse(parser, args))
         return *code;
     const QStringList positional = parser.positionalArguments();
@@ -270,7 +272,7 @@ int runAsk(const QStringList& args)
 
     // The store's manifest: model path, tokenizer, checkpoints.
     const QString dir = parser.value(QStringLiteral("store"));
-    const std::string dirPath = QFile::encodeName(dir).toStdString();
+    const std::string dirPath = enginePath(dir);
     auto summary = lectern::DocumentStore::summary(dirPath);
     if (!summary)
         return fail(summary.error().message);
@@ -292,10 +294,12 @@ int runAsk(const QStringList& args)
 
     lectern::RuntimeOptions runtime;
     runtime.threads = int(*threads);
+    if (!applyBackend(parser, runtime, &error))
+        return fail(error);
     const QString modelPath = parser.isSet(QStringLiteral("model"))
                                   ? parser.value(QStringLiteral("model"))
                                   : QString::fromStdString(summary->model_path);
-    auto model = lectern::Model::load(QFile::encodeName(modelPath).toStdString(), runtime);
+    auto model = lectern::Model::load(enginePath(modelPath), runtime);
     if (!model)
         return fail(model.error().message +
                     (parser.isSet(QStringLiteral("model"))

@@ -28,6 +28,9 @@ namespace Cli {
 
 // extractcommand.cpp: extraction pages/s against pdftotext on the same file, as key: value lines.
 int runExtractBench(const QString& path, const Ingest::ExtractOptions& options, int repeat);
+// benchgpu.cpp: --shape, random-weight models of the released shapes against rooflines.
+void addGpuBenchOptions(QCommandLineParser& parser);
+int runShapeBench(const QCommandLineParser& parser);
 
 namespace {
 
@@ -187,10 +190,11 @@ lectern::Result<double> decodeTokS(lectern::State& state, int n, int vocab)
 }
 
 int runModelBench(const QString& path, int prefill, int decode, int context, int threads,
-                  const lectern::AttentionOptions& attention)
+                  const lectern::AttentionOptions& attention, lectern::Backend backend)
 {
     lectern::RuntimeOptions runtime;
     runtime.threads = threads;
+    runtime.backend = backend;
     auto model = lectern::Model::load(path.toStdString(), runtime);
     if (!model)
         return fail(model.error().message);
@@ -233,6 +237,7 @@ int runModelBench(const QString& path, int prefill, int decode, int context, int
         return fail(decode_deep.error().message);
 
     std::printf("model: %s\n", qPrintable(path));
+    std::printf("backend: %s\n", lectern::backend_name(backend));
     std::printf("threads: %d\n", threads);
     std::printf("prefill_tokens: %d\n", prefill);
     std::printf("prefill_tok_s: %.1f\n", prefill_s > 0 ? prefill / prefill_s : 0.0);
@@ -330,6 +335,8 @@ int runBench(const QStringList& args)
     parser.addOption(file);
     for (const auto* o : {&op, &rows, &cols, &tokens, &dtype, &threads, &seconds, &isa, &model, &prefill, &decode, &context, &kvDtype})
         parser.addOption(*o);
+    addBackendOption(parser);
+    addGpuBenchOptions(parser);
     if (const auto code = parse(parser, args))
         return *code;
     if (parser.isSet(extract)) {
@@ -343,6 +350,8 @@ int runBench(const QStringList& args)
                 options.threads = *t;
         return runExtractBench(parser.value(extract), options, *n);
     }
+    if (parser.isSet(QStringLiteral("shape")))
+        return runShapeBench(parser);
     if (parser.isSet(op)) {
         if (parser.value(op) != QStringLiteral("matmul"))
             return fail(QStringLiteral("unknown --op '%1' (known: matmul)").arg(parser.value(op)),
@@ -369,7 +378,10 @@ int runBench(const QStringList& args)
         if (!kv)
             return fail(QStringLiteral("--kv-dtype must be f32, f16 or int8"), UsageError);
         attention.kv_dtype = *kv;
-        return runModelBench(chosen->path, *p, *d, *c, *n, attention);
+        lectern::RuntimeOptions runtime;
+        if (!applyBackend(parser, runtime, &error))
+            return fail(error);
+        return runModelBench(chosen->path, *p, *d, *c, *n, attention, runtime.backend);
     }
     if (!parser.isSet(tokenizer))
         return fail(QStringLiteral("nothing to benchmark: give --tokenizer, --op, --extract, "

@@ -37,6 +37,35 @@ void addOption(QCommandLineParser& parser, const char* name, const char* help, c
         parser.addOption(QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help)));
 }
 
+void addBackendOption(QCommandLineParser& parser)
+{
+    parser.addOption(QCommandLineOption(
+        QStringLiteral("backend"),
+        QStringLiteral("Where the model runs: auto (the GPU when one is usable, else the CPU), "
+                       "cpu or cuda (default: $LECTERN_BACKEND, else auto)."),
+        QStringLiteral("auto|cpu|cuda")));
+}
+
+bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& runtime,
+                  QString* error)
+{
+    QString request = parser.value(QStringLiteral("backend"));
+    if (request.isEmpty())
+        request = qEnvironmentVariable("LECTERN_BACKEND", QStringLiteral("auto"));
+    auto choice = lectern::resolve_backend(request.toStdString());
+    if (!choice) {
+        *error = QString::fromStdString(choice.error().message);
+        return false;
+    }
+    runtime.backend = choice->backend;
+#ifdef LECTERN_HAVE_CUDA
+    if (request == QLatin1String("auto") && choice->backend == lectern::Backend::cpu &&
+        !choice->note.empty())
+        std::fprintf(stderr, "lectern-cli: note: %s\n", choice->note.c_str());
+#endif
+    return true;
+}
+
 std::optional<int> parse(QCommandLineParser& parser, const QStringList& args)
 {
     const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},

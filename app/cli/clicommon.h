@@ -46,6 +46,16 @@ std::optional<lectern::AttentionMode> parseAttentionMode(const QString& name);  
 std::optional<lectern::KvDType> parseKvDType(const QString& name);              // f32|f16|int8
 const char* kvDTypeName(lectern::KvDType type);
 
+// --backend auto|cpu|cuda, for every command that loads a model. The default is the environment
+// variable LECTERN_BACKEND when set (the test suite pins cpu), else auto.
+void addBackendOption(QCommandLineParser& parser);
+// Resolve --backend into runtime.backend. When auto falls back to the CPU in a build that has
+// the CUDA backend, the reason is noted on stderr ("lectern-cli: note: no NVIDIA GPU found ...");
+// a build without CUDA stays silent (the CPU is its only backend). False with `error` set when
+// the request cannot be met (cuda without a GPU, an unknown name).
+bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& runtime,
+                  QString* error);
+
 // Read a whole file; error text says why not.
 std::optional<QByteArray> readFile(const QString& path, QString* error);
 

@@ -9,6 +9,7 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "enginepath.h"
 #include "lectern/generate.h"
 #include "lectern/inference.h"
 #include "lectern/prompt_format.h"
@@ -125,6 +126,7 @@ int runGenerate(const QStringList& args)
           &presence, &frequency, &decay, &repetition, &seed, &stop, &tokenizer, &attention,
           &chunkSize, &topKChunks, &bypass, &threads})
         parser.addOption(*o);
+    addBackendOption(parser);
     if (const auto code = parse(parser, args))
         return *code;
     if (!parser.positionalArguments().isEmpty())
@@ -218,7 +220,9 @@ int runGenerate(const QStringList& args)
     // The default stop ids (261 "\n\n", 0) are World ids; other vocabularies rely on the strings.
     if ((*tok)->kind() != "world")
         sampling.stop_tokens.clear();
-    auto loaded = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(),
+    if (!applyBackend(parser, runtime, &error))
+        return fail(error);
+    auto loaded = lectern::Model::load(enginePath(chosen->path),
                                        runtime);
     if (!loaded)
         return fail(loaded.error().message);

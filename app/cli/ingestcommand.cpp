@@ -16,10 +16,15 @@
 #include <span>
 #include <vector>
 
+#ifdef _WIN32
+#include <io.h>  // _isatty, _fileno
+#else
 #include <unistd.h>
+#endif
 
 #include "clicommon.h"
 #include "commands.h"
+#include "enginepath.h"
 #include "extractor.h"
 #include "locationmap.h"
 #include "lectern/document_store.h"
@@ -201,6 +206,7 @@ int runIngest(const QStringList& args)
         "recorded budget.", "n");
     opt("ram-budget-mb", "Memory for mapped KV chunk files (default 512).", "n");
     opt("threads", "Worker threads (0 = all hardware threads).", "n");
+    addBackendOption(parser);
     if (const auto code = parse(parser, args))
         return *code;
     const QStringList positional = parser.positionalArguments();
@@ -279,7 +285,7 @@ int runIngest(const QStringList& args)
     source.sha256 = sha256Hex(*sourceBytes);
     source.bytes = std::uint64_t(sourceBytes->size());
     const QString dir = parser.value(QStringLiteral("store"));
-    const std::string dirPath = QFile::encodeName(dir).toStdString();
+    const std::string dirPath = enginePath(dir);
 
     // Documents are extracted; the text the tokens and offsets refer to is the extracted text,
     // and SourceInfo::bytes is its size (the store's offsets count bytes of the sources' texts).
@@ -340,7 +346,9 @@ int runIngest(const QStringList& args)
     source.tokens = std::int64_t(ids.size());
 
     // The model.
-    auto model = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(), runtime);
+    if (!applyBackend(parser, runtime, &error))
+        return fail(error);
+    auto model = lectern::Model::load(enginePath(chosen->path), runtime);
     if (!model)
         return fail(model.error().message);
     const std::size_t vocab = std::size_t((*model)->config().vocab);
@@ -480,7 +488,11 @@ int runIngest(const QStringList& args)
     g_cancel.store(false);
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
+#ifdef _WIN32
+    const bool tty = _isatty(_fileno(stderr)) != 0;
+#else
     const bool tty = isatty(fileno(stderr)) != 0;
+#endif
     QElapsedTimer sinceLine;
     sinceLine.start();
     bool lineOpen = false;

@@ -9,6 +9,7 @@
 
 #include "clicommon.h"
 #include "commands.h"
+#include "enginepath.h"
 #include "lectern/inference.h"
 
 namespace Cli {
@@ -92,6 +93,7 @@ int runLogits(const QStringList& args)
     opt("kv-window", "compat: most recent rows always kept.", "n");
     opt("kv-dtype", "KV cache precision: f32 (default), f16 or int8.", "type");
     opt("threads", "Worker threads (0 = all hardware threads).", "n");
+    addBackendOption(parser);
     opt("out", "Output file for the float32 logits.", "file");
     if (const auto code = parse(parser, args))
         return *code;
@@ -175,7 +177,9 @@ int runLogits(const QStringList& args)
     }
     starts.push_back(tokens->size());
 
-    auto model = lectern::Model::load(QFile::encodeName(chosen->path).toStdString(), runtime);
+    if (!applyBackend(parser, runtime, &error))
+        return fail(error);
+    auto model = lectern::Model::load(enginePath(chosen->path), runtime);
     if (!model)
         return fail(model.error().message);
     lectern::State state(*model, attention);

@@ -6,9 +6,18 @@
 #include <cstdio>
 #include <iterator>
 
+#ifdef _WIN32
+#include <fcntl.h>  // _O_BINARY
+#include <io.h>     // _setmode, _fileno
+#include <windows.h>
+#endif
+
 #include "clicommon.h"
 #include "commands.h"
 #include "lectern/version.h"
+#ifdef LECTERN_HAVE_CUDA
+#include "lectern/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -42,13 +51,38 @@ void printUsage(std::FILE* out)
     std::fprintf(out, "\nRun 'lectern-cli <command> --help' for a command's options.\n");
 }
 
+#ifdef _WIN32
+// The CLI prints UTF-8 and, on a terminal, VT escapes (ingest's progress line). A Windows console
+// starts in the OEM code page without VT processing: switch both on (no-ops when redirected).
+// stdout and stderr are binary, so that output (token ids, JSON, generated text) is the same
+// bytes as on Linux rather than having every '\n' turned into "\r\n".
+void setUpWindowsConsole()
+{
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+    ::SetConsoleOutputCP(CP_UTF8);
+    for (const DWORD which : {STD_OUTPUT_HANDLE, STD_ERROR_HANDLE}) {
+        const HANDLE handle = ::GetStdHandle(which);
+        DWORD mode = 0;
+        if (handle != INVALID_HANDLE_VALUE && ::GetConsoleMode(handle, &mode))
+            ::SetConsoleMode(handle, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING);
+    }
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
+#ifdef _WIN32
+    setUpWindowsConsole();
+#endif
     // A file-size limit (ulimit -f) must show up as a failed write with a message, not kill us.
 #ifdef SIGXFSZ
     std::signal(SIGXFSZ, SIG_IGN);
+#endif
+#ifdef LECTERN_HAVE_CUDA
+    lectern::register_cuda_backend();  // --backend auto|cuda can then pick the GPU
 #endif
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lectern-cli"));

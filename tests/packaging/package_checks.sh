@@ -32,7 +32,7 @@ deb)
     grep -Eq "(^|, )$pkg( |,|$)" <<<"$depends" || fail "Depends lacks $pkg: $depends"
   done
   grep -Eq 'libc6 \(>= [0-9]' <<<"$depends" || fail "Depends has no shlibdeps versions: $depends"
-  if grep -q cudart <<<"$depends"; then fail "Depends names the CUDA runtime: $depends"; fi
+  if grep -Eq 'cudart|cublas|nvidia' <<<"$depends"; then fail "Depends names CUDA: $depends"; fi
   # The packaged binaries themselves report the project's version.
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lectern/backend.h"
 #include "lectern/model_config.h"
 #include "lectern/result.h"
 #include "lectern/tokenizer.h"
@@ -40,6 +41,16 @@ struct AttentionOptions {
 
 struct RuntimeOptions {
     int threads = 0;  // 0 = all hardware threads
+    // Where the forward pass runs. cuda needs a build with the CUDA backend registered
+    // (lectern::register_cuda_backend(), kernels/model/) and a device; resolve_backend picks one.
+    // On cuda, traced calls (ForwardTrace) and compat attention run on the CPU (same results).
+    Backend backend = Backend::cpu;
+    // cuda: bytes of device memory the model and its states may use (weights, then the KV
+    // mirrors of the attention blocks); 0 = 90% of the memory free after loading the weights.
+    std::size_t gpu_memory_budget = 0;
+    // cuda, experimental: replay one-token calls of models without active attention (pure
+    // RWKV-7, or bypass) from a CUDA graph captured per state, instead of ~30 launches per block.
+    bool cuda_graphs = false;
 };
 
 // Weights prepared for inference. Immutable after load, shared by every State and thread.
@@ -54,6 +65,14 @@ public:
     static Result<std::shared_ptr<const Model>> load(const std::string& path,
                                                      const RuntimeOptions& runtime = {});
 
+    // A model of `config`'s shape with random weights built in memory (no file), for speed
+    // measurements: matrices in `dtype` (views into one shared random pool, so host memory stays
+    // small; the GPU backend uploads each separately), vectors float32 in ranges that keep the
+    // activations finite. Shapes: rwkv7_shape / rwkvx_shape below, or any consistent config.
+    static Result<std::shared_ptr<const Model>> random(const ModelConfig& config, DType dtype,
+                                                       std::uint32_t seed,
+                                                       const RuntimeOptions& runtime = {});
+
     const ModelConfig& config() const;
     const RuntimeOptions& runtime() const;
 
@@ -64,6 +83,11 @@ private:
     explicit Model(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
+
+// Configs of the released shapes (spec §1.2; head size 64, FFN 4C, vocab 65536, LoRA ranks from
+// the RWKV-7 init formula): "rwkv7-0.4b" (L24 C1024), "rwkv7-1.5b" (L24 C2048), "rwkv7-2.9b"
+// (L32 C2560), "rwkvx-3.6b" (32 RWKV + 8 attention blocks at C2560, (RRRRA)x8). Error for others.
+Result<ModelConfig> model_shape(const std::string& name);
 
 // Everything the model remembers about the tokens fed so far. Starts as the zero state.
 class State {

@@ -41,6 +41,8 @@ public:
     // Open and fully validate the container (every tensor's bytes lie inside the file, sizes are
     // consistent, names are unique). The format is detected from the content, not the extension.
     static Result<ModelFile> open(const std::string& path);
+    // A file with no tensors, for models built in memory (Model::random); path() is `name`.
+    static ModelFile in_memory(const std::string& name);
 
     ModelFormat format() const;
     const std::string& path() const;

@@ -178,6 +178,20 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
     const Model::Impl& m = s.model->impl();
     std::lock_guard lock(m.mutex);
 
+    // GPU: every untraced native (or pure RWKV-7) call. Traced calls need the per-chunk softmax
+    // shares, which the GPU kernels do not produce, and compat attention has no GPU kernels: both
+    // run on the CPU below, from the host copy of the state (same results to rounding).
+    const bool compat = m.config.n_attn > 0 && s.attention.mode == AttentionMode::compat;
+    if (m.device && !trace && !compat) {
+        try {
+            return m.device->forward(s, tokens, all_rows, logits);
+        } catch (const std::bad_alloc&) {
+            return make_error("forward: out of host memory for " +
+                              std::to_string(tokens.size()) + " tokens");
+        }
+    }
+    if (auto ok = s.sync_host(); !ok) return ok.error();
+
     bool appended = false;
     Result<void> result;
     const int trace_rows = trace ? trace->rows : 0;
@@ -188,6 +202,7 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
         if (result) {
             s.rec = std::move(work);
             s.position += std::int64_t(tokens.size());
+            s.device_rec_valid = false;  // the next GPU call uploads the new state
             return {};
         }
     } catch (const std::bad_alloc&) {

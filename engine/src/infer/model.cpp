@@ -153,6 +153,18 @@ Result<void> check_supported(const ModelConfig& c) {
 
 }  // namespace
 
+Result<void> attach_device(Model::Impl& impl) {
+    if (impl.runtime.backend == Backend::cpu) return {};
+    const DeviceBackend* backend = registered_device_backend(impl.runtime.backend);
+    if (!backend)
+        return make_error(std::string("backend ") + backend_name(impl.runtime.backend) +
+                          " is not available in this build of Lectern");
+    auto device = backend->load(impl);
+    if (!device) return with_context("loading the model onto the GPU", device.error());
+    impl.device = std::move(*device);
+    return {};
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 Model::~Model() = default;
 const ModelConfig& Model::config() const { return m_impl->config; }
@@ -185,6 +197,7 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path,
     for (int j = 0; j < c.n_attn; ++j) LECTERN_TRY(prepare_attn_block(p, c, j, w.attn[j]));
 
     impl->pool = std::make_unique<ThreadPool>(runtime.threads);
+    LECTERN_TRY(attach_device(*impl));
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 

@@ -12,6 +12,7 @@
 
 #include "cpu/matmul.h"
 #include "cpu/thread_pool.h"
+#include "infer/device_backend.h"
 #include "lectern/inference.h"
 #include "lectern/model_file.h"
 
@@ -58,6 +59,12 @@ struct Model::Impl {
     // One forward call at a time uses the pool; scratch is per call.
     std::unique_ptr<ThreadPool> pool;
     mutable std::mutex mutex;
+    // The weights on a GPU when runtime.backend is cuda (device_backend.h), else null. Calls on
+    // it are serialised by `mutex` like the pool.
+    std::unique_ptr<DeviceModel> device;
 };
+
+// After the weights are prepared: upload them to runtime.backend's device (nothing for cpu).
+Result<void> attach_device(Model::Impl& impl);
 
 }  // namespace lectern

@@ -87,11 +87,22 @@ State::State(State&&) noexcept = default;
 State& State::operator=(State&&) noexcept = default;
 State::~State() = default;
 
+Result<void> State::Impl::sync_host() const {
+    if (!host_rec_stale) return {};
+    if (!device) return make_error("state: the device copy of the recurrent state is missing");
+    if (auto ok = device->download(rec); !ok)
+        return with_context("state: reading the recurrent state back from the GPU", ok.error());
+    host_rec_stale = false;
+    return {};
+}
+
 State State::fork() const {
     auto copy = std::make_unique<Impl>();
     copy->model = m_impl->model;
     copy->attention = m_impl->attention;
     copy->position = m_impl->position;
+    // The copy starts on the host; its next GPU call uploads it (device state is per State).
+    if (auto ok = m_impl->sync_host(); !ok) copy->broken = ok.error().message;
     copy->rec = m_impl->rec;
     copy->kv.reserve(m_impl->kv.size());
     for (const KvCache& k : m_impl->kv) copy->kv.push_back(k.fork());
@@ -104,17 +115,27 @@ const AttentionOptions& State::attention() const { return m_impl->attention; }
 const Model& State::model() const { return *m_impl->model; }
 
 namespace {
-std::span<const float> view(const std::vector<std::vector<float>>& v, int i) {
+// Views of the host copy, refreshed from the GPU first (empty when that fails).
+std::span<const float> view(const State::Impl& s,
+                            const std::vector<std::vector<float>> RecurrentState::*part, int i) {
+    if (!s.sync_host()) return {};
+    const auto& v = s.rec.*part;
     if (i < 0 || std::size_t(i) >= v.size()) return {};
     return v[std::size_t(i)];
 }
 }  // namespace
 
-std::span<const float> State::wkv_state(int i) const { return view(m_impl->rec.wkv, i); }
-std::span<const float> State::att_shift(int i) const { return view(m_impl->rec.att_shift, i); }
-std::span<const float> State::ffn_shift(int i) const { return view(m_impl->rec.ffn_shift, i); }
+std::span<const float> State::wkv_state(int i) const {
+    return view(*m_impl, &RecurrentState::wkv, i);
+}
+std::span<const float> State::att_shift(int i) const {
+    return view(*m_impl, &RecurrentState::att_shift, i);
+}
+std::span<const float> State::ffn_shift(int i) const {
+    return view(*m_impl, &RecurrentState::ffn_shift, i);
+}
 std::span<const float> State::attn_ffn_shift(int j) const {
-    return view(m_impl->rec.attn_ffn_shift, j);
+    return view(*m_impl, &RecurrentState::attn_ffn_shift, j);
 }
 
 // Image layout (little-endian): magic[8], u32 version, u64 total size, fingerprint (i32 n_rwkv,
@@ -123,6 +144,7 @@ std::span<const float> State::attn_ffn_shift(int j) const {
 // per attention block ffn_shift, per attention block (u64 length, KvCache image), u32 CRC-32 of
 // everything before it.
 Result<std::vector<std::byte>> State::serialize() const {
+    if (auto ok = m_impl->sync_host(); !ok) return ok.error();
     const ModelConfig& c = m_impl->model->config();
     const AttentionOptions& o = m_impl->attention;
     // The magic is copied into a sized vector rather than appended: GCC 12 reports a false

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attention/sparse_attention.h"
+#include "infer/device_backend.h"
 #include "lectern/inference.h"
 
 namespace lectern {
@@ -27,11 +28,25 @@ struct State::Impl {
     std::shared_ptr<const Model> model;
     AttentionOptions attention;
     std::int64_t position = 0;
-    RecurrentState rec;
-    std::vector<KvCache> kv;  // one per attention block
+    // The host copy of the recurrent state. Mutable because a GPU state refreshes it lazily from
+    // const readers (serialize, the views): read it only after sync_host().
+    mutable RecurrentState rec;
+    std::vector<KvCache> kv;  // one per attention block; always complete on the host
     // Non-empty once an internal error interrupted a call after a KV cache had been appended to:
     // the state is then inconsistent and every later call reports this message.
     std::string broken;
+
+    // GPU backend (device_backend.h). The device holds a copy of the recurrent state and a mirror
+    // of the KV rows (the host KvCaches get every row too). device_rec_valid: the device copy is
+    // the current state. host_rec_stale: `rec` is older than the device copy (a GPU call ran
+    // since the last sync). Declared last: destroyed before `model`, whose device it uses.
+    std::unique_ptr<DeviceState> device;
+    bool device_rec_valid = false;
+    mutable bool host_rec_stale = false;
+
+    // Bring `rec` up to date from the device when a GPU call left it stale; every reader of `rec`
+    // calls this first. Fails only when the device copy cannot be read.
+    Result<void> sync_host() const;
 };
 
 // The option values every part of the engine accepts (positive chunk and top-k, non-negative

@@ -69,6 +69,12 @@ Result<ModelFormat> detect_format(std::span<const std::byte> b) {
 
 }  // namespace
 
+ModelFile ModelFile::in_memory(const std::string& name) {
+    auto impl = std::make_unique<Impl>();
+    impl->path = name;
+    return ModelFile(std::move(impl));
+}
+
 Result<ModelFile> ModelFile::open(const std::string& path) {
     auto mapped = MappedFile::open(path);
     if (!mapped) return mapped.error();

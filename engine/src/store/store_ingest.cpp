@@ -12,6 +12,7 @@
 
 #include "attention/kv_cache_impl.h"
 #include "core/atomic_file.h"
+#include "core/native_path.h"
 #include "infer/state_impl.h"
 #include "store/data_files.h"
 #include "store/store_impl.h"
@@ -130,6 +131,7 @@ Result<void> Ingest::commit(const std::string& label, bool keep) {
             if (!f) return f.error();
             next.means.push_back(MeansSegment{j, old_chunks, new_chunks, *f});
         }
+    if (auto ok = m_s.work->impl().sync_host(); !ok) return ok;  // a GPU state's host copy
     auto ck = write_listed_file(m_s.dir, checkpoint_rel_path(pos),
                                 encode_checkpoint(m_s.work->impl()));
     if (!ck) return ck.error();
@@ -146,7 +148,7 @@ Result<void> Ingest::commit(const std::string& label, bool keep) {
     m_s.manifest = std::move(next);
     m_s.manifest_bytes = *size;
     std::error_code ec;
-    for (const auto& p : superseded) std::filesystem::remove(m_s.dir + "/" + p, ec);
+    for (const auto& p : superseded) std::filesystem::remove(native_path(m_s.dir + "/" + p), ec);
     {
         std::lock_guard lock(m_s.means_mutex);
         if (m_s.means_chunks == old_chunks) {

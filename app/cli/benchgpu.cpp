@@ -1,0 +1,229 @@
+// `lectern-cli bench --shape NAME`: a random-weight model of a released shape (Model::random, no
+// file) on the chosen backend: decode tokens/s at batch 1 against the weight-bandwidth roofline,
+// prefill tokens/s against the bf16 matrix roofline (both ceilings measured in this process on
+// the GPU: lectern::measure_gpu_roofline), and for RWKV-X shapes prefill time and decode latency
+// after each --contexts length. Prints one short table.
+#include <QCommandLineParser>
+#include <QElapsedTimer>
+
+#include <cstdio>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "clicommon.h"
+#include "lectern/inference.h"
+#ifdef LECTERN_HAVE_CUDA
+#include "lectern/cuda_backend.h"
+#endif
+
+namespace Cli {
+namespace {
+
+std::vector<lectern::token_id> randomTokens(int n, int vocab, std::uint32_t seed)
+{
+    std::mt19937 rng(seed);
+    std::vector<lectern::token_id> ids(static_cast<std::size_t>(n));
+    for (auto& id : ids)
+        id = lectern::token_id(rng() % std::uint32_t(vocab));
+    return ids;
+}
+
+// Bytes of matrix weights one decode token reads (every matrix once; the head's whole table;
+// one embedding row): the numerator of the bandwidth roofline.
+double weightBytesPerToken(const lectern::ModelConfig& c, double es)
+{
+    const double C = c.n_embd, F = c.ffn_dim, V = c.vocab;
+    double n = V * C + C;  // head + one embedding row
+    for (int i = 0; i < c.n_rwkv; ++i)
+        n += 4 * C * C + 2 * C * F +
+             2 * C * (c.lora_decay + c.lora_iclr + c.lora_gate + (i > 0 ? c.lora_value : 0));
+    n += c.n_attn * (4 * C * C + 2 * C * F);
+    return n * es;
+}
+
+// Multiply-add FLOPs per prefill token (matrix products only; the head for the last row only is
+// negligible over a long prompt).
+double flopsPerToken(const lectern::ModelConfig& c, double bytesPerToken, double es)
+{
+    const double head = double(c.vocab) * c.n_embd + c.n_embd;
+    return 2.0 * (bytesPerToken / es - head);
+}
+
+// Seconds of one forward call.
+lectern::Result<double> timedForward(lectern::State& state, std::span<const lectern::token_id> ids)
+{
+    std::vector<float> logits;
+    QElapsedTimer t;
+    t.start();
+    if (auto ok = lectern::forward(state, ids, false, logits); !ok)
+        return ok.error();
+    return double(t.nsecsElapsed()) / 1e9;
+}
+
+// Mean seconds per token of `n` one-token calls.
+lectern::Result<double> decodeSeconds(lectern::State& state, int n, int vocab)
+{
+    const auto ids = randomTokens(n, vocab, 7);
+    std::vector<float> logits;
+    QElapsedTimer t;
+    t.start();
+    for (int i = 0; i < n; ++i)
+        if (auto ok = lectern::forward(state, std::span(&ids[std::size_t(i)], 1), false, logits); !ok)
+            return ok.error();
+    return double(t.nsecsElapsed()) / 1e9 / n;
+}
+
+}  // namespace
+
+void addGpuBenchOptions(QCommandLineParser& parser)
+{
+    addOption(parser, "shape",
+              "Random-weight model of a released shape (rwkv7-0.4b, rwkv7-1.5b, rwkv7-2.9b, "
+              "rwkvx-3.6b), bf16 matrices, on --backend: decode and prefill against the GPU's "
+              "rooflines; with --prefill, --decode, --contexts.",
+              "NAME");
+    addOption(parser, "contexts",
+              "shape (RWKV-X): context lengths for prefill time and decode latency "
+              "(default 1024,65536,131072).",
+              "N,N,...");
+}
+
+int runShapeBench(const QCommandLineParser& parser)
+{
+    QString error;
+    auto config = lectern::model_shape(parser.value(QStringLiteral("shape")).toStdString());
+    if (!config)
+        return fail(config.error().message, UsageError);
+    bool ok = false;
+    const int prefill = parser.value(QStringLiteral("prefill")).toInt(&ok);
+    if (!ok || prefill < 1)
+        return fail(QStringLiteral("--prefill must be a positive integer"), UsageError);
+    const int decode = parser.value(QStringLiteral("decode")).toInt(&ok);
+    if (!ok || decode < 1)
+        return fail(QStringLiteral("--decode must be a positive integer"), UsageError);
+    std::vector<int> contexts;
+    const QString list = parser.isSet(QStringLiteral("contexts"))
+                             ? parser.value(QStringLiteral("contexts"))
+                             : QStringLiteral("1024,65536,131072");
+    for (const QString& item : list.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        const int n = item.trimmed().toInt(&ok);
+        if (!ok || n < 1)
+            return fail(QStringLiteral("--contexts: '%1' is not a positive integer").arg(item),
+                        UsageError);
+        contexts.push_back(n);
+    }
+    lectern::RuntimeOptions runtime;
+    runtime.threads = parser.isSet(QStringLiteral("threads"))
+                          ? parser.value(QStringLiteral("threads")).toInt()
+                          : 0;
+    if (!applyBackend(parser, runtime, &error))
+        return fail(error);
+    const lectern::DType dtype = lectern::DType::bf16;
+    const double es = 2.0;
+
+    double copyGbS = 0, tflops = 0;
+    std::string device = "cpu";
+#ifdef LECTERN_HAVE_CUDA
+    if (runtime.backend == lectern::Backend::cuda) {
+        auto roof = lectern::measure_gpu_roofline();
+        if (!roof)
+            return fail(roof.error().message);
+        copyGbS = roof->copy_gb_s;
+        tflops = roof->bf16_tflops;
+        device = roof->device;
+    }
+#endif
+    QElapsedTimer loadTimer;
+    loadTimer.start();
+    auto model = lectern::Model::random(*config, dtype, 1234, runtime);
+    if (!model)
+        return fail(model.error().message);
+    const double loadS = double(loadTimer.nsecsElapsed()) / 1e9;
+    const lectern::ModelConfig& c = (*model)->config();
+    lectern::AttentionOptions attention;  // native, chunk 2048, top-k 3 (the released config)
+
+    const double bytes = weightBytesPerToken(c, es);
+    const double flops = flopsPerToken(c, bytes, es);
+    std::printf("shape: %s  device: %s  backend: %s  weights/token: %.2f GB  load: %.1f s\n",
+                qPrintable(parser.value(QStringLiteral("shape"))), device.c_str(),
+                lectern::backend_name(runtime.backend), bytes / 1e9, loadS);
+    if (copyGbS > 0)
+        std::printf("roofline: copy %.0f GB/s -> decode %.1f tok/s; bf16 GEMM %.0f TFLOP/s -> "
+                    "prefill %.0f tok/s\n",
+                    copyGbS, copyGbS * 1e9 / bytes, tflops, tflops * 1e12 / flops);
+    std::fflush(stdout);
+
+    // Warm-up (first-use allocations, cuBLAS heuristics).
+    {
+        lectern::State warm(*model, attention);
+        const auto ids = randomTokens(64, c.vocab, 1);
+        if (auto t = timedForward(warm, ids); !t)
+            return fail(t.error().message);
+        if (auto d = decodeSeconds(warm, 2, c.vocab); !d)
+            return fail(d.error().message);
+    }
+    std::printf("%-28s %12s %12s %9s\n", "measure", "value", "roofline", "of roof");
+    const auto row = [](const char* what, double value, double roof, const char* unit) {
+        if (roof > 0)
+            std::printf("%-28s %9.1f %-3s %9.1f %-3s %8.1f%%\n", what, value, unit, roof, unit,
+                        100.0 * value / roof);
+        else
+            std::printf("%-28s %9.1f %-3s %12s %9s\n", what, value, unit, "-", "-");
+        std::fflush(stdout);
+    };
+    {
+        lectern::State s(*model, attention);
+        if (auto t = timedForward(s, randomTokens(16, c.vocab, 2)); !t)
+            return fail(t.error().message);
+        auto d = decodeSeconds(s, decode, c.vocab);
+        if (!d)
+            return fail(d.error().message);
+        row("decode tok/s (batch 1)", 1.0 / *d, copyGbS * 1e9 / bytes, "t/s");
+    }
+    if (c.n_attn == 0 && runtime.backend == lectern::Backend::cuda) {
+        // The same decode replayed from CUDA graphs (RuntimeOptions::cuda_graphs): a second
+        // model, since the option is fixed at load.
+        lectern::RuntimeOptions graphs = runtime;
+        graphs.cuda_graphs = true;
+        auto graphed = lectern::Model::random(*config, dtype, 1234, graphs);
+        if (!graphed)
+            return fail(graphed.error().message);
+        lectern::State s(*graphed, attention);
+        if (auto t = timedForward(s, randomTokens(16, c.vocab, 2)); !t)
+            return fail(t.error().message);
+        if (auto w = decodeSeconds(s, 2, c.vocab); !w)  // captures both graphs
+            return fail(w.error().message);
+        auto d = decodeSeconds(s, decode, c.vocab);
+        if (!d)
+            return fail(d.error().message);
+        row("decode tok/s (CUDA graphs)", 1.0 / *d, copyGbS * 1e9 / bytes, "t/s");
+    }
+    {
+        lectern::State s(*model, attention);
+        auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));
+        if (!t)
+            return fail(t.error().message);
+        const std::string what = "prefill tok/s (" + std::to_string(prefill) + ")";
+        row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
+    }
+    if (c.n_attn > 0) {
+        for (int ctx : contexts) {
+            lectern::State s(*model, attention);
+            auto t = timedForward(s, randomTokens(ctx, c.vocab, 4));
+            if (!t)
+                return fail(t.error().message);
+            const std::string p = "prefill s at " + std::to_string(ctx);
+            row(p.c_str(), *t, 0, "s");
+            auto d = decodeSeconds(s, decode, c.vocab);
+            if (!d)
+                return fail(d.error().message);
+            const std::string q = "decode ms/tok after " + std::to_string(ctx);
+            row(q.c_str(), *d * 1e3, 0, "ms");
+        }
+    }
+    return Success;
+}
+
+}  // namespace Cli

@@ -1,0 +1,53 @@
+// The seam between the engine and a GPU backend library (kernels/model/ for CUDA). The engine
+// cannot link the CUDA code (that library links the engine), so the GPU side registers a
+// DeviceBackend at startup (lectern::register_cuda_backend(), called by the app) and the engine
+// reaches it only through these virtual interfaces. Private to the engine and that library.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lectern/backend.h"
+#include "lectern/inference.h"
+
+namespace lectern {
+
+struct RecurrentState;
+
+// Per-State device data (recurrent state, KV mirror); owned by State::Impl, made by DeviceModel.
+class DeviceState {
+public:
+    virtual ~DeviceState() = default;
+    // Copy the device's recurrent state into `out` (shapes as RecurrentState::zeros).
+    virtual Result<void> download(RecurrentState& out) = 0;
+};
+
+// A model's weights on the device and the forward pass there. One call at a time (the engine
+// holds Model::Impl::mutex around every use).
+class DeviceModel {
+public:
+    virtual ~DeviceModel() = default;
+    virtual std::string describe() const = 0;  // "NVIDIA H100 80GB HBM3, 1.2 GiB of weights"
+    // Run one validated forward call on the device (State::Impl::device_forward documents the
+    // contract: on success the device state is authoritative; on failure the recurrent state is
+    // unchanged).
+    virtual Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
+                                 std::vector<float>& logits) = 0;
+};
+
+// What a GPU library registers.
+struct DeviceBackend {
+    Backend backend = Backend::cuda;
+    // Can this machine run it? The value is the device's name; the error says why not.
+    Result<std::string> (*probe)() = nullptr;
+    // Upload a loaded model's weights (Model::Impl is complete: weights, config, runtime).
+    Result<std::unique_ptr<DeviceModel>> (*load)(const Model::Impl& model) = nullptr;
+};
+
+void register_device_backend(const DeviceBackend& backend);
+const DeviceBackend* registered_device_backend(Backend backend);  // null when none
+
+}  // namespace lectern

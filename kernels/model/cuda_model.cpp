@@ -1,0 +1,219 @@
+// CudaModel: uploading the weights once (matrices keep their stored dtype f32/f16/bf16, which the
+// GPU matmul reads directly; vectors float32), the scratch for kSegmentRows tokens, and the KV
+// memory budget.
+#include "cuda_model.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "cuda_check.cuh"
+#include "lectern/cuda/sparse_attention.h"
+
+namespace lectern::cuda {
+namespace {
+
+constexpr std::size_t kAlign = 256;
+
+std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+std::string gib(std::size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+    return buf;
+}
+
+// Two passes over the weights: first every piece records its size and where its device pointer
+// goes, then one allocation and one copy per piece.
+class WeightPacker {
+public:
+    void vec(const FloatVec& v, const float** dst) {
+        if (v.empty()) return;  // absent (v0 of block 0): stays null
+        add(v.data(), v.size() * sizeof(float), reinterpret_cast<const void**>(dst));
+    }
+    void mat(const Matrix& m, DeviceMatrix& dst) {
+        dst.dtype = m.dtype;
+        dst.rows = m.rows;
+        dst.cols = m.cols;
+        if (!m.data) return;  // unset (v1/v2 of block 0)
+        add(m.data, std::size_t(m.rows) * std::size_t(m.cols) * dtype_size(m.dtype), &dst.data);
+    }
+    std::size_t bytes() const { return m_total; }
+
+    Result<void> upload(DeviceBuffer& buffer) {
+        auto* base = static_cast<std::byte*>(buffer.data());
+        for (const Piece& p : m_pieces) {
+            LECTERN_CUDA_TRY(cudaMemcpy(base + p.offset, p.host, p.bytes, cudaMemcpyHostToDevice));
+            *p.dst = base + p.offset;
+        }
+        return {};
+    }
+
+private:
+    struct Piece {
+        const void* host;
+        std::size_t bytes, offset;
+        const void** dst;
+    };
+    void add(const void* host, std::size_t bytes, const void** dst) {
+        m_pieces.push_back({host, bytes, m_total, dst});
+        m_total = align_up(m_total + bytes);
+    }
+    std::vector<Piece> m_pieces;
+    std::size_t m_total = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model) {
+    std::unique_ptr<CudaModel> m(new CudaModel(model));
+    auto info = device_info();
+    if (!info) return info.error();
+    m->m_info = *info;
+    if (auto ok = m->upload_weights(); !ok) return ok.error();
+    auto context = MatmulContext::create();
+    if (!context) return context.error();
+    m->m_matmul = std::move(*context);
+    if (auto ok = m->allocate_workspace(); !ok) return ok.error();
+
+    // The KV mirrors get what the budget leaves after weights and scratch; without a budget, 90%
+    // of the memory still free (the driver, cuBLAS and other processes keep the rest).
+    std::size_t free = 0, total = 0;
+    LECTERN_CUDA_TRY(cudaMemGetInfo(&free, &total));
+    const std::size_t used = m->m_weight_bytes + m->m_work.size();
+    const std::size_t budget = model.runtime.gpu_memory_budget;
+    if (budget > 0) {
+        if (budget < used)
+            return make_error("the GPU memory budget of " + gib(budget) + " is smaller than the " +
+                              gib(used) + " the weights and scratch need");
+        m->m_kv_budget = std::min(budget - used, free);
+    } else {
+        m->m_kv_budget = std::size_t(double(free) * 0.9);
+    }
+    return std::unique_ptr<DeviceModel>(std::move(m));
+}
+
+CudaModel::~CudaModel() {
+    if (m_ready) cudaEventDestroy(static_cast<cudaEvent_t>(m_ready));
+    if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
+}
+
+std::string CudaModel::describe() const {
+    return m_info.name + ", " + gib(m_weight_bytes) + " of weights, " + gib(m_kv_budget) +
+           " for KV rows";
+}
+
+Result<void> CudaModel::upload_weights() {
+    const ModelWeights& w = m_model.weights;
+    WeightPacker p;
+    p.vec(w.ln0_w, &m_ln0_w);
+    p.vec(w.ln0_b, &m_ln0_b);
+    p.vec(w.ln_out_w, &m_ln_out_w);
+    p.vec(w.ln_out_b, &m_ln_out_b);
+    p.mat(w.head, m_head);
+    // The embedding stays on the host: a call converts only its tokens' rows (cuda_forward.cpp).
+    m_rwkv.resize(w.rwkv.size());
+    for (std::size_t i = 0; i < w.rwkv.size(); ++i) {
+        const RwkvBlockWeights& b = w.rwkv[i];
+        DeviceRwkvBlock& d = m_rwkv[i];
+        for (auto [src, dst] : {std::pair{&b.ln1_w, &d.ln1_w}, {&b.ln1_b, &d.ln1_b},
+                                {&b.ln2_w, &d.ln2_w}, {&b.ln2_b, &d.ln2_b}, {&b.x_r, &d.x_r},
+                                {&b.x_w, &d.x_w}, {&b.x_k, &d.x_k}, {&b.x_v, &d.x_v},
+                                {&b.x_a, &d.x_a}, {&b.x_g, &d.x_g}, {&b.w0, &d.w0},
+                                {&b.a0, &d.a0}, {&b.v0, &d.v0}, {&b.k_k, &d.k_k},
+                                {&b.k_a, &d.k_a}, {&b.r_k, &d.r_k}, {&b.lnx_w, &d.lnx_w},
+                                {&b.lnx_b, &d.lnx_b}, {&b.ffn_x_k, &d.ffn_x_k}})
+            p.vec(*src, dst);
+        for (auto [src, dst] :
+             {std::pair{&b.w1, &d.w1}, {&b.w2, &d.w2}, {&b.a1, &d.a1}, {&b.a2, &d.a2},
+              {&b.v1, &d.v1}, {&b.v2, &d.v2}, {&b.g1, &d.g1}, {&b.g2, &d.g2},
+              {&b.receptance, &d.receptance}, {&b.key, &d.key}, {&b.value, &d.value},
+              {&b.output, &d.output}, {&b.ffn_key, &d.ffn_key}, {&b.ffn_value, &d.ffn_value}})
+            p.mat(*src, *dst);
+    }
+    m_attn.resize(w.attn.size());
+    for (std::size_t j = 0; j < w.attn.size(); ++j) {
+        const AttnBlockWeights& b = w.attn[j];
+        DeviceAttnBlock& d = m_attn[j];
+        for (auto [src, dst] : {std::pair{&b.ln1_w, &d.ln1_w}, {&b.ln1_b, &d.ln1_b},
+                                {&b.ln2_w, &d.ln2_w}, {&b.ln2_b, &d.ln2_b},
+                                {&b.ffn_x_k, &d.ffn_x_k}})
+            p.vec(*src, dst);
+        for (auto [src, dst] : {std::pair{&b.query, &d.query}, {&b.key, &d.key},
+                                {&b.value, &d.value}, {&b.output, &d.output},
+                                {&b.ffn_key, &d.ffn_key}, {&b.ffn_value, &d.ffn_value}})
+            p.mat(*src, *dst);
+    }
+    auto buffer = DeviceBuffer::allocate(p.bytes());
+    if (!buffer)
+        return with_context("allocating " + gib(p.bytes()) + " of GPU memory for the weights",
+                            buffer.error());
+    m_weights = std::move(*buffer);
+    m_weight_bytes = p.bytes();
+    return p.upload(m_weights);
+}
+
+Result<void> CudaModel::allocate_workspace() {
+    const ModelConfig& c = m_model.config;
+    const std::size_t S = kSegmentRows, C = std::size_t(c.n_embd);
+    const std::size_t ranks = std::size_t(std::max(c.lora_decay, 1) + std::max(c.lora_iclr, 1) +
+                                          std::max(c.lora_value, 1) + std::max(c.lora_gate, 1));
+    const int per_row = c.n_head * (sparse_max_top_k - 1);
+    float* DeviceWorkspace::*rows_c[] = {
+        &DeviceWorkspace::x,  &DeviceWorkspace::u,     &DeviceWorkspace::xr,
+        &DeviceWorkspace::xw, &DeviceWorkspace::xk,    &DeviceWorkspace::xv,
+        &DeviceWorkspace::xa, &DeviceWorkspace::xg,    &DeviceWorkspace::r,
+        &DeviceWorkspace::k,  &DeviceWorkspace::v,     &DeviceWorkspace::w,
+        &DeviceWorkspace::a,  &DeviceWorkspace::vg,    &DeviceWorkspace::g,
+        &DeviceWorkspace::alpha, &DeviceWorkspace::beta, &DeviceWorkspace::y,
+        &DeviceWorkspace::out, &DeviceWorkspace::kx,   &DeviceWorkspace::v_first};
+    const std::size_t n_rows_c = sizeof rows_c / sizeof rows_c[0];
+    const std::size_t piece_c = align_up(S * C * sizeof(float));
+    const std::size_t lora = align_up(S * ranks * sizeof(float));
+    const std::size_t ffn = align_up(S * std::size_t(c.ffn_dim) * sizeof(float));
+    const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
+    const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
+    const std::size_t total = n_rows_c * piece_c + lora + ffn + logits + selected;
+    auto buffer = DeviceBuffer::allocate(total);
+    if (!buffer)
+        return with_context("allocating " + gib(total) + " of GPU scratch", buffer.error());
+    m_work = std::move(*buffer);
+    auto* base = static_cast<std::byte*>(m_work.data());
+    std::size_t at = 0;
+    for (auto member : rows_c) {
+        m_ws.*member = reinterpret_cast<float*>(base + at);
+        at += piece_c;
+    }
+    m_ws.lora_hidden = reinterpret_cast<float*>(base + at);
+    at += lora;
+    m_ws.ffn_hidden = reinterpret_cast<float*>(base + at);
+    at += ffn;
+    m_ws.logits = reinterpret_cast<float*>(base + at);
+    at += logits;
+    m_ws.selected = reinterpret_cast<int*>(base + at);
+    m_ws.selected_per_row = per_row;
+    m_ws.rows = int(S);
+    // GEMM inputs are rounded to 16 bits in the matmul scratch: its largest use is the FFN's
+    // second product ([S][F]); reserving now keeps allocations out of the calls.
+    return m_matmul.reserve(S * std::size_t(std::max(c.ffn_dim, c.n_embd)));
+}
+
+Result<void> CudaModel::charge_kv(std::size_t bytes) {
+    std::lock_guard lock(m_kv_mutex);
+    if (m_kv_used + bytes > m_kv_budget)
+        return make_error("GPU memory budget for KV rows reached (" + gib(m_kv_used) + " used of " +
+                          gib(m_kv_budget) + ", " + gib(bytes) +
+                          " more needed): this context is too long for the GPU; raise the "
+                          "budget, free GPU memory, or use --backend cpu");
+    m_kv_used += bytes;
+    return {};
+}
+
+void CudaModel::release_kv(std::size_t bytes) {
+    std::lock_guard lock(m_kv_mutex);
+    m_kv_used -= std::min(bytes, m_kv_used);
+}
+
+}  // namespace lectern::cuda

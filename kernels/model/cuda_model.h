@@ -1,0 +1,120 @@
+// CudaModel: a loaded model's weights in device memory (matrices in their stored dtype, vectors
+// float32), the cuBLAS context, the per-call scratch, and the KV memory budget shared by every
+// state of the model. Its forward() (cuda_forward.cpp) runs one engine call on the GPU.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "infer/device_backend.h"
+#include "infer/model_weights.h"
+#include "lectern/cuda/cuda_device.h"
+#include "lectern/cuda/matmul.h"
+
+namespace lectern::cuda {
+
+// Rows processed as one set of matrix products; longer calls are cut (exact: RWKV-7 and native
+// attention are split-invariant). Bounds the scratch memory.
+inline constexpr int kSegmentRows = 1024;
+
+struct DeviceRwkvBlock {
+    const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
+    const float *x_r = nullptr, *x_w = nullptr, *x_k = nullptr, *x_v = nullptr, *x_a = nullptr,
+                *x_g = nullptr;
+    const float *w0 = nullptr, *a0 = nullptr, *v0 = nullptr, *k_k = nullptr, *k_a = nullptr;
+    const float *r_k = nullptr, *lnx_w = nullptr, *lnx_b = nullptr, *ffn_x_k = nullptr;
+    DeviceMatrix w1, w2, a1, a2, v1, v2, g1, g2;
+    DeviceMatrix receptance, key, value, output, ffn_key, ffn_value;
+};
+
+struct DeviceAttnBlock {
+    const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
+    const float* ffn_x_k = nullptr;
+    DeviceMatrix query, key, value, output, ffn_key, ffn_value;
+};
+
+// Device scratch for up to `rows` tokens (layout in cuda_model.cpp).
+struct DeviceWorkspace {
+    int rows = 0;
+    float *x = nullptr, *u = nullptr, *xr = nullptr, *xw = nullptr, *xk = nullptr, *xv = nullptr,
+          *xa = nullptr, *xg = nullptr;
+    float *r = nullptr, *k = nullptr, *v = nullptr, *w = nullptr, *a = nullptr, *vg = nullptr,
+          *g = nullptr, *alpha = nullptr, *beta = nullptr, *y = nullptr, *out = nullptr,
+          *kx = nullptr, *v_first = nullptr;
+    float* lora_hidden = nullptr;  // [rows][Dw + Da + Dg + Dv]
+    float* ffn_hidden = nullptr;   // [rows][F]
+    float* logits = nullptr;       // [rows][V]
+    int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices
+    int selected_per_row = 0;      // capacity of `selected` per row (H * 15)
+};
+
+class CudaState;
+
+class CudaModel final : public DeviceModel {
+public:
+    static Result<std::unique_ptr<DeviceModel>> create(const Model::Impl& model);
+    ~CudaModel() override;
+
+    std::string describe() const override;
+    Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
+                         std::vector<float>& logits) override;
+
+    const ModelConfig& config() const { return m_model.config; }
+    const Model::Impl& host() const { return m_model; }
+    MatmulContext& matmul_context() { return m_matmul; }
+    // The stream every launch of a call goes to: the legacy default stream, or the capture
+    // stream while a decode graph is being recorded (cuda_graph.cpp).
+    cuda_stream stream() const { return m_stream; }
+    const DeviceWorkspace& workspace() const { return m_ws; }
+    const std::vector<DeviceRwkvBlock>& rwkv() const { return m_rwkv; }
+    const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
+
+    // KV mirror memory accounting against the budget; charge fails with a message that says
+    // how much is in use and what to do.
+    Result<void> charge_kv(std::size_t bytes);
+    void release_kv(std::size_t bytes);
+
+private:
+    explicit CudaModel(const Model::Impl& model) : m_model(model) {}
+    Result<void> upload_weights();
+    Result<void> allocate_workspace();
+    Result<void> run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
+                             bool want_rows, bool last_only, float* logits_out);
+    // x = LN0(E[tokens]) into the workspace (host conversion, upload, device LayerNorm).
+    Result<void> embed(const token_id* tokens, int n);
+    // The blocks and the head over the n rows in the workspace (the head: the last row only
+    // when last_only, into the workspace's logits); no host transfer, so capturable.
+    Result<void> blocks_and_head(State::Impl& s, CudaState& st, int n, bool want_rows,
+                                 bool last_only);
+    // A one-token call from the state's decode graph (captured on first use); false in the
+    // value when graphs cannot be used here (then the caller runs the ordinary path).
+    Result<bool> decode_with_graph(State::Impl& s, CudaState& st, token_id token, float* logits);
+
+    const Model::Impl& m_model;  // owns this object
+    cuda_stream m_stream = nullptr;
+    cuda_stream m_capture_stream = nullptr;  // created on the first capture
+    void* m_ready = nullptr;                 // cudaEvent_t: legacy-stream work done
+    bool m_graphs_failed = false;            // a capture failed once: stay on the plain path
+    DeviceInfo m_info;
+    DeviceBuffer m_weights;  // every matrix and vector, 256-byte aligned pieces
+    std::size_t m_weight_bytes = 0;
+    std::vector<DeviceRwkvBlock> m_rwkv;
+    std::vector<DeviceAttnBlock> m_attn;
+    const float *m_ln0_w = nullptr, *m_ln0_b = nullptr, *m_ln_out_w = nullptr,
+                *m_ln_out_b = nullptr;
+    DeviceMatrix m_head;
+    MatmulContext m_matmul;
+    DeviceBuffer m_work;
+    DeviceWorkspace m_ws;
+    std::vector<float> m_staging;  // host rows: embeddings in, KV rows out
+    std::size_t m_kv_budget = 0;
+    std::size_t m_kv_used = 0;
+    // Guards m_kv_used: a State may be destroyed (release_kv) on another thread than a call.
+    std::mutex m_kv_mutex;
+};
+
+}  // namespace lectern::cuda

@@ -1,0 +1,220 @@
+// CudaState: the recurrent state on the device (committed + work copies), its upload/download in
+// RecurrentState's shapes, and the per-attention-block KV mirrors (growth within the budget,
+// catching up with the host cache, chunk means).
+#include "cuda_state.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <utility>
+
+#include "cuda_check.cuh"
+#include "lectern/cuda/sparse_attention.h"
+
+namespace lectern::cuda {
+
+CudaState::CudaState(CudaModel& model, int chunk_size)
+    : m_model(model), m_chunk_size(std::max(1, chunk_size)) {
+    const ModelConfig& c = model.config();
+    m_C = std::size_t(c.n_embd);
+    m_wkv = std::size_t(c.n_head) * c.head_size * c.head_size;
+    m_n_rwkv = c.n_rwkv;
+    m_floats = rwkv_offset(c.n_rwkv) + std::size_t(c.n_attn) * m_C;
+    m_kv.resize(std::size_t(c.n_attn));
+}
+
+CudaState::~CudaState() {
+    for (void* g : m_graph)
+        if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
+    for (const KvMirror& k : m_kv) m_model.release_kv(k.charged);
+}
+
+Result<void> CudaState::upload(const RecurrentState& in) {
+    if (!m_a.data()) {
+        auto a = DeviceBuffer::allocate(m_floats * sizeof(float));
+        if (!a) return a.error();
+        auto b = DeviceBuffer::allocate(m_floats * sizeof(float));
+        if (!b) return b.error();
+        m_a = std::move(*a);
+        m_b = std::move(*b);
+        m_committed = static_cast<float*>(m_a.data());
+        m_work = static_cast<float*>(m_b.data());
+    }
+    std::vector<float> flat(m_floats);
+    float* p = flat.data();
+    for (int i = 0; i < m_n_rwkv; ++i) {
+        const std::size_t u = std::size_t(i);
+        p = std::copy(in.att_shift[u].begin(), in.att_shift[u].end(), p);
+        p = std::copy(in.wkv[u].begin(), in.wkv[u].end(), p);
+        p = std::copy(in.ffn_shift[u].begin(), in.ffn_shift[u].end(), p);
+    }
+    for (const auto& s : in.attn_ffn_shift) p = std::copy(s.begin(), s.end(), p);
+    LECTERN_CUDA_TRY(cudaMemcpy(m_committed, flat.data(), m_floats * sizeof(float),
+                                cudaMemcpyHostToDevice));
+    return {};
+}
+
+Result<void> CudaState::download(RecurrentState& out) {
+    if (!m_committed) return make_error("no recurrent state on the GPU");
+    std::vector<float> flat(m_floats);
+    LECTERN_CUDA_TRY(cudaMemcpy(flat.data(), m_committed, m_floats * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+    const float* p = flat.data();
+    auto take = [&](std::vector<float>& v) {
+        std::copy(p, p + v.size(), v.begin());
+        p += v.size();
+    };
+    for (int i = 0; i < m_n_rwkv; ++i) {
+        const std::size_t u = std::size_t(i);
+        take(out.att_shift[u]);
+        take(out.wkv[u]);
+        take(out.ffn_shift[u]);
+    }
+    for (auto& s : out.attn_ffn_shift) take(s);
+    return {};
+}
+
+Result<void> CudaState::begin() {
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(m_work, m_committed, m_floats * sizeof(float),
+                                     cudaMemcpyDeviceToDevice, nullptr));
+    return {};
+}
+
+void CudaState::commit() { std::swap(m_committed, m_work); }
+
+Result<void> CudaState::reserve(int j, std::int64_t rows) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    if (rows <= k.capacity) return {};
+    // The kernels take positions as int (offsets are 64-bit).
+    const std::int64_t max_rows = INT_MAX;
+    if (rows > max_rows)
+        return make_error("sparse attention on the GPU: " + std::to_string(rows) +
+                          " KV rows are more than its 32-bit positions allow");
+    const auto bytes_for = [&](std::int64_t cap) {
+        return std::size_t(cap) * m_C * sizeof(float) * 2 +
+               std::size_t(cap / m_chunk_size + 1) * m_C * sizeof(float);
+    };
+    // Growth by a quarter (decode appends one row at a time: few copies, little slack; a long
+    // prefill reserves its whole call at once), falling back to the exact need near the budget.
+    // Blocks grow one after another, so the transient old + new copy is one block's.
+    std::int64_t cap = std::max<std::int64_t>(
+        {rows, std::min(k.capacity + k.capacity / 4 + m_chunk_size, max_rows), 1024});
+    m_model.release_kv(k.charged);
+    if (!m_model.charge_kv(bytes_for(cap))) {
+        cap = rows;
+        if (auto exact = m_model.charge_kv(bytes_for(cap)); !exact) {
+            (void)m_model.charge_kv(k.charged);  // the old buffers are still held
+            return exact.error();
+        }
+    }
+    const std::size_t old_charge = k.charged;
+    k.charged = bytes_for(cap);
+    auto fail = [&](Error e) {  // keep the old buffers and their charge
+        m_model.release_kv(k.charged);
+        (void)m_model.charge_kv(old_charge);
+        k.charged = old_charge;
+        return e;
+    };
+    const std::size_t row_bytes = m_C * sizeof(float);
+    auto keys = DeviceBuffer::allocate(std::size_t(cap) * row_bytes);
+    if (!keys) return fail(keys.error());
+    auto values = DeviceBuffer::allocate(std::size_t(cap) * row_bytes);
+    if (!values) return fail(values.error());
+    auto means = DeviceBuffer::allocate(std::size_t(cap / m_chunk_size + 1) * row_bytes);
+    if (!means) return fail(means.error());
+    const std::pair<const DeviceBuffer*, DeviceBuffer*> moves[] = {
+        {&k.keys, &*keys}, {&k.values, &*values}, {&k.means, &*means}};
+    for (auto [from, to] : moves) {
+        const std::size_t n = from == &k.means ? std::size_t(k.mean_chunks) : std::size_t(k.rows);
+        if (n > 0 && cudaMemcpy(to->data(), from->data(), n * row_bytes,
+                                cudaMemcpyDeviceToDevice) != cudaSuccess)
+            return fail(make_error("copying the KV mirror to its larger buffer failed"));
+    }
+    k.keys = std::move(*keys);
+    k.values = std::move(*values);
+    k.means = std::move(*means);
+    k.capacity = cap;
+    return {};
+}
+
+Result<void> CudaState::update_means(int j, std::int64_t rows) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    const std::int64_t complete = rows / m_chunk_size;
+    if (complete <= k.mean_chunks) return {};
+    SparseAttentionShape shape;
+    shape.n_head = int(m_C / sparse_head_dim);
+    shape.chunk_size = m_chunk_size;
+    shape.top_k = 1;
+    if (auto ok = chunk_means(static_cast<const float*>(k.keys.data()), shape,
+                              int(k.mean_chunks), int(complete - k.mean_chunks),
+                              static_cast<float*>(k.means.data()), nullptr);
+        !ok)
+        return ok;
+    k.mean_chunks = complete;
+    return {};
+}
+
+Result<void> CudaState::catch_up(int j, const KvCache::Impl& host) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    const std::int64_t want = host.rows();
+    if (host.compressed)
+        return make_error("a compressed (compat) KV cache cannot run native attention");
+    if (want < k.rows) {  // cannot happen in native mode (append-only); start over to be safe
+        k.rows = 0;
+        k.mean_chunks = 0;
+    }
+    if (want == k.rows) return {};
+    if (auto ok = reserve(j, want); !ok) return ok;
+    const int B = m_chunk_size;
+    const int H = int(m_C / kv_head_dim);
+    const std::int64_t chunk_rows = host.store.chunk_count() * B;
+    // Rows are staged a chunk at a time: [n][C] float32, dequantised from the host precision
+    // (the tail is float32 already).
+    m_staging.resize(std::size_t(B) * m_C * 2);
+    float* sk = m_staging.data();
+    float* sv = sk + std::size_t(B) * m_C;
+    while (k.rows < want) {
+        const std::int64_t r0 = k.rows;
+        std::int64_t n = 0;
+        if (r0 < chunk_rows) {
+            const std::int64_t c = r0 / B;
+            auto chunk = host.store.acquire(c);
+            if (!chunk) return chunk.error();
+            n = std::min<std::int64_t>((c + 1) * B, want) - r0;
+            for (int h = 0; h < H; ++h) {
+                auto rows = (*chunk)->checked_head(h);
+                if (!rows) return rows.error();
+                for (std::int64_t i = 0; i < n; ++i) {
+                    const int in_chunk = int(r0 + i - c * B);
+                    float* dk = sk + std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
+                    float* dv = sv + std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
+                    kv_load_row(*rows, false, in_chunk, dk);
+                    kv_load_row(*rows, true, in_chunk, dv);
+                }
+            }
+        } else {
+            n = std::min<std::int64_t>(want - r0, B);
+            for (int h = 0; h < H; ++h)
+                for (std::int64_t i = 0; i < n; ++i) {
+                    const std::size_t t = std::size_t(r0 + i - chunk_rows) * kv_head_dim;
+                    const std::size_t d = std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
+                    std::memcpy(sk + d, host.tail_k[std::size_t(h)].data() + t,
+                                kv_head_dim * sizeof(float));
+                    std::memcpy(sv + d, host.tail_v[std::size_t(h)].data() + t,
+                                kv_head_dim * sizeof(float));
+                }
+        }
+        const std::size_t offset = std::size_t(r0) * m_C * sizeof(float);
+        const std::size_t bytes = std::size_t(n) * m_C * sizeof(float);
+        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + offset, sk, bytes,
+                                    cudaMemcpyHostToDevice));
+        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.values.data()) + offset, sv, bytes,
+                                    cudaMemcpyHostToDevice));
+        k.rows = r0 + n;
+    }
+    return update_means(j, k.rows);
+}
+
+}  // namespace lectern::cuda

@@ -1,0 +1,30 @@
+// Entry point of the CUDA half of the engine (library lectern_cuda_engine, built only with
+// LECTERN_CUDA): the application calls register_cuda_backend() once at startup, after which
+// resolve_backend("auto"|"cuda") can pick the GPU and Model::load with Backend::cuda uploads the
+// weights and runs every forward call there. Without this call the engine is CPU-only.
+#pragma once
+
+namespace lectern {
+
+// Idempotent; cheap (no CUDA call: the device is probed when a backend is resolved).
+void register_cuda_backend();
+
+}  // namespace lectern
+
+#include <string>
+
+#include "lectern/result.h"
+
+namespace lectern {
+
+// The two ceilings a GPU forward pass is measured against, measured in this process on device 0:
+// copy bandwidth (a large cudaMemcpy device to device, counting bytes read plus bytes written)
+// and the throughput of a large bf16 GEMM with float32 accumulation (cublasGemmEx, 8192³).
+struct GpuRoofline {
+    std::string device;
+    double copy_gb_s = 0;      // GB/s (1e9 bytes)
+    double bf16_tflops = 0;    // 1e12 FLOP/s
+};
+Result<GpuRoofline> measure_gpu_roofline();
+
+}  // namespace lectern
