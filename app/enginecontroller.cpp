@@ -3,14 +3,31 @@
 
 #include <QThread>
 
+#include <mutex>
+
 #include "engineworker.h"
+#include "lectern/backend.h"
+#ifdef LECTERN_HAVE_CUDA
+#include "lectern/cuda_backend.h"
+#endif
 
 EngineController::Capabilities EngineController::capabilities() {
+    // Once per process: register the CUDA backend (builds with CUDA) and ask whether it can run
+    // here (a GPU, its driver and cuBLAS); the answer does not change while the app runs.
+    static std::once_flag once;
+    static bool cuda = false;
+    static QString note;
+    std::call_once(once, [] {
+#ifdef LECTERN_HAVE_CUDA
+        lectern::register_cuda_backend();
+#endif
+        const auto choice = lectern::resolve_backend("cuda");
+        cuda = bool(choice);
+        note = QString::fromStdString(choice ? choice->note : choice.error().message);
+    });
     Capabilities c;
-    // The CUDA kernels exist (kernels/, checked on an H100) but the engine does not run a model
-    // on them yet (issue 8), so the app offers the CPU backend only rather than a choice that
-    // would do nothing.
-    c.cuda = false;
+    c.cuda = cuda;
+    c.cudaNote = note;
     c.hardwareThreads = std::max(1, QThread::idealThreadCount());
     return c;
 }

@@ -20,7 +20,8 @@ class EngineController : public QObject {
   public:
     // What this build and machine offer, so the UI does not guess.
     struct Capabilities {
-        bool cuda = false;  // the build has the CUDA kernels
+        bool cuda = false;  // the CUDA backend can run here (build, GPU, driver, cuBLAS)
+        QString cudaNote;   // which GPU, or why not
         int hardwareThreads = 1;
     };
     static Capabilities capabilities();

@@ -13,6 +13,7 @@
 
 #include "answerprovenance.h"
 #include "bundledresources.h"
+#include "enginecontroller.h"
 #include "enginepath.h"
 #include "lectern/generate.h"
 #include "lectern/prompt_format.h"
@@ -42,9 +43,10 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {}
 EngineWorker::~EngineWorker() = default;
 
 void EngineWorker::applySettings(const EngineSettings& settings) {
-    const bool reload = settings.threads != m_settings.threads;
+    const bool reload =
+        settings.threads != m_settings.threads || settings.useCuda != m_settings.useCuda;
     m_settings = settings;
-    if (reload && m_model) {  // the thread count is fixed when a model is loaded
+    if (reload && m_model) {  // threads and backend are fixed when a model is loaded
         m_store.reset();
         m_model.reset();
     }
@@ -59,6 +61,9 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     m_modelFingerprint.clear();
     lectern::RuntimeOptions runtime;
     runtime.threads = m_settings.threads;
+    runtime.backend = m_settings.useCuda && EngineController::capabilities().cuda
+                          ? lectern::Backend::cuda
+                          : lectern::Backend::cpu;
     auto model = lectern::Model::load(enginePath(canonical), runtime);
     if (!model)
         return lectern::make_error(

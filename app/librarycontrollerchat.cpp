@@ -226,8 +226,12 @@ EngineSettings LibraryController::engineSettings() const {
         m_library
             ->setting(QStringLiteral("engine/ramBudgetBytes"), QString::number(s.ramBudgetBytes))
             .toLongLong();
-    s.useCuda = m_library->setting(QStringLiteral("engine/useCuda")) == QLatin1String("1") &&
-                EngineController::capabilities().cuda;
+    // Default: the GPU when one can run the model (issue 8), else the CPU.
+    const bool gpu = EngineController::capabilities().cuda;
+    s.useCuda = m_library->setting(QStringLiteral("engine/useCuda"),
+                                   gpu ? QStringLiteral("1") : QStringLiteral("0")) ==
+                    QLatin1String("1") &&
+                gpu;
     return s;
 }
 

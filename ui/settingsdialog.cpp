@@ -184,7 +184,9 @@ QWidget* SettingsDialog::createEngineTab()
     m_backend = new QComboBox(page);
     m_backend->setAccessibleName(tr("Backend"));
     m_backend->addItem(tr("CPU"), false);
-    m_backend->addItem(caps.cuda ? tr("NVIDIA CUDA") : tr("NVIDIA CUDA (not available yet)"), true);
+    m_backend->addItem(caps.cuda ? tr("NVIDIA CUDA") : tr("NVIDIA CUDA (not available here)"),
+                       true);
+    m_backend->setItemData(1, caps.cudaNote, Qt::ToolTipRole);  // which GPU, or why not
     if (!caps.cuda) {
         m_backend->setItemData(1, 0, Qt::UserRole - 1);  // disables the item
     }
