@@ -135,13 +135,6 @@ Result<void> AtomicFileWriter::commit() {
     return sync_directory(parent_dir(m_path));
 }
 
-Result<void> write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
-    auto w = AtomicFileWriter::create(path);
-    if (!w) return w.error();
-    if (auto ok = w->write(bytes); !ok) return ok;
-    return w->commit();
-}
-
 Result<void> make_directories(const std::string& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -165,3 +158,15 @@ Result<void> sync_directory(const std::string& dir) {
 }  // namespace lectern
 
 #endif  // !_WIN32
+
+namespace lectern {
+
+// The same on every platform: AtomicFileWriter does the platform's part.
+Result<void> write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
+    auto w = AtomicFileWriter::create(path);
+    if (!w) return w.error();
+    if (auto ok = w->write(bytes); !ok) return ok;
+    return w->commit();
+}
+
+}  // namespace lectern

@@ -16,13 +16,7 @@
 #include <filesystem>
 #include <system_error>
 
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
+#include <windows.h>  // NOMINMAX, WIN32_LEAN_AND_MEAN: lectern_config (cmake/LecternConfig.cmake)
 
 #include "core/native_path.h"
 
@@ -193,13 +187,6 @@ Result<void> AtomicFileWriter::commit() {
     }
     m_temp.clear();
     return sync_directory(parent_dir(m_path));
-}
-
-Result<void> write_file_atomic(const std::string& path, std::span<const std::byte> bytes) {
-    auto w = AtomicFileWriter::create(path);
-    if (!w) return w.error();
-    if (auto ok = w->write(bytes); !ok) return ok;
-    return w->commit();
 }
 
 Result<void> make_directories(const std::string& dir) {
