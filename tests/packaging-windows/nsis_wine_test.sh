@@ -77,9 +77,11 @@ start_menu="$profile/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Lecte
 [ "$(reg_value "HKCU\\$uninstall_key" DisplayVersion)" = "$version" ] || fail "HKCU uninstall entry"
 [ -z "$(reg_value "HKLM\\$uninstall_key" DisplayVersion)" ] || fail "a per-user install wrote HKLM"
 [ "$(reg_value 'HKCU\Software\Classes\.lectern')" = Lectern.Session ] || fail ".lectern association"
-reg_value 'HKCU\Software\Classes\Lectern.Session\shell\open\command' | grep -qi 'LecternTest\\bin\\lectern.exe" "%1"' \
-  || fail "open command of Lectern.Session"
-reg_value "HKCU\\$uninstall_key" UninstallString | grep -q '/CurrentUser' || fail "UninstallString lacks the mode"
+# Values read first, then matched: `producer | grep -q` can fail under pipefail (SIGPIPE).
+open_command=$(reg_value 'HKCU\Software\Classes\Lectern.Session\shell\open\command')
+grep -qi 'LecternTest\\bin\\lectern.exe" "%1"' <<<"$open_command" || fail "open command of Lectern.Session"
+uninstall_string=$(reg_value "HKCU\\$uninstall_key" UninstallString)
+grep -q '/CurrentUser' <<<"$uninstall_string" || fail "UninstallString lacks the mode"
 [ "$(reg_value "HKCU\\$uninstall_key" Publisher)" = "The Lectern developers" ] || fail "Publisher"
 
 # The user's library, as the app keeps it (QStandardPaths::AppLocalDataLocation:

@@ -61,11 +61,15 @@ rpm)
   [ "$(rpm -qp --queryformat '%{NAME} %{VERSION}' "$rpmfile")" = "lectern $version" ] ||
     fail "rpm name/version: $(rpm -qp --queryformat '%{NAME} %{VERSION}' "$rpmfile")"
   # autoreq found the shared libraries; the package does not own shared system folders.
-  rpm -qpR "$rpmfile" | grep -q '^libQt6Core\.so\.6' || fail "no libQt6Core requirement (autoreq)"
-  if rpm -qpl "$rpmfile" | grep -qx -e /usr/share/icons/hicolor -e /usr/share/applications; then
+  # Listed into variables first: with pipefail, `rpm ... | grep -q` fails at random when grep
+  # exits at its first match and rpm dies of SIGPIPE.
+  requires=$(rpm -qpR "$rpmfile")
+  files=$(rpm -qpl "$rpmfile")
+  grep -q '^libQt6Core\.so\.6' <<<"$requires" || fail "no libQt6Core requirement (autoreq)"
+  if grep -qx -e /usr/share/icons/hicolor -e /usr/share/applications <<<"$files"; then
     fail "the .rpm owns a shared system folder"
   fi
-  rpm -qpl "$rpmfile" | grep -qx /usr/bin/lectern || fail "the .rpm lacks /usr/bin/lectern"
+  grep -qx /usr/bin/lectern <<<"$files" || fail "the .rpm lacks /usr/bin/lectern"
   ;;
 tgz)
   tgz=$(the_one "$out/lectern-*.tar.gz")
