@@ -6,7 +6,9 @@
 #   tools/gpu-check.sh --bundle FILE   run the test binaries packed by tools/gpu-bundle.sh on a
 #                                      bare GPU machine (no Qt or other build dependencies there)
 # Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only. GPU_TEST_CAP,
-# GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BENCH_CONTEXTS: time caps (s) and the RWKV-X contexts.
+# GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
+# GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
+# GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -53,14 +55,22 @@ if [ -n "$bundle" ]; then
   # decode/prefill against the rooflines measured in the same process. Each run is capped so the
   # script stays inside its 8 minutes; a capped run still prints the rows it finished.
   if [ "${GPU_BENCH:-1}" != 0 ] && [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--shape"; then
-    for shape in rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b; do
+    for shape in ${GPU_BENCH_SHAPES:-rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b}; do
       cap=${GPU_BENCH_CAP:-45}; extra=""
-      [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072}"; }
+      [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072} --synthetic-contexts ${GPU_BENCH_SYNTHETIC:-131072,1048576}"; }
       echo >>"$results"
       # shellcheck disable=SC2086
       timeout "$cap" "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill 4096 \
-        --decode 64 $extra >>"$results" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$results"
+        --decode 64 $extra >"$dir/bench-$shape.txt" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$dir/bench-$shape.txt"
+      cat "$dir/bench-$shape.txt" >>"$results"
     done
+    # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.
+    if [ -f "$dir/bench-rwkvx-3.6b.txt" ] && python3 -c 'import torch' 2>/dev/null; then
+      echo >>"$results"
+      timeout "${GPU_BASELINE_CAP:-60}" python3 tools/dense_attention_baseline.py \
+        --lengths "${GPU_BENCH_CONTEXTS:-1024,65536,131072}" --bench "$dir/bench-rwkvx-3.6b.txt" \
+        >>"$results" 2>&1 || echo "  (dense baseline: exit $?)" >>"$results"
+    fi
   fi
 else
   build=build-gpu

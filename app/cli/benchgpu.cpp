@@ -2,7 +2,9 @@
 // file) on the chosen backend: decode tokens/s at batch 1 against the weight-bandwidth roofline,
 // prefill tokens/s against the bf16 matrix roofline (both ceilings measured in this process on
 // the GPU: lectern::measure_gpu_roofline), and for RWKV-X shapes prefill time and decode latency
-// after each --contexts length. Prints one short table.
+// after each --contexts length (on the GPU also the sparse attention core alone, for the dense
+// baseline of tools/dense_attention_baseline.py), and decode latency after each
+// --synthetic-contexts length (lectern/synthetic_context.h: no prefill). Prints one short table.
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 
@@ -14,6 +16,7 @@
 
 #include "clicommon.h"
 #include "lectern/inference.h"
+#include "lectern/synthetic_context.h"
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda_backend.h"
 #endif
@@ -88,6 +91,10 @@ void addGpuBenchOptions(QCommandLineParser& parser)
               "shape (RWKV-X): context lengths for prefill time and decode latency "
               "(default 1024,65536,131072).",
               "N,N,...");
+    addOption(parser, "synthetic-contexts",
+              "shape (RWKV-X): decode latency after contexts of these lengths filled with "
+              "random KV chunks instead of a prefill (default none).",
+              "N,N,...");
 }
 
 int runShapeBench(const QCommandLineParser& parser)
@@ -103,17 +110,25 @@ int runShapeBench(const QCommandLineParser& parser)
     const int decode = parser.value(QStringLiteral("decode")).toInt(&ok);
     if (!ok || decode < 1)
         return fail(QStringLiteral("--decode must be a positive integer"), UsageError);
-    std::vector<int> contexts;
-    const QString list = parser.isSet(QStringLiteral("contexts"))
-                             ? parser.value(QStringLiteral("contexts"))
-                             : QStringLiteral("1024,65536,131072");
-    for (const QString& item : list.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
-        const int n = item.trimmed().toInt(&ok);
-        if (!ok || n < 1)
-            return fail(QStringLiteral("--contexts: '%1' is not a positive integer").arg(item),
-                        UsageError);
-        contexts.push_back(n);
-    }
+    std::vector<int> contexts, synthetic;
+    const auto parseList = [&](const char* option, const QString& fallback,
+                               std::vector<int>& out) {
+        const QString name = QLatin1String(option);
+        const QString list = parser.isSet(name) ? parser.value(name) : fallback;
+        for (const QString& item : list.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+            bool good = false;
+            const int n = item.trimmed().toInt(&good);
+            if (!good || n < 1)
+                return false;
+            out.push_back(n);
+        }
+        return true;
+    };
+    if (!parseList("contexts", QStringLiteral("1024,65536,131072"), contexts))
+        return fail(QStringLiteral("--contexts: a list of positive integers"), UsageError);
+    if (!parseList("synthetic-contexts", QString(), synthetic))
+        return fail(QStringLiteral("--synthetic-contexts: a list of positive integers"),
+                    UsageError);
     lectern::RuntimeOptions runtime;
     runtime.threads = parser.isSet(QStringLiteral("threads"))
                           ? parser.value(QStringLiteral("threads")).toInt()
@@ -167,10 +182,10 @@ int runShapeBench(const QCommandLineParser& parser)
     std::printf("%-28s %12s %12s %9s\n", "measure", "value", "roofline", "of roof");
     const auto row = [](const char* what, double value, double roof, const char* unit) {
         if (roof > 0)
-            std::printf("%-28s %9.1f %-3s %9.1f %-3s %8.1f%%\n", what, value, unit, roof, unit,
+            std::printf("%-28s %9.2f %-3s %9.1f %-3s %8.1f%%\n", what, value, unit, roof, unit,
                         100.0 * value / roof);
         else
-            std::printf("%-28s %9.1f %-3s %12s %9s\n", what, value, unit, "-", "-");
+            std::printf("%-28s %9.2f %-3s %12s %9s\n", what, value, unit, "-", "-");
         std::fflush(stdout);
     };
     {
@@ -220,6 +235,31 @@ int runShapeBench(const QCommandLineParser& parser)
             if (!d)
                 return fail(d.error().message);
             const std::string q = "decode ms/tok after " + std::to_string(ctx);
+            row(q.c_str(), *d * 1e3, 0, "ms");
+#ifdef LECTERN_HAVE_CUDA
+            if (runtime.backend == lectern::Backend::cuda) {
+                // The same prefill's attention core alone, every attention block (after the
+                // state above is gone, so its KV memory is free again).
+                s = lectern::State(*model, attention);
+                auto core = lectern::measure_sparse_attention_prefill(
+                    ctx, c.n_embd / 64, attention.chunk_size, attention.top_k);
+                if (!core)
+                    return fail(core.error().message);
+                const std::string a = "attention core s at " + std::to_string(ctx);
+                row(a.c_str(), *core * c.n_attn, 0, "s");
+            }
+#endif
+        }
+        for (int ctx : synthetic) {
+            lectern::State s(*model, attention);
+            if (auto filled = lectern::fill_synthetic_context(s, ctx, 16, 5); !filled)
+                return fail(filled.error().message);
+            if (auto w = decodeSeconds(s, 1, c.vocab); !w)  // uploads the context
+                return fail(w.error().message);
+            auto d = decodeSeconds(s, decode, c.vocab);
+            if (!d)
+                return fail(d.error().message);
+            const std::string q = "decode ms/tok synth " + std::to_string(ctx);
             row(q.c_str(), *d * 1e3, 0, "ms");
         }
     }

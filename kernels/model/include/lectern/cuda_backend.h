@@ -27,4 +27,10 @@ struct GpuRoofline {
 };
 Result<GpuRoofline> measure_gpu_roofline();
 
+// Seconds the native sparse attention core of ONE attention block (chunk means, top-k selection,
+// attention; head size 64, float32 rows) takes over a prefill of `tokens` random rows fed in
+// calls of kSegmentRows, as the model feeds it. Timed with CUDA events on device 0. For the dense
+// attention baseline (tools/dense_attention_baseline.py).
+Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k);
+
 }  // namespace lectern
