@@ -1,9 +1,16 @@
-// lectern::cuda sparse attention (kernels/sparse_attention.cu) against a float64 reference built
+// lectern::cuda sparse attention (kernels/sparse_attention*.cu) against a float64 reference built
 // from tests/cpu/sparse_attention_reference.h (ref::top_indices, ref::attend: the §3.3 native
-// semantics written from the spec): chunk means, per-(query, head) chunk selection, and the output,
-// for decode (T = 1 at positions 0, 5, 4095, 10000) and prefill (T = 300 starting mid-chunk, so
-// chunks completed inside the call become candidates for its later queries), B = 16 / 128 / 2048,
-// K = 1 / 3 / 4, H = 1 / 4 / 12. Keys carry a per-chunk offset so chunk scores are well separated.
+// semantics written from the spec): chunk means, per-(query, head) chunk selection, and the output
+// over the dense KV layout and over a paged one (sparse_attention_attend_paged: the same rows
+// scattered into a pool in shuffled slot order, spare slots and unread chunks' slots all NaN, so a
+// wrong indirection shows as NaN).
+// Cases: decode (T = 1 at positions 0, 5, 4095, 10000; T = 1 and 3 at 100000 with B = 128, 781
+// chunks, and B = 16, 6250 candidate chunks), small T (T = 4 x H = 40, T = 256 x H = 4: exactly the
+// 1024-pair limit), prefill (T = 300 starting mid-chunk, so chunks completed inside the call become
+// candidates for its later queries; also at p0 = 100000), B = 16 / 128 / 2048, K = 1 / 3 / 4,
+// H = 1 / 2 / 4 / 12 / 40. T * H <= 1024 pairs runs the block-per-pair kernels of both stages, more
+// pairs the warp-per-pair ones (sparse_attention_internal.cuh); both sides are covered. Keys carry
+// a per-chunk offset so chunk scores are well separated.
 // Tolerances:
 // - means: |gpu - ref| <= 1e-5 + 1e-5 |ref| (float32 sum of B rows, then / B).
 // - selection: the GPU's chunks, ranked by reference score, must match the reference's top (K-1)
@@ -11,6 +18,8 @@
 //   set is required unless such a near-tie exists (near-ties are counted and printed).
 // - output: computed by the reference over the GPU's selected set; |gpu - ref| <= 5e-5 + 1e-4 |ref|
 //   (float32 online softmax over at most K * B keys vs float64). No NaN; sentinels intact.
+// - paged output: bit-identical to the dense output (one code path, same key order), hence within
+//   the same tolerance of the reference.
 #include <QTest>
 
 #include <algorithm>
@@ -46,6 +55,39 @@ bool sentinels_intact(const std::vector<T>& all, std::size_t n) {
     return true;
 }
 
+// The rows of k / v ([rows][C]) scattered into pools of B-row slots: chunk c in slot page[c].
+// The slots are shuffled and there are two spare ones; every row no chunk owns (spare slots, the
+// tail of a partial last chunk) is NaN, and each chunk the launch does not read (read[c] false)
+// points at a spare slot, so an access through a wrong page entry yields NaN.
+struct PagedRows {
+    std::vector<float> keys, values;
+    std::vector<int> page;
+};
+
+PagedRows scatter_pages(const std::vector<float>& k, const std::vector<float>& v, int rows, int B,
+                        std::size_t C, const std::vector<bool>& read, std::uint32_t seed) {
+    const int n_chunks = (rows + B - 1) / B;
+    const int n_slots = n_chunks + 2;
+    std::vector<int> slot(n_slots);
+    for (int i = 0; i < n_slots; ++i) slot[i] = i;
+    std::shuffle(slot.begin(), slot.end(), std::mt19937(seed));
+    const std::size_t slot_floats = std::size_t(B) * C;
+    PagedRows p;
+    p.keys.assign(std::size_t(n_slots) * slot_floats, std::nanf(""));
+    p.values.assign(p.keys.size(), std::nanf(""));
+    p.page.assign(n_chunks, slot[n_chunks]);  // spare slot
+    for (int c = 0; c < n_chunks; ++c) {
+        if (!read[c]) continue;
+        p.page[c] = slot[c];
+        const std::size_t n = std::size_t(std::min(B, rows - c * B)) * C;
+        const std::size_t from = std::size_t(c) * slot_floats;
+        const std::size_t to = std::size_t(slot[c]) * slot_floats;
+        std::copy_n(k.begin() + from, n, p.keys.begin() + to);
+        std::copy_n(v.begin() + from, n, p.values.begin() + to);
+    }
+    return p;
+}
+
 }  // namespace
 #endif
 
@@ -56,6 +98,7 @@ class TestSparseAttentionCuda : public QObject {
     void initTestCase();
     void matchesReference_data();
     void matchesReference();
+    void rejectsMisalignedRows();
 };
 
 void TestSparseAttentionCuda::initTestCase() {
@@ -73,9 +116,19 @@ void TestSparseAttentionCuda::matchesReference_data() {
         for (int p : {0, 5, 4095, 10000})
             QTest::addRow("decode H=%d B=%d K=%d pos=%d", s[0], s[1], s[2], p)
                 << s[0] << s[1] << s[2] << p << 1;
-    const int prefill[][4] = {// H, B, K, p0 (all mid-chunk)
-                              {4, 128, 3, 1000}, {12, 16, 4, 77}, {1, 2048, 4, 4000},
-                              {12, 128, 1, 300}, {4, 16, 3, 10},  {4, 2048, 3, 1900}};
+    // Long contexts (hundreds to thousands of candidate chunks) and small T > 1, all on the
+    // block-per-pair kernels; the last is the largest T * H that still goes there.
+    const int small_t[][5] = {// H, B, K, p0, T
+                              {1, 128, 3, 100000, 1}, {1, 128, 4, 100000, 3}, {2, 16, 3, 100000, 1},
+                              {2, 16, 4, 99999, 2},   {40, 128, 3, 5000, 1},  {40, 128, 3, 5000, 4},
+                              {4, 128, 3, 2000, 256}};
+    for (const auto& s : small_t)
+        QTest::addRow("small T H=%d B=%d K=%d p0=%d T=%d", s[0], s[1], s[2], s[3], s[4])
+            << s[0] << s[1] << s[2] << s[3] << s[4];
+    const int prefill[][4] = {// H, B, K, p0 (all mid-chunk); H = 1 stays block-per-pair
+                              {4, 128, 3, 1000},  {12, 16, 4, 77},    {1, 2048, 4, 4000},
+                              {12, 128, 1, 300},  {4, 16, 3, 10},     {4, 2048, 3, 1900},
+                              {40, 128, 3, 1000}, {1, 128, 4, 100000}};
     for (const auto& s : prefill)
         QTest::addRow("prefill H=%d B=%d K=%d p0=%d T=300", s[0], s[1], s[2], s[3])
             << s[0] << s[1] << s[2] << s[3] << 300;
@@ -247,6 +300,61 @@ void TestSparseAttentionCuda::matchesReference() {
     if (near_ties > 0)
         qInfo("%d near-tie selections differed from the reference (accepted)", near_ties);
     LECTERN_COMPARE_CLOSE(y_all.data() + guard, y_ref.data(), n_y, 5e-5, 1e-4);
+
+    // The paged layout: only the chunks this launch reads are resident (own chunks, selected).
+    std::vector<bool> read((rows + B - 1) / B, false);
+    for (int t = 0; t < T; ++t) {
+        read[(p0 + t) / B] = true;
+        for (int h = 0; h < H; ++h)
+            for (int i = 0; i < n_select; ++i) {
+                const int c = sel_all[guard + (std::size_t(t) * H + h) * n_select + i];
+                if (c >= 0) read[c] = true;
+            }
+    }
+    const auto paged = scatter_pages(k, v, rows, B, C, read, seed + 4);
+    auto dkp = DeviceBuffer::allocate(paged.keys.size() * 4);
+    auto dvp = DeviceBuffer::allocate(paged.values.size() * 4);
+    auto dpage = DeviceBuffer::allocate(paged.page.size() * 4);
+    QVERIFY(dkp && dvp && dpage);
+    QVERIFY(dkp->upload(paged.keys.data(), paged.keys.size() * 4));
+    QVERIFY(dvp->upload(paged.values.data(), paged.values.size() * 4));
+    QVERIFY(dpage->upload(paged.page.data(), paged.page.size() * 4));
+    QVERIFY(dy->fill(0xA5));
+    auto r3 = lectern::cuda::sparse_attention_attend_paged(
+        q_dev, T, p0, static_cast<const float*>(dkp->data()),
+        static_cast<const float*>(dvp->data()), static_cast<const int*>(dpage->data()),
+        n_select > 0 ? sel_dev : nullptr, shape, y_dev, nullptr);
+    QVERIFY2(r3, r3 ? "" : r3.error().message.c_str());
+    std::vector<float> y_paged(n_y + 2 * guard);
+    QVERIFY(dy->download(y_paged.data(), y_paged.size() * 4));
+    QVERIFY2(sentinels_intact(y_paged, n_y), "paged output sentinels overwritten");
+    LECTERN_COMPARE_CLOSE(y_paged.data() + guard, y_ref.data(), n_y, 5e-5, 1e-4);
+    QVERIFY2(std::memcmp(y_paged.data() + guard, y_all.data() + guard, n_y * 4) == 0,
+             "paged output differs from the dense output");
+#endif
+}
+
+// Misaligned rows are refused with an error value before anything is launched.
+void TestSparseAttentionCuda::rejectsMisalignedRows() {
+#ifdef LECTERN_HAVE_CUDA
+    auto buf = lectern::cuda::DeviceBuffer::allocate(1024 * 4);
+    QVERIFY(buf);
+    QVERIFY(buf->fill(0));
+    const auto* base = static_cast<const float*>(buf->data());
+    float* y = static_cast<float*>(buf->data()) + 512;
+    const lectern::cuda::SparseAttentionShape shape{1, 16, 1};
+    QVERIFY(
+        lectern::cuda::sparse_attention_attend(base, 1, 0, base, base, nullptr, shape, y, nullptr));
+    QVERIFY(!lectern::cuda::sparse_attention_attend(base, 1, 0, base + 1, base, nullptr, shape, y,
+                                                    nullptr));
+    QVERIFY(!lectern::cuda::sparse_attention_attend_paged(base, 1, 0, base, base + 2, nullptr,
+                                                          nullptr, shape, y, nullptr));
+    QVERIFY(!lectern::cuda::sparse_attention_attend(base, 1, 0, base, base, nullptr, shape, y + 1,
+                                                    nullptr));
+    const lectern::cuda::SparseAttentionShape select_shape{1, 16, 3};
+    int* sel = static_cast<int*>(buf->data()) + 128;
+    QVERIFY(!lectern::cuda::sparse_attention_select(base, 1, 100, base + 1, select_shape, sel,
+                                                    nullptr));
 #endif
 }
 

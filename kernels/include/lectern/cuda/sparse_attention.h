@@ -40,6 +40,17 @@ Result<void> sparse_attention_attend(const float* q, int T, int p0, const float*
                                      const SparseAttentionShape& shape, float* y,
                                      cuda_stream stream);
 
+// Stage 2 over a paged KV cache: chunk c's B rows live in slot page[c] of the pools, row r of chunk
+// c at key_pool[(page[c] * B + r % B) * C] (the same for value_pool). `page` is a device array
+// indexed by chunk; only the entries of chunks the launch reads are looked at (each query's own
+// chunk and its selected chunks), and the caller guarantees those are resident (>= 0). page ==
+// nullptr is the dense layout of sparse_attention_attend (row r at keys[r * C]). Same results as
+// sparse_attention_attend on the same rows.
+Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const float* key_pool,
+                                           const float* value_pool, const int* page,
+                                           const int* selected, const SparseAttentionShape& shape,
+                                           float* y, cuda_stream stream);
+
 // Both stages; `selected_scratch` holds T * n_head * (K-1) ints (may be null when K == 1).
 Result<void> sparse_attention(const float* q, int T, int p0, const float* keys, const float* values,
                               const float* means, const SparseAttentionShape& shape,

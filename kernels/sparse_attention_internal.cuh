@@ -1,0 +1,68 @@
+// Internals shared by the native sparse attention files: sparse_attention.cu (host API, argument
+// checks, chunk means), sparse_attention_select.cu (stage 1), sparse_attention_attend.cu and
+// sparse_attention_prefill.cu (stage 2; their common device code is sparse_attention_tile.cuh):
+// the dispatch rule, the head-row dot product and the stage launchers.
+// CPU twin: engine/src/attention/native_attention.cpp; test:
+// tests/kernels/tst_sparse_attention_cuda.cpp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "lectern/cuda/sparse_attention.h"
+
+namespace lectern::cuda::sparse_detail {
+
+constexpr int head_dim = sparse_head_dim;
+constexpr int max_select = sparse_max_top_k - 1;
+
+// Dispatch rule shared by both stages. With few (query, head) pairs (decode: T * n_head = 40 for
+// the 3.6B model) one warp per pair leaves most of the GPU idle and each warp walks its thousands
+// of keys serially (latency bound), so each pair gets a whole block whose warps split the work.
+// With many pairs (prefill) one warp per pair (or per 4 queries of a tile in stage 2) already
+// fills every SM. 1024 pairs x 16 warps is about two waves of a 132-SM H100.
+constexpr long long few_pairs = 1024;
+
+inline bool use_block_per_pair(int T, int n_head) {
+    return (long long)T * n_head <= few_pairs;
+}
+
+// q_h · row_h for one 64-float head row (16-byte aligned), q from shared memory. Written as the 16
+// loads first, then the FMAs: decode is latency bound, so the row's loads should be in flight
+// together. ptxas keeps them so only when it may spend the registers (the decode kernels' launch
+// bounds ask for 1 block per SM; with the default it interleaved them, 3 loads at a time).
+__device__ inline float dot_head(const float* __restrict__ q_shared,
+                                 const float* __restrict__ row) {
+    const float4* r4 = reinterpret_cast<const float4*>(row);
+    float4 rows[head_dim / 4];
+#pragma unroll
+    for (int i = 0; i < head_dim / 4; ++i) rows[i] = __ldg(r4 + i);
+    float d = 0.0f;
+#pragma unroll
+    for (int i = 0; i < head_dim / 4; ++i) {
+        const float4 r = rows[i];
+        d = fmaf(q_shared[4 * i + 0], r.x, d);
+        d = fmaf(q_shared[4 * i + 1], r.y, d);
+        d = fmaf(q_shared[4 * i + 2], r.z, d);
+        d = fmaf(q_shared[4 * i + 3], r.w, d);
+    }
+    return d;
+}
+
+// Stage launchers (arguments already checked by sparse_attention.cu). They return the launch status
+// (cudaGetLastError) for the caller to turn into an error value.
+cudaError_t launch_select(const float* q, int T, int p0, const float* means,
+                          const SparseAttentionShape& shape, int* selected, cudaStream_t stream);
+
+cudaError_t launch_attend(const float* q, int T, int p0, const float* key_pool,
+                          const float* value_pool, const int* page, const int* selected,
+                          const SparseAttentionShape& shape, float* y, cudaStream_t stream);
+
+// Prefill over query tiles (sparse_attention_prefill.cu): usable when a 32-query tile never spans
+// two chunks (32 divides B); launch_attend picks it for many pairs.
+bool can_use_tiled_prefill(const SparseAttentionShape& shape);
+
+cudaError_t launch_attend_tiled(const float* q, int T, int p0, const float* key_pool,
+                                const float* value_pool, const int* page, const int* selected,
+                                const SparseAttentionShape& shape, float* y, cudaStream_t stream);
+
+}  // namespace lectern::cuda::sparse_detail
