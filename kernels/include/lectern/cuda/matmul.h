@@ -59,4 +59,50 @@ class MatmulContext {
 Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceMatrix& w, float* y,
                     cuda_stream stream);
 
+// ---- Decode GEMV with epilogues, single and batched (kernels/gemv.cu) ----
+// The same product as matmul at T == 1, by a kernel built for bandwidth: each lane keeps several
+// independent 16-byte weight loads in flight, x is staged in shared memory when it fits, and an
+// epilogue folds the next elementwise op into the store. Every lane sums its words in the same
+// order as matmul's T == 1 path and the warp reduction is the same tree, so epilogue `none`
+// gives bit-identical y; the epilogues apply the exact functions of activations.cu and of the
+// residual add (x + out). Test: tests/kernels/tst_gemv_cuda.cpp.
+
+// What is done with the fp32 dot product acc of row r before the store.
+enum class GemvEpilogue {
+    none,         // y[r] = acc
+    add,          // y[r] = resid[r] + acc (the residual x += out; y may equal resid)
+    relu_square,  // y[r] = max(acc, 0)² (NaN becomes 0, as relu_square)
+    tanh,         // y[r] = tanhf(acc)             (LoraInner::tanh)
+    sigmoid,      // y[r] = 1 / (1 + expf(-acc))   (LoraInner::sigmoid)
+};
+
+// Where the kernel reads x from. automatic: shared memory when cols * 4 <= kGemvSharedXBytes
+// (no opt-in needed), global (through L1) otherwise; the other two force one (shared fails with
+// an error value when x does not fit). For A/B timing and the tests.
+enum class GemvX { automatic, shared, global };
+inline constexpr int kGemvSharedXBytes = 32 * 1024;
+
+// One product y = W · x of a batch. x [w.cols], y [w.rows], resid [w.rows] (add only), device
+// pointers; y must not overlap x, w or another job's inputs.
+struct GemvJob {
+    DeviceMatrix w;
+    const float* x = nullptr;
+    float* y = nullptr;
+    GemvEpilogue epilogue = GemvEpilogue::none;
+    const float* resid = nullptr;
+    GemvX x_source = GemvX::automatic;
+};
+
+// At most this many jobs per launch (the table is a kernel parameter).
+inline constexpr int kMaxGemvJobs = 8;
+
+// One launch computing `count` independent jobs (different matrices, dtypes, inputs, outputs
+// and epilogues); jobs with rows == 0 are skipped, cols == 0 gives acc = 0. The weights of a job
+// take the vectorised path when the matrix is 16-byte aligned, a row is a whole number of 16-byte
+// words and x is staged or 16-byte aligned; otherwise a scalar loop (same order as matmul's).
+Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream);
+
+// gemv_batched with one job.
+Result<void> gemv(const GemvJob& job, cuda_stream stream);
+
 }  // namespace lectern::cuda

@@ -1,0 +1,240 @@
+// Fused one-token kernels of the RWKV-7 decode (see lectern/cuda/decode_fused.h). CPU twins:
+// engine/src/cpu/layer_norm.cpp + token_shift.cpp, and time_mix.cpp + wkv7.cpp + group_norm.cpp;
+// test: tests/kernels/tst_decode_fused_cuda.cpp. The formulas are copied from layer_norm.cu,
+// token_shift.cu, time_mix.cu, wkv7.cu and group_norm.cu, reduction orders included; a change
+// there must be made here too (the test compares both against the same CPU twins).
+#include "lectern/cuda/decode_fused.h"
+
+#include <cstddef>
+#include <string>
+
+#include "cuda_check.cuh"
+#include "elementwise_common.cuh"
+
+namespace lectern::cuda {
+namespace {
+
+// layer_norm.cu's block size: its block_sum order, hence bit-equal statistics.
+constexpr int kLnThreads = 256;
+constexpr int kMaxHeadSize = 1024;
+
+struct Lerps {
+    TokenShiftLerp items[kMaxTokenShiftLerps];
+    int count;
+};
+
+// x and u_out may be the same array: each thread writes only elements it read itself, and the
+// other threads' reads of them ended at the block_sum barriers (as in layer_norm_kernel).
+__global__ void __launch_bounds__(kLnThreads)
+    layer_norm_shift_kernel(const float* x, int C, const float* __restrict__ weight,
+                            const float* __restrict__ bias, float eps, float* __restrict__ shift,
+                            Lerps lerps, float* u_out) {
+    __shared__ double scratch[32];
+    double sum = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
+    const double mean = block_sum(sum, scratch) / C;
+    double sq = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        const double d = double(x[c]) - mean;
+        sq += d * d;
+    }
+    const double inv = 1.0 / sqrt(block_sum(sq, scratch) / C + double(eps));
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        const float xn = float((double(x[c]) - mean) * inv);
+        const float u = __fadd_rn(__fmul_rn(xn, weight[c]), bias[c]);
+        const float p = shift[c];
+        // token_shift_kernel's expression; fixed trip count keeps the table in registers.
+#pragma unroll
+        for (int l = 0; l < kMaxTokenShiftLerps; ++l)
+            if (l < lerps.count) lerps.items[l].out[c] = u + (p - u) * lerps.items[l].mix[c];
+        shift[c] = u;  // read above by this thread only: no race
+        if (u_out) u_out[c] = u;
+    }
+}
+
+// wkv7.cu's state row: registers for the compile-time head size, global memory otherwise.
+template <int NC>
+struct StateRow {
+    float s[NC];
+    __device__ void load(const float* row) {
+#pragma unroll
+        for (int j = 0; j < NC; ++j) s[j] = row[j];
+    }
+    __device__ void store(float* row) const {
+#pragma unroll
+        for (int j = 0; j < NC; ++j) row[j] = s[j];
+    }
+    __device__ float& operator[](int j) {
+        return s[j];
+    }
+};
+
+template <>
+struct StateRow<0> {
+    float* p = nullptr;
+    __device__ void load(float* row) { p = row; }
+    __device__ void store(float*) const {}
+    __device__ float& operator[](int j) { return p[j]; }
+};
+
+__device__ inline float sigmoid(float z) {
+    return 1.0f / (1.0f + expf(-z));
+}
+
+// One block per head, blockDim = N rounded up to 32 (threads i >= N only help with barriers).
+// The per-head reductions are done by warp 0 over shared copies, lanes striding by 32 as in the
+// one-warp-per-head kernels of time_mix.cu and group_norm.cu, so the sums are added in their
+// order. Every __syncthreads() is reached by all threads (no early return).
+template <int NC>
+__global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
+    time_mix_wkv7_kernel(int n_runtime, TimeMixVectors p, bool first_block, TimeMixStepInputs in,
+                         float* v_first, float* state, GroupNormVectors gn, float eps,
+                         float* __restrict__ out) {
+    const int N = NC ? NC : n_runtime;
+    const int i = threadIdx.x;
+    const int lane = i & 31;
+    const bool active = i < N;
+    const std::size_t c = std::size_t(blockIdx.x) * N + i;  // this thread's channel
+    const std::size_t head = std::size_t(blockIdx.x) * N;   // channel of j = 0
+
+    extern __shared__ float4 smem4[];
+    float* const rr = reinterpret_cast<float*>(smem4);
+    float* const ww = rr + N;
+    float* const kk = rr + 2 * N;
+    float* const aa = rr + 3 * N;
+    float* const bb = rr + 4 * N;
+    float* const oo = rr + 5 * N;  // first k ⊙ k_k (for the norm), later the WKV read-out
+    __shared__ float stats[4];     // norm, mean, 1/std, bonus
+
+    // The state row is loaded first so that its latency overlaps the time mix.
+    StateRow<NC> s;
+    if (active) s.load(state + (std::size_t(blockIdx.x) * N + i) * N);
+    const float kv = active ? in.k[c] : 0.0f;
+    if (active) oo[i] = kv * p.k_k[c];
+    __syncthreads();
+    if (i < 32) {  // warp 0 is whole: blockDim >= 32
+        double sq = 0.0;
+        for (int j = lane; j < N; j += 32) {
+            const float x = oo[j];
+            sq += double(x) * x;
+        }
+        const float norm = fmaxf(float(sqrt(warp_sum(sq))), 1e-12f);
+        if (lane == 0) stats[0] = norm;
+    }
+    __syncthreads();
+
+    float vi = 0.0f;  // the (residual-mixed) value of this thread's row
+    if (active) {
+        const float norm = stats[0];
+        const float a = sigmoid(p.a0[c] + in.iclr[c]);
+        const float kh = (kv * p.k_k[c]) / norm;  // κ̂
+        rr[i] = in.r[c];
+        ww[i] = expf(-0.606531f * sigmoid(p.w0[c] + in.decay[c]));
+        kk[i] = kv * __fadd_rn(1.0f, __fmul_rn(a - 1.0f, p.k_a[c]));  // k̃
+        aa[i] = -kh;
+        bb[i] = kh * a;
+        const float vv = in.v[c];
+        if (first_block) {
+            v_first[c] = vv;
+            vi = vv;
+        } else {
+            vi = __fadd_rn(vv, __fmul_rn(v_first[c] - vv, sigmoid(p.v0[c] + in.v_gate[c])));
+        }
+    }
+    __syncthreads();  // the norm's reads of oo are over; rr..bb are complete
+
+    if (active) {
+        // wkv7_kernel's sums, j ascending, the same expressions.
+        float sa = 0.0f;
+#pragma unroll
+        for (int j = 0; j < N; ++j) sa += aa[j] * s[j];
+        float acc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < N; ++j) {
+            const float x = (s[j] * ww[j] + sa * bb[j]) + vi * kk[j];
+            s[j] = x;
+            acc += x * rr[j];
+        }
+        s.store(state + (std::size_t(blockIdx.x) * N + i) * N);
+        oo[i] = acc;
+    }
+    __syncthreads();
+
+    if (i < 32) {  // group_norm_kernel's statistics and bonus
+        double sum = 0.0;
+        for (int j = lane; j < N; j += 32) sum += oo[j];
+        const double mean = warp_sum(sum) / N;
+        double sq = 0.0;
+        double bonus = 0.0;
+        for (int j = lane; j < N; j += 32) {
+            const double d = double(oo[j]) - mean;
+            sq += d * d;
+            bonus += double(rr[j] * kk[j] * gn.r_k[head + j]);
+        }
+        const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
+        const float bf = float(warp_sum(bonus));
+        if (lane == 0) {
+            stats[1] = float(mean);
+            stats[2] = inv;
+            stats[3] = bf;
+        }
+    }
+    __syncthreads();
+
+    if (active) {
+        const float m = stats[1], inv = stats[2], bf = stats[3];
+        const float g = __fadd_rn(__fmul_rn(__fmul_rn(oo[i] - m, inv), gn.weight[c]), gn.bias[c]);
+        out[c] = __fmul_rn(__fadd_rn(g, __fmul_rn(bf, vi)), in.g[c]);
+    }
+}
+
+}  // namespace
+
+Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, const float* bias,
+                                  float eps, float* shift, const TokenShiftLerp* lerps, int count,
+                                  float* u_out, cuda_stream stream) {
+    if (C < 0 || count < 1 || count > kMaxTokenShiftLerps || !lerps)
+        return make_error("layer_norm_shift_mix: bad size or lerp count");
+    if (C == 0) return {};
+    if (!x || !weight || !bias || !shift)
+        return make_error("layer_norm_shift_mix: null device pointer");
+    Lerps packed{};
+    for (int l = 0; l < count; ++l) {
+        if (!lerps[l].mix || !lerps[l].out)
+            return make_error("layer_norm_shift_mix: null lerp pointer");
+        packed.items[l] = lerps[l];
+    }
+    packed.count = count;
+    layer_norm_shift_kernel<<<1, kLnThreads, 0, stream>>>(x, C, weight, bias, eps, shift, packed,
+                                                          u_out);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
+Result<void> time_mix_wkv7_step(int H, int N, const TimeMixVectors& p, bool first_block,
+                                const TimeMixStepInputs& in, float* v_first, float* state,
+                                const GroupNormVectors& gn, float eps, float* out,
+                                cuda_stream stream) {
+    if (H < 0 || N < 1 || N > kMaxHeadSize)
+        return make_error("time_mix_wkv7_step: H " + std::to_string(H) + ", head size " +
+                          std::to_string(N) + " (1..1024)");
+    if (H == 0) return {};
+    const void* need[] = {p.w0, p.a0, p.k_k,   p.k_a, in.r,      in.decay, in.iclr, in.k,
+                          in.v, in.g, v_first, state, gn.weight, gn.bias,  gn.r_k,  out};
+    for (const void* q : need)
+        if (!q) return make_error("time_mix_wkv7_step: null device pointer");
+    if (!first_block && (!p.v0 || !in.v_gate))
+        return make_error("time_mix_wkv7_step: value residual needs v0 and v_gate");
+    const int threads = (N + 31) / 32 * 32;
+    const std::size_t shared_bytes = 6 * std::size_t(N) * sizeof(float);  // <= 24 KiB
+    if (N == 64)
+        time_mix_wkv7_kernel<64><<<unsigned(H), threads, shared_bytes, stream>>>(
+            N, p, first_block, in, v_first, state, gn, eps, out);
+    else
+        time_mix_wkv7_kernel<0><<<unsigned(H), threads, shared_bytes, stream>>>(
+            N, p, first_block, in, v_first, state, gn, eps, out);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
+}  // namespace lectern::cuda

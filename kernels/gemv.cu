@@ -1,0 +1,298 @@
+// The decode GEMV (T == 1) with fused epilogues, single and batched (see the gemv_batched part of
+// lectern/cuda/matmul.h). CPU twins: lectern::matmul at T == 1 (engine/src/cpu/matmul.h), then
+// lectern::lora_inner (cpu/lora.h), lectern::relu_square (cpu/channel_mix.h) or the residual
+// add x += out; test: tests/kernels/tst_gemv_cuda.cpp.
+//
+// Layout: 256-thread blocks, one warp per row (a block owns 8 * rows_per_warp consecutive rows of
+// one job); the job table is a __grid_constant__ kernel parameter, jobs own consecutive block
+// ranges. Bandwidth: matmul's warp-per-row kernel has one 16-byte load per lane in flight, which
+// leaves an H100 at ~30 % of its weight bandwidth; here each lane issues kUnroll independent
+// loads before using any of them. The loads are non-coherent and skip L1 (weights are streamed
+// once per token), so L1 keeps x when it is read from global memory.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "cuda_check.cuh"
+#include "lectern/cuda/matmul.h"
+
+namespace lectern::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kUnroll = 4;          // independent 16-byte weight loads in flight per lane
+constexpr int kMaxRowsPerWarp = 4;  // rows a warp walks in turn (amortises staging x)
+constexpr int kTargetBlocks = 512;  // ~4 blocks per H100 SM before rows are doubled up
+
+enum : int { kF32 = 0, kF16 = 1, kBf16 = 2 };
+
+struct Entry {
+    const void* w;
+    const float* x;
+    float* y;
+    const float* resid;
+    int rows;
+    int cols;
+    int dtype;
+    int epilogue;  // GemvEpilogue as int
+    int rows_per_warp;
+    int vectorised;  // 16-byte path: aligned rows of whole words, x staged or 16-byte aligned
+    int staged;      // x copied to shared memory first
+    unsigned block_begin;
+};
+
+struct Table {
+    Entry job[kMaxGemvJobs];
+    int count;
+};
+
+template <typename W>
+__device__ float widen(W v);
+template <>
+__device__ float widen<float>(float v) {
+    return v;
+}
+template <>
+__device__ float widen<__half>(__half v) {
+    return __half2float(v);
+}
+template <>
+__device__ float widen<__nv_bfloat16>(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
+
+// 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
+__device__ inline uint4 load_weights(const uint4* p) {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(__cvta_generic_to_global(p)));
+    return v;
+}
+
+// acc += the word's weights times x[8 or 4 floats at xs], j ascending (matmul's order).
+template <typename W, bool Staged>
+__device__ inline float fma_word(uint4 raw, const float4* xs, float acc) {
+    constexpr int per_word = int(16 / sizeof(W));
+    W values[per_word];
+    static_assert(sizeof(values) == sizeof(raw));
+    memcpy(values, &raw, sizeof(raw));
+    float xf[per_word];
+#pragma unroll
+    for (int q = 0; q < per_word / 4; ++q) {
+        const float4 v = Staged ? xs[q] : __ldg(xs + q);
+        xf[4 * q] = v.x;
+        xf[4 * q + 1] = v.y;
+        xf[4 * q + 2] = v.z;
+        xf[4 * q + 3] = v.w;
+    }
+#pragma unroll
+    for (int j = 0; j < per_word; ++j) acc = fmaf(widen(values[j]), xf[j], acc);
+    return acc;
+}
+
+// Lane `lane`'s part of row · x over whole 16-byte words: words lane, lane + 32, ... in that
+// order, exactly as matmul's gemv_kernel, but kUnroll words are loaded before any is used.
+template <typename W, bool Staged>
+__device__ float dot_vectorised(const W* row, const float* x, int cols, int lane) {
+    constexpr int per_word = int(16 / sizeof(W));
+    constexpr int x_vecs = per_word / 4;
+    const int words = cols / per_word;
+    const uint4* rw = reinterpret_cast<const uint4*>(row);
+    const float4* xw = reinterpret_cast<const float4*>(x);
+    float acc = 0.0f;
+    int i = lane;
+    for (; i + 32 * (kUnroll - 1) < words; i += 32 * kUnroll) {
+        uint4 raw[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) raw[u] = load_weights(rw + i + 32 * u);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+            acc = fma_word<W, Staged>(raw[u], xw + std::size_t(i + 32 * u) * x_vecs, acc);
+    }
+    for (; i < words; i += 32)
+        acc = fma_word<W, Staged>(load_weights(rw + i), xw + std::size_t(i) * x_vecs, acc);
+    return acc;
+}
+
+// Unaligned rows or cols not a multiple of a word: element by element, matmul's scalar order.
+template <typename W>
+__device__ float dot_scalar(const W* row, const float* x, int cols, int lane) {
+    float acc = 0.0f;
+    for (int c = lane; c < cols; c += 32) acc = fmaf(widen(row[c]), x[c], acc);
+    return acc;
+}
+
+// The exact formulas of activations.cu and of the residual saxpy (fma(1, out, x) = x + out).
+__device__ inline float epilogue(const Entry& e, int row, float acc) {
+    switch (GemvEpilogue(e.epilogue)) {
+        case GemvEpilogue::none:
+            break;
+        case GemvEpilogue::add:
+            return e.resid[row] + acc;
+        case GemvEpilogue::relu_square: {
+            const float r = acc > 0.0f ? acc : 0.0f;
+            return r * r;
+        }
+        case GemvEpilogue::tanh:
+            return tanhf(acc);
+        case GemvEpilogue::sigmoid:
+            return 1.0f / (1.0f + expf(-acc));
+    }
+    return acc;
+}
+
+template <typename W, bool Staged>
+__device__ void run_rows(const Entry& e, unsigned local_block, const float* x) {
+    const int warp = int(threadIdx.x / 32);
+    const int lane = int(threadIdx.x % 32);
+    const int rpw = e.rows_per_warp;
+    for (int q = 0; q < rpw; ++q) {
+        const long long row =
+            (long long)local_block * (kWarps * rpw) + (long long)q * kWarps + warp;
+        // Uniform within the warp, so the shuffles below always see all 32 lanes; later q only
+        // give larger rows. No barrier follows, so warps may leave independently.
+        if (row >= e.rows) return;
+        const W* w = static_cast<const W*>(e.w) + std::size_t(row) * std::size_t(e.cols);
+        float acc = e.vectorised ? dot_vectorised<W, Staged>(w, x, e.cols, lane)
+                                 : dot_scalar<W>(w, x, e.cols, lane);
+#pragma unroll
+        for (int offset = 16; offset > 0; offset /= 2)
+            acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+        if (lane == 0) e.y[row] = epilogue(e, int(row), acc);
+    }
+}
+
+template <bool Staged>
+__device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
+    switch (e.dtype) {
+        case kF32:
+            run_rows<float, Staged>(e, local_block, x);
+            break;
+        case kF16:
+            run_rows<__half, Staged>(e, local_block, x);
+            break;
+        default:
+            run_rows<__nv_bfloat16, Staged>(e, local_block, x);
+            break;
+    }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    gemv_batched_kernel(const __grid_constant__ Table table) {
+    extern __shared__ float4 shared_x4[];  // float4: 16-byte aligned for the vector reads
+    int j = 0;
+    while (j + 1 < table.count && blockIdx.x >= table.job[j + 1].block_begin) ++j;
+    const Entry& e = table.job[j];
+    const unsigned local_block = blockIdx.x - e.block_begin;
+    if (e.staged) {
+        // e is the same for every thread of the block (one job per block): this branch, and so
+        // the barrier inside it, is taken by all threads or by none.
+        float* sx = reinterpret_cast<float*>(shared_x4);
+        for (int c = int(threadIdx.x); c < e.cols; c += kThreads) sx[c] = e.x[c];
+        __syncthreads();
+        run_job<true>(e, local_block, sx);
+    } else {
+        run_job<false>(e, local_block, e.x);
+    }
+}
+
+int rows_per_warp(int rows) {
+    const int per = rows / (kWarps * kTargetBlocks);
+    return per < 1 ? 1 : (per > kMaxRowsPerWarp ? kMaxRowsPerWarp : per);
+}
+
+bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a);
+    const auto pb = reinterpret_cast<std::uintptr_t>(b);
+    return pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+// Checks one job and fills its table entry (block_begin excluded); "" or the reason.
+std::string make_entry(const GemvJob& g, Entry& e) {
+    const DeviceMatrix& w = g.w;
+    int code = kF32;
+    switch (w.dtype) {
+        case DType::f32:
+            code = kF32;
+            break;
+        case DType::f16:
+            code = kF16;
+            break;
+        case DType::bf16:
+            code = kBf16;
+            break;
+        default:
+            return "unknown dtype";
+    }
+    if (!g.y || (w.cols > 0 && (!g.x || !w.data))) return "null device pointer";
+    if (g.epilogue == GemvEpilogue::add && !g.resid) return "add epilogue without resid";
+    const int ep = int(g.epilogue);
+    if (ep < int(GemvEpilogue::none) || ep > int(GemvEpilogue::sigmoid)) return "unknown epilogue";
+    const std::size_t x_bytes = std::size_t(w.cols) * sizeof(float);
+    if (overlaps(g.y, std::size_t(w.rows) * sizeof(float), g.x, x_bytes)) return "y overlaps x";
+    const bool fits = x_bytes <= std::size_t(kGemvSharedXBytes);
+    if (g.x_source == GemvX::shared && !fits)
+        return "x of " + std::to_string(w.cols) + " floats does not fit in shared memory";
+    const bool staged =
+        w.cols > 0 && (g.x_source == GemvX::shared || (g.x_source == GemvX::automatic && fits));
+    const std::size_t elem = dtype_size(w.dtype);
+    const bool x_aligned = reinterpret_cast<std::uintptr_t>(g.x) % 16 == 0;
+    e.w = w.data;
+    e.x = g.x;
+    e.y = g.y;
+    e.resid = g.resid;
+    e.rows = w.rows;
+    e.cols = w.cols;
+    e.dtype = code;
+    e.epilogue = ep;
+    e.rows_per_warp = rows_per_warp(w.rows);
+    e.vectorised = reinterpret_cast<std::uintptr_t>(w.data) % 16 == 0 &&
+                   (std::size_t(w.cols) * elem) % 16 == 0 && (staged || x_aligned);
+    e.staged = staged;
+    return {};
+}
+
+}  // namespace
+
+Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
+    if (count < 0 || count > kMaxGemvJobs)
+        return make_error("gemv_batched: " + std::to_string(count) + " jobs (at most " +
+                          std::to_string(kMaxGemvJobs) + ")");
+    if (count > 0 && !jobs) return make_error("gemv_batched: null job table");
+    Table table{};
+    std::size_t blocks = 0;
+    int shared_floats = 0;
+    for (int i = 0; i < count; ++i) {
+        const GemvJob& g = jobs[i];
+        if (g.w.rows < 0 || g.w.cols < 0)
+            return make_error("gemv_batched: negative shape in job " + std::to_string(i));
+        if (g.w.rows == 0) continue;  // nothing to write: no blocks
+        Entry& e = table.job[table.count];
+        if (const std::string why = make_entry(g, e); !why.empty())
+            return make_error("gemv_batched: job " + std::to_string(i) + ": " + why);
+        e.block_begin = unsigned(blocks);
+        const std::size_t per_block = std::size_t(kWarps) * std::size_t(e.rows_per_warp);
+        blocks += (std::size_t(e.rows) + per_block - 1) / per_block;
+        if (e.staged && e.cols > shared_floats) shared_floats = e.cols;
+        ++table.count;
+    }
+    if (table.count == 0) return {};
+    if (blocks > std::size_t(INT_MAX)) return make_error("gemv_batched: too many rows");
+    // <= kGemvSharedXBytes = 32 KiB: under the 48 KiB every device allows without an opt-in.
+    const std::size_t shared_bytes = std::size_t(shared_floats) * sizeof(float);
+    gemv_batched_kernel<<<unsigned(blocks), kThreads, shared_bytes, stream>>>(table);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
+Result<void> gemv(const GemvJob& job, cuda_stream stream) {
+    return gemv_batched(&job, 1, stream);
+}
+
+}  // namespace lectern::cuda
