@@ -61,7 +61,7 @@ if [ -n "$bundle" ]; then
       echo >>"$results"
       # shellcheck disable=SC2086
       timeout "$cap" "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill 4096 \
-        --decode 64 $extra >"$dir/bench-$shape.txt" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$dir/bench-$shape.txt"
+        --decode 64 --profile $extra >"$dir/bench-$shape.txt" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$dir/bench-$shape.txt"
       cat "$dir/bench-$shape.txt" >>"$results"
     done
     # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.

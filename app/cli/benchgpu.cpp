@@ -91,6 +91,9 @@ void addGpuBenchOptions(QCommandLineParser& parser)
               "shape (RWKV-X): context lengths for prefill time and decode latency "
               "(default 1024,65536,131072).",
               "N,N,...");
+    addOption(parser, "profile",
+              "shape, cuda: after the figures, one prefill and the decode run again with CUDA "
+              "events around every op, and where their time went by kind of op.");
     addOption(parser, "synthetic-contexts",
               "shape (RWKV-X): decode latency after contexts of these lengths filled with "
               "random KV chunks instead of a prefill (default none).",
@@ -223,6 +226,33 @@ int runShapeBench(const QCommandLineParser& parser)
         const std::string what = "prefill tok/s (" + std::to_string(prefill) + ")";
         row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
     }
+#ifdef LECTERN_HAVE_CUDA
+    if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {
+        lectern::State s(*model, attention);
+        const auto print = [](const char* what) {
+            const auto entries = lectern::gpu_profile_report();
+            double total = 0;
+            for (const auto& e : entries)
+                total += e.ms;
+            std::printf("profile %s: %.1f ms in ops\n", what, total);
+            for (const auto& e : entries)
+                std::printf("  %-12s %9.2f ms %5.1f%% %8lld ops\n", e.op.c_str(), e.ms,
+                            total > 0 ? 100.0 * e.ms / total : 0.0, e.calls);
+            std::fflush(stdout);
+        };
+        lectern::gpu_profile_enable(true);
+        auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));
+        if (!t)
+            return fail(t.error().message);
+        print(("prefill " + std::to_string(prefill)).c_str());
+        lectern::gpu_profile_enable(true);
+        auto d = decodeSeconds(s, decode, c.vocab);
+        if (!d)
+            return fail(d.error().message);
+        print(("decode x" + std::to_string(decode)).c_str());
+        lectern::gpu_profile_enable(false);
+    }
+#endif
     if (c.n_attn > 0) {
         for (int ctx : contexts) {
             lectern::State s(*model, attention);

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "cuda_model.h"
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/sparse_attention.h"
 #include "lectern/cuda_backend.h"
-#include "cuda_model.h"
 
 namespace lectern {
 namespace {

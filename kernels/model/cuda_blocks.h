@@ -14,11 +14,20 @@ namespace lectern::cuda {
 Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool first, int T,
                                 float* att_shift, float* wkv, float* ffn_shift);
 
-// x += Wo · attention(LN1(x)) over the KV mirror (whose rows [p0, p0+T) this writes: the new
-// tokens' k and v), then x += ChannelMix(LN2(x)). The mirror must have room for p0 + T rows and
-// chunk means for every chunk complete before p0. bypass: only the channel mix.
+// x += Wo · attention(LN1(x)) over the state's device KV (dense: the mirror, whose rows
+// [p0, p0+T) this writes, which must have room for them; paged: paged_attention below), then
+// x += ChannelMix(LN2(x)). Chunk means must exist for every chunk complete before p0. `host` is
+// block j's host cache (p0 rows; the paged path loads chunks from it). bypass: only the channel
+// mix (host may be null).
 Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const DeviceAttnBlock& b,
-                                const AttentionOptions& options, int p0, int T,
-                                float* ffn_shift);
+                                const AttentionOptions& options, const KvCache::Impl* host,
+                                int p0, int T, float* ffn_shift);
+
+// The attention of attn_block_forward over the paged KV cache (cuda_paged_attention.cpp): the
+// workspace's u = LN1(x) in, its y = attention out; the new rows are kept for the host cache
+// (CudaState::new_rows). Not capturable: it waits for the selections once per call and block.
+Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAttnBlock& b,
+                             const AttentionOptions& options, const KvCache::Impl& host, int p0,
+                             int T);
 
 }  // namespace lectern::cuda

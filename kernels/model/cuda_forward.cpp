@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "cuda_blocks.h"
+#include "cuda_decode_rwkv.h"
+#include "cuda_profile.h"
 #include "cuda_check.cuh"
 #include "cuda_model.h"
 #include "cuda_state.h"
@@ -62,8 +64,10 @@ Result<void> CudaModel::blocks_and_head(State::Impl& s, CudaState& st, int n, bo
             ++ri;
         } else {
             const int p0 = int(st.kv(ai).rows);
+            const KvCache::Impl* host =
+                std::size_t(ai) < s.kv.size() ? &s.kv[std::size_t(ai)].impl() : nullptr;
             LECTERN_TRY(attn_block_forward(*this, st, ai, m_attn[std::size_t(ai)], s.attention,
-                                           p0, n, st.attn_ffn_shift(ai)));
+                                           host, p0, n, st.attn_ffn_shift(ai)));
             ++ai;
         }
     }
@@ -72,16 +76,32 @@ Result<void> CudaModel::blocks_and_head(State::Impl& s, CudaState& st, int n, bo
     const int first = last_only ? n - 1 : 0;
     const int rows = n - first;
     const float* xr = m_ws.x + std::size_t(first) * C;
-    LECTERN_TRY(layer_norm(xr, rows, C, m_ln_out_w, m_ln_out_b, kLayerNormEps, m_ws.u, m_stream));
+    {
+        ProfileScope p(ProfileOp::norm, m_stream);
+        LECTERN_TRY(
+            layer_norm(xr, rows, C, m_ln_out_w, m_ln_out_b, kLayerNormEps, m_ws.u, m_stream));
+    }
+    ProfileScope p(ProfileOp::matmul, m_stream);
+    if (rows == 1 && fused_decode_enabled()) {  // the biggest matrix: the faster GEMV
+        GemvJob head;
+        head.w = m_head;
+        head.x = m_ws.u;
+        head.y = m_ws.logits;
+        return gemv(head, m_stream);
+    }
     return matmul(m_matmul, m_ws.u, rows, m_head, m_ws.logits, m_stream);
 }
 
 Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
                                     bool want_rows, bool last_only, float* logits_out) {
-    LECTERN_TRY(embed(tokens, n));
+    {
+        ProfileScope p(ProfileOp::transfer, m_stream);
+        LECTERN_TRY(embed(tokens, n));
+    }
     LECTERN_TRY(blocks_and_head(s, st, n, want_rows, last_only));
     if (!want_rows) return {};
     const int rows = last_only ? 1 : n;
+    ProfileScope p(ProfileOp::transfer, m_stream);
     LECTERN_CUDA_TRY(cudaMemcpy(logits_out, m_ws.logits,
                                 std::size_t(rows) * std::size_t(config().vocab) * sizeof(float),
                                 cudaMemcpyDeviceToHost));
@@ -111,6 +131,7 @@ Result<bool> CudaModel::decode_with_graph(State::Impl& s, CudaState& st, token_i
             m_ready = ready;
         }
         const cudaStream_t cs = m_capture_stream;
+        const ProfilePause no_events;  // an event record would join the graph
         cudaGraph_t graph = nullptr;
         if (cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
             m_graphs_failed = true;
@@ -162,19 +183,14 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         s.device_rec_valid = true;
         s.host_rec_stale = false;
     }
-    if (attention) {
-        for (int j = 0; j < c.n_attn; ++j) {
-            const KvCache::Impl& host = s.kv[std::size_t(j)].impl();
-            LECTERN_TRY(st.catch_up(j, host));
-            LECTERN_TRY(st.reserve(j, host.rows() + T));
-        }
-    }
+    // Every attention block's device KV caught up with the host, with room for the call: dense
+    // mirrors while they fit the budget, else the paged cache (cuda_state_paged.cpp).
+    if (attention) LECTERN_TRY(st.prepare(s.kv, T));
     LECTERN_TRY(st.begin());
 
     logits.assign(all_rows ? std::size_t(T) * V : V, 0.0f);
     bool appended = false;
     Result<void> result;
-    std::vector<float> kv_rows;
     bool done = false;
     if (T == 1 && !attention && m_model.runtime.cuda_graphs) {
         auto graphed = decode_with_graph(s, st, tokens[0], logits.data());
@@ -188,21 +204,15 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         result = run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst);
         if (!result || !attention) continue;
         // The segment's KV rows into the host caches too (float32, as the CPU appends them).
-        kv_rows.resize(std::size_t(n) * c.n_embd * 2);
-        float* hk = kv_rows.data();
-        float* hv = hk + std::size_t(n) * c.n_embd;
         for (int j = 0; j < c.n_attn && result; ++j) {
             KvMirror& kv = st.kv(j);
-            const std::size_t at = std::size_t(kv.rows) * c.n_embd * sizeof(float);
-            const std::size_t bytes = std::size_t(n) * c.n_embd * sizeof(float);
-            if (cudaMemcpy(hk, static_cast<const std::byte*>(kv.keys.data()) + at, bytes,
-                           cudaMemcpyDeviceToHost) != cudaSuccess ||
-                cudaMemcpy(hv, static_cast<const std::byte*>(kv.values.data()) + at, bytes,
-                           cudaMemcpyDeviceToHost) != cudaSuccess) {
-                result = make_error("copying KV rows back from the GPU failed: " +
-                                    std::string(cudaGetErrorString(cudaGetLastError())));
+            auto rows = st.new_rows(j, n);
+            if (!rows) {
+                result = with_context("copying KV rows back from the GPU", rows.error());
                 break;
             }
+            const float* hk = *rows;
+            const float* hv = hk + std::size_t(n) * c.n_embd;
             s.kv[std::size_t(j)].impl().append(hk, hv, n, std::size_t(c.n_embd));
             kv.rows += n;
             appended = true;
@@ -215,11 +225,8 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
                                 cudaGetErrorString(e));
     }
     if (!result) {
-        // Means computed past the committed rows may cover rows that will be rewritten.
-        for (int j = 0; attention && j < c.n_attn; ++j) {
-            KvMirror& kv = st.kv(j);
-            kv.mean_chunks = std::min(kv.mean_chunks, kv.rows / std::max(1, s.attention.chunk_size));
-        }
+        // Means (and paged slots) past the committed rows may cover rows to be rewritten.
+        for (int j = 0; attention && j < c.n_attn; ++j) st.rollback(j);
         if (appended)
             s.broken = "state is unusable after an earlier failed call (" +
                        result.error().message + ")";

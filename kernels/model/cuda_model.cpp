@@ -216,4 +216,9 @@ void CudaModel::release_kv(std::size_t bytes) {
     m_kv_used -= std::min(bytes, m_kv_used);
 }
 
+std::size_t CudaModel::kv_available() {
+    std::lock_guard lock(m_kv_mutex);
+    return m_kv_budget - std::min(m_kv_used, m_kv_budget);
+}
+
 }  // namespace lectern::cuda

@@ -77,6 +77,8 @@ public:
     // how much is in use and what to do.
     Result<void> charge_kv(std::size_t bytes);
     void release_kv(std::size_t bytes);
+    // Budget bytes not charged yet (what a paged KV pool may still take).
+    std::size_t kv_available();
 
 private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}

@@ -1,13 +1,12 @@
 // CudaState: the recurrent state on the device (committed + work copies), its upload/download in
-// RecurrentState's shapes, and the per-attention-block KV mirrors (growth within the budget,
-// catching up with the host cache, chunk means).
+// RecurrentState's shapes, and the per-attention-block dense KV mirrors (growth within the budget,
+// catching up with the host cache, chunk means). The paged mode is in cuda_state_paged.cpp.
 #include "cuda_state.h"
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <utility>
 
 #include "cuda_check.cuh"
@@ -106,12 +105,14 @@ Result<void> CudaState::reserve(int j, std::int64_t rows) {
         cap = rows;
         if (auto exact = m_model.charge_kv(bytes_for(cap)); !exact) {
             (void)m_model.charge_kv(k.charged);  // the old buffers are still held
+            m_reserve_failed = true;
             return exact.error();
         }
     }
     const std::size_t old_charge = k.charged;
     k.charged = bytes_for(cap);
     auto fail = [&](Error e) {  // keep the old buffers and their charge
+        m_reserve_failed = true;
         m_model.release_kv(k.charged);
         (void)m_model.charge_kv(old_charge);
         k.charged = old_charge;
@@ -136,6 +137,7 @@ Result<void> CudaState::reserve(int j, std::int64_t rows) {
     k.values = std::move(*values);
     k.means = std::move(*means);
     k.capacity = cap;
+    k.mean_capacity = cap / m_chunk_size + 1;
     return {};
 }
 
@@ -168,7 +170,6 @@ Result<void> CudaState::catch_up(int j, const KvCache::Impl& host) {
     if (want == k.rows) return {};
     if (auto ok = reserve(j, want); !ok) return ok;
     const int B = m_chunk_size;
-    const int H = int(m_C / kv_head_dim);
     const std::int64_t chunk_rows = host.store.chunk_count() * B;
     // Rows are staged a chunk at a time: [n][C] float32, dequantised from the host precision
     // (the tail is float32 already).
@@ -177,35 +178,9 @@ Result<void> CudaState::catch_up(int j, const KvCache::Impl& host) {
     float* sv = sk + std::size_t(B) * m_C;
     while (k.rows < want) {
         const std::int64_t r0 = k.rows;
-        std::int64_t n = 0;
-        if (r0 < chunk_rows) {
-            const std::int64_t c = r0 / B;
-            auto chunk = host.store.acquire(c);
-            if (!chunk) return chunk.error();
-            n = std::min<std::int64_t>((c + 1) * B, want) - r0;
-            for (int h = 0; h < H; ++h) {
-                auto rows = (*chunk)->checked_head(h);
-                if (!rows) return rows.error();
-                for (std::int64_t i = 0; i < n; ++i) {
-                    const int in_chunk = int(r0 + i - c * B);
-                    float* dk = sk + std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
-                    float* dv = sv + std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
-                    kv_load_row(*rows, false, in_chunk, dk);
-                    kv_load_row(*rows, true, in_chunk, dv);
-                }
-            }
-        } else {
-            n = std::min<std::int64_t>(want - r0, B);
-            for (int h = 0; h < H; ++h)
-                for (std::int64_t i = 0; i < n; ++i) {
-                    const std::size_t t = std::size_t(r0 + i - chunk_rows) * kv_head_dim;
-                    const std::size_t d = std::size_t(i) * m_C + std::size_t(h) * kv_head_dim;
-                    std::memcpy(sk + d, host.tail_k[std::size_t(h)].data() + t,
-                                kv_head_dim * sizeof(float));
-                    std::memcpy(sv + d, host.tail_v[std::size_t(h)].data() + t,
-                                kv_head_dim * sizeof(float));
-                }
-        }
+        const std::int64_t n = r0 < chunk_rows ? std::min<std::int64_t>((r0 / B + 1) * B, want) - r0
+                                               : std::min<std::int64_t>(want - r0, B);
+        if (auto staged = stage_host_rows(host, r0, n, m_C, sk, sv); !staged) return staged;
         const std::size_t offset = std::size_t(r0) * m_C * sizeof(float);
         const std::size_t bytes = std::size_t(n) * m_C * sizeof(float);
         LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + offset, sk, bytes,

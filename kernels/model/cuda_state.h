@@ -1,27 +1,32 @@
 // CudaState: one State's data on the GPU. The recurrent state lives twice (committed and work):
 // a call runs on the work copy and swaps only when it succeeded, so a failed call leaves the
-// state as it was. Each attention block keeps a float32 mirror of its KV rows (the layout the
-// sparse attention kernels read: [rows][C], every position) plus the chunk means; the host
-// KvCache stays complete, and rows the mirror lacks (a reopened document, rows a CPU call
-// appended) are uploaded from it before the next GPU call.
+// state as it was. Each attention block keeps its chunk means on the device, and its KV rows
+// either as a dense float32 mirror (the layout the sparse attention kernels read: [rows][C], every
+// position) while every block's mirror fits the GPU memory budget, or, once one does not, in the
+// paged cache of cuda_kv_pages.h (chunk slots, LRU, loads from the host). The host KvCache stays
+// complete; rows the device lacks (a reopened document, rows a CPU call appended) are uploaded or
+// paged in from it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "attention/kv_cache_impl.h"
+#include "cuda_kv_pages.h"
 #include "cuda_model.h"
 #include "infer/state_impl.h"
 
 namespace lectern::cuda {
 
 struct KvMirror {
-    DeviceBuffer keys, values;  // [capacity][C] float32
-    DeviceBuffer means;         // [capacity / B + 1][C] float32
-    std::int64_t capacity = 0;  // rows
-    std::int64_t rows = 0;      // rows equal to the host cache's first rows
+    DeviceBuffer keys, values;       // [capacity][C] float32 (dense mode)
+    DeviceBuffer means;              // [mean_capacity][C] float32
+    std::int64_t capacity = 0;       // rows (dense mode; 0 when paged)
+    std::int64_t rows = 0;           // rows equal to the host cache's first rows
     std::int64_t mean_chunks = 0;
-    std::size_t charged = 0;    // bytes charged to the model's budget
+    std::int64_t mean_capacity = 0;  // chunks
+    std::size_t charged = 0;         // bytes charged to the model's budget
 };
 
 class CudaState final : public DeviceState {
@@ -48,7 +53,25 @@ public:
     // Decode graphs, one per work buffer (the buffers swap every call); null until captured.
     // Owned: destroyed with the state. `graph_slot` names the current work buffer's.
     void*& graph_slot() { return m_graph[m_work == static_cast<float*>(m_b.data()) ? 1 : 0]; }
-    // Room for `rows` rows in block j's mirror (grows geometrically within the budget).
+    // Before a call of T rows: every block's device KV caught up with its host cache and room
+    // for T more rows. Dense mirrors while they fit the budget; when one does not, the state
+    // switches to the paged cache for good (its dense rows are dropped, the means kept).
+    Result<void> prepare(const std::vector<KvCache>& hosts, int T);
+    bool paged() const { return m_pages != nullptr; }
+    KvPages& pages() { return *m_pages; }
+    // Slots that would hold every chunk of every block at `rows` rows, or at the end of the call
+    // being prepared if that is later (the pool never needs more).
+    int useful_slots(std::int64_t rows) const;
+    // Paged mode: keep the rows a call computed for block j ([T][C] device keys and values) on
+    // the host until forward() appends them to the host cache.
+    Result<void> keep_new_rows(int j, const float* keys, const float* values, int T);
+    // The n rows the call appended to block j after its committed rows, on the host: keys [n][C]
+    // then values [n][C].
+    Result<const float*> new_rows(int j, int n);
+    // After a failed call: means and slots past the committed rows are not to be trusted.
+    void rollback(int j);
+
+    // Dense mode. Room for `rows` rows in block j's mirror (grows geometrically within the budget).
     Result<void> reserve(int j, std::int64_t rows);
     // Upload the host cache's rows the mirror lacks, and their chunk means.
     Result<void> catch_up(int j, const KvCache::Impl& host);
@@ -57,6 +80,10 @@ public:
 
 private:
     std::size_t rwkv_offset(int i) const { return std::size_t(i) * (2 * m_C + m_wkv); }
+    // Paged mode (cuda_state_paged.cpp).
+    Result<void> switch_to_paged();
+    Result<void> paged_catch_up(int j, const KvCache::Impl& host, int T);
+    Result<void> reserve_means(int j, std::int64_t chunks);
 
     CudaModel& m_model;
     int m_chunk_size = 1;  // B of the state's attention options
@@ -68,6 +95,10 @@ private:
     float* m_work = nullptr;
     std::vector<KvMirror> m_kv;
     std::vector<float> m_staging;
+    bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
+    std::int64_t m_call_end = 0;                 // rows after the call being prepared
+    std::unique_ptr<KvPages> m_pages;            // paged mode
+    std::vector<std::vector<float>> m_new_rows;  // per block: the call's rows for the host
     void* m_graph[2] = {nullptr, nullptr};  // cudaGraphExec_t
 };
 

@@ -16,12 +16,12 @@
 class TestSyntheticContext : public QObject {
     Q_OBJECT
 
-private Q_SLOTS:
+  private Q_SLOTS:
     void fillsTheCaches();
     void behavesLikeAState();
     void refusesBadRequests();
 
-private:
+  private:
     static lectern::AttentionOptions options(int chunk, int top_k) {
         lectern::AttentionOptions o;
         o.chunk_size = chunk;
@@ -55,8 +55,7 @@ void TestSyntheticContext::fillsTheCaches() {
         QVERIFY(kv.store.shared_chunk(1).get() != kv.store.shared_chunk(2).get());
         // The store's mean table ([chunk][64] per head) holds each chunk's own means.
         QCOMPARE(std::memcmp(kv.store.means(kv.n_head - 1) + 4 * 64,
-                             kv.store.shared_chunk(4)->mean(kv.n_head - 1),
-                             64 * sizeof(float)),
+                             kv.store.shared_chunk(4)->mean(kv.n_head - 1), 64 * sizeof(float)),
                  0);
     }
 }

@@ -1,7 +1,8 @@
 // The whole model on the GPU (lectern_cuda_engine) against the CPU engine on the committed test
 // models: logits of one prefill, GPU prefill vs GPU token-by-token decode, split invariance on the
 // GPU, states moved between the backends through serialize, the CPU fallbacks (compat attention,
-// traced calls) and a failed call leaving a GPU state untouched. QSKIPs without a device.
+// traced calls), a failed call leaving a GPU state untouched, and the paged KV cache (a budget too
+// small for the dense KV mirrors). QSKIPs without a device.
 //
 // Tolerances (scaled difference = max |gpu - cpu| / max(1, max |cpu|) over a row of logits):
 // - f32 matrices: the GPU uses fp32 SGEMM (no TF32) and an fp32 GEMV, the same math as the CPU in
@@ -77,6 +78,26 @@ std::shared_ptr<const lectern::Model> load(const QString& path, lectern::Backend
     auto m = lectern::Model::load(path.toStdString(), rt);
     if (!m) qWarning("loading %s: %s", qPrintable(path), m.error().message.c_str());
     return m ? *m : nullptr;
+}
+
+// A model on the GPU with `budget` bytes of GPU memory; null when it does not load.
+std::shared_ptr<const lectern::Model> load_with_budget(const QString& path, std::size_t budget) {
+    lectern::RuntimeOptions rt;
+    rt.threads = 2;
+    rt.backend = lectern::Backend::cuda;
+    rt.gpu_memory_budget = budget;
+    auto m = lectern::Model::load(path.toStdString(), rt);
+    return m ? *m : nullptr;
+}
+
+// The smallest budget (to 1 KiB) the model loads with: its weights and scratch, no KV room.
+std::size_t weights_and_scratch(const QString& path) {
+    std::size_t lo = 0, hi = std::size_t(16) << 30;
+    while (hi - lo > 1024) {
+        const std::size_t mid = lo + (hi - lo) / 2;
+        (load_with_budget(path, mid) ? hi : lo) = mid;
+    }
+    return hi;
 }
 
 std::vector<token_id> tokens(int n, int vocab, unsigned seed) {
@@ -306,6 +327,129 @@ private slots:
             got.insert(got.end(), rest.begin(), rest.end());
             QVERIFY2(got == want, file);
         }
+    }
+
+    // The paged KV cache (kernels/model/cuda_kv_pages.h): a GPU memory budget with room for a
+    // few chunk slots beyond the weights and scratch, far below the dense mirrors of 300 rows, so
+    // prefill runs paged from the start, decode starts dense and switches when the mirror stops
+    // fitting, and slots are evicted (300 rows are 19-38 chunks per attention block; the pool
+    // holds `slots` of them, shared by the blocks). Results as without a budget; a budget under
+    // the minimum pool fails with a message naming it.
+    void paged_kv_cache_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<int>("chunk");
+        QTest::addColumn<int>("top_k");
+        QTest::addColumn<double>("tol");
+        QTest::addColumn<bool>("bf16");
+        QTest::newRow("rwkvx-f32-c16k3") << "rwkvx-c128-1attn-f32.pth" << 16 << 3 << 2e-3 << false;
+        QTest::newRow("rwkvx-bf16-c8k2") << "rwkvx-c128-bf16.pth" << 8 << 2 << 3e-2 << true;
+    }
+    void paged_kv_cache() {
+        QFETCH(QString, file);
+        QFETCH(int, chunk);
+        QFETCH(int, top_k);
+        QFETCH(double, tol);
+        QFETCH(bool, bf16);
+        const QString path = data_dir() + QStringLiteral("/golden/") + file;
+        auto cpu = load(path, lectern::Backend::cpu);
+        auto free_gpu = load(path, lectern::Backend::cuda);
+        QVERIFY(cpu && free_gpu);
+        const lectern::ModelConfig& c = cpu->config();
+        const int V = c.vocab;
+        // One query reads its own chunk and up to n_head * (top_k - 1) chosen ones.
+        const int min_slots = 1 + c.n_head * (top_k - 1);
+        const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
+        // KvPages::grow leaves 64 KiB of the KV budget for the chunk means (which take up to
+        // 19 KiB per block here, twice that while one grows); 128 KiB besides the slots keeps
+        // the means' growth clear of the pool, which gets 9-11 slots of the 19-76 the blocks'
+        // chunks would take.
+        const std::size_t weights = weights_and_scratch(path);
+        auto gpu = load_with_budget(
+            path, weights + (std::size_t(128) << 10) + std::size_t(min_slots + 3) * slot);
+        QVERIFY(gpu);
+        lectern::AttentionOptions a;
+        a.chunk_size = chunk;
+        a.top_k = top_k;
+        const Rule prefill = bf16 ? Rule::rounded_prefill : Rule::near_ties;
+        const auto ids = tokens(300, V, 4242u + unsigned(chunk));
+        QString error;
+
+        // Each budgeted state lives in its own scope: a paged state keeps its slot pool (the
+        // budget's rest) while it lives, so two at once would not both fit this budget.
+        lectern::State sc(cpu, a), sf(free_gpu, a);
+        const auto want = feed(sc, ids, {}, &error);
+        QVERIFY2(!want.empty(), qPrintable(error));
+        const auto dense = feed(sf, ids, {}, &error);
+        QVERIFY2(!dense.empty(), qPrintable(error));
+        std::vector<float> paged;
+        {
+            lectern::State sp(gpu, a);
+            paged = feed(sp, ids, {}, &error);
+            QVERIFY2(!paged.empty(), qPrintable(error));
+        }
+        // Same rows, means and selections as the dense mirror: only the kernel's reading differs.
+        QString why = agree(paged, dense, V, 1e-4, Rule::exact_tolerance);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged vs dense GPU prefill: ") + why));
+        why = agree(paged, want, V, tol, prefill);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged GPU vs CPU prefill: ") + why));
+
+        // Decode: dense mirrors until they outgrow the budget, then paged, one token at a time.
+        std::vector<std::size_t> every;
+        for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
+        {
+            lectern::State sd(gpu, a);
+            const auto decoded = feed(sd, ids, every, &error);
+            QVERIFY2(!decoded.empty(), qPrintable(error));
+            why = agree(decoded, want, V, tol, Rule::near_ties);
+            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged GPU decode vs CPU: ") + why));
+        }
+
+        // Calls of mixed sizes (at least 2 tokens: see the file comment): chunks straddle calls,
+        // the pool is reused across them.
+        {
+            lectern::State ss(gpu, a);
+            const auto split = feed(ss, ids, {7, 9, 50, 52, 130, 133, 200, 290}, &error);
+            QVERIFY2(!split.empty(), qPrintable(error));
+            why = prefill == Rule::rounded_prefill ? agree(split, paged, V, tol, prefill)
+                                                   : agree(split, paged, V, 1e-3, Rule::near_ties);
+            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged GPU split: ") + why));
+        }
+
+        // A failed call on a paged state leaves it as it was.
+        {
+            const std::size_t head = 280;  // 280 rows do not fit the dense mirrors
+            lectern::State s(gpu, a);
+            QVERIFY2(!feed(s, std::vector<token_id>(ids.begin(), ids.begin() + head), {}, &error)
+                          .empty(),
+                     qPrintable(error));
+            std::vector<token_id> rest(ids.begin() + head, ids.end());
+            std::vector<token_id> bad = rest;
+            bad[bad.size() / 2] = token_id(V);
+            std::vector<float> none;
+            QVERIFY(!lectern::forward(s, bad, true, none));
+            QCOMPARE(s.position(), std::int64_t(head));
+            const auto got = feed(s, rest, {}, &error);
+            QVERIFY2(!got.empty(), qPrintable(error));
+            const std::vector<float> want_rest(paged.begin() + long(head * std::size_t(V)),
+                                               paged.end());
+            why = prefill == Rule::rounded_prefill
+                      ? agree(got, want_rest, V, tol, prefill)
+                      : agree(got, want_rest, V, 1e-3, Rule::near_ties);
+            QVERIFY2(why.isEmpty(),
+                     qPrintable(QStringLiteral("paged, after a failed call: ") + why));
+        }
+
+        // Below the minimum pool (64 KiB: the means fit, no slot does): a clear error naming the
+        // minimum, not a crash.
+        auto tiny = load_with_budget(path, weights + (std::size_t(64) << 10));
+        QVERIFY(tiny);
+        lectern::State st(tiny, a);
+        std::vector<float> out;
+        auto failed = lectern::forward(st, ids, true, out);
+        QVERIFY(!failed);
+        QVERIFY2(QString::fromStdString(failed.error().message)
+                     .contains(QStringLiteral("chunk slots")),
+                 failed.error().message.c_str());
     }
 
     // Compat attention has no GPU kernels: a GPU model runs it on the CPU, bit for bit.

@@ -12,6 +12,7 @@ void register_cuda_backend();
 }  // namespace lectern
 
 #include <string>
+#include <vector>
 
 #include "lectern/result.h"
 
@@ -32,5 +33,17 @@ Result<GpuRoofline> measure_gpu_roofline();
 // calls of kSegmentRows, as the model feeds it. Timed with CUDA events on device 0. For the dense
 // attention baseline (tools/dense_attention_baseline.py).
 Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k);
+
+// Op-kind breakdown of GPU forward calls (kernels/model/cuda_profile.h), for benchmarks: enable
+// clears the totals and turns recording on or off; report waits for the recorded ops and returns
+// milliseconds and op count per kind since enable (kinds that never ran are left out). Recording
+// adds CUDA events around every op, which slows small calls: read it as proportions.
+struct GpuProfileEntry {
+    std::string op;
+    double ms = 0;
+    long long calls = 0;
+};
+void gpu_profile_enable(bool on);
+std::vector<GpuProfileEntry> gpu_profile_report();
 
 }  // namespace lectern

@@ -1,0 +1,224 @@
+// KvPages (cuda_kv_pages.h): the slot pool and its growth within the KV budget, page-table
+// uploads, and the loads the planner asks for (host chunks through double-buffered pinned staging,
+// the call's own rows device to device).
+#include "cuda_kv_pages.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "cuda_check.cuh"
+
+namespace lectern::cuda {
+
+Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
+                             std::size_t C, float* sk, float* sv) {
+    const int B = host.chunk_size();
+    const int H = int(C / kv_head_dim);
+    const std::int64_t chunk_rows = host.store.chunk_count() * B;
+    if (n <= 0) return {};
+    if (r0 < chunk_rows) {
+        const std::int64_t c = r0 / B;
+        auto chunk = host.store.acquire(c);
+        if (!chunk) return chunk.error();
+        for (int h = 0; h < H; ++h) {
+            auto rows = (*chunk)->checked_head(h);
+            if (!rows) return rows.error();
+            for (std::int64_t i = 0; i < n; ++i) {
+                const int in_chunk = int(r0 + i - c * B);
+                const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
+                kv_load_row(*rows, false, in_chunk, sk + d);
+                kv_load_row(*rows, true, in_chunk, sv + d);
+            }
+        }
+        return {};
+    }
+    for (int h = 0; h < H; ++h)
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::size_t t = std::size_t(r0 + i - chunk_rows) * kv_head_dim;
+            const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
+            std::memcpy(sk + d, host.tail_k[std::size_t(h)].data() + t,
+                        kv_head_dim * sizeof(float));
+            std::memcpy(sv + d, host.tail_v[std::size_t(h)].data() + t,
+                        kv_head_dim * sizeof(float));
+        }
+    return {};
+}
+
+KvPages::KvPages(CudaModel& model, int blocks, int C, int chunk_size)
+    : m_model(model),
+      m_C(C),
+      m_B(std::max(1, chunk_size)),
+      m_planner(blocks),
+      m_tables(std::size_t(std::max(blocks, 0))) {}
+
+KvPages::~KvPages() {
+    for (int i = 0; i < 2; ++i) {
+        if (m_copied[i]) {
+            cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i]));
+            cudaEventDestroy(static_cast<cudaEvent_t>(m_copied[i]));
+        }
+        if (m_pinned[i]) cudaFreeHost(m_pinned[i]);
+    }
+    m_model.release_kv(m_charged);
+}
+
+Result<bool> KvPages::grow(int want, int at_least) {
+    const int have = slot_count();
+    const std::size_t per_slot = slot_bytes();
+    // Leave a little of the budget for the chunk means, which grow with the document (C floats
+    // per chunk and block: 1/(2B) of a slot).
+    const std::size_t available = m_model.kv_available();
+    const std::size_t reserve = std::max<std::size_t>(available / 64, std::size_t(64) << 10);
+    const std::size_t fits = available > reserve ? (available - reserve) / per_slot : 0;
+    int n = int(std::min<std::size_t>(std::size_t(std::max(want, 0)), fits));
+    while (n >= at_least && n > have) {
+        // The old pool stays charged (and allocated) until its slots are copied.
+        if (m_model.charge_kv(std::size_t(n) * per_slot)) {
+            auto keys = DeviceBuffer::allocate(std::size_t(n) * per_slot / 2);
+            auto values = keys ? DeviceBuffer::allocate(std::size_t(n) * per_slot / 2)
+                               : Result<DeviceBuffer>(keys.error());
+            if (keys && values) {
+                const std::size_t old = std::size_t(have) * per_slot / 2;
+                if (old > 0 &&
+                    (cudaMemcpyAsync(keys->data(), m_keys.data(), old, cudaMemcpyDeviceToDevice,
+                                     m_model.stream()) != cudaSuccess ||
+                     cudaMemcpyAsync(values->data(), m_values.data(), old, cudaMemcpyDeviceToDevice,
+                                     m_model.stream()) != cudaSuccess)) {
+                    m_model.release_kv(std::size_t(n) * per_slot);
+                    return make_error("copying the paged KV cache to its larger pool failed");
+                }
+                // Freeing the old pool waits for the queued work that still reads it.
+                m_keys = std::move(*keys);
+                m_values = std::move(*values);
+                m_model.release_kv(m_charged);
+                m_charged = std::size_t(n) * per_slot;
+                m_planner.add_slots(n - have);
+                return true;
+            }
+            cudaGetLastError();  // an allocation failure is not sticky; try a smaller pool
+            m_model.release_kv(std::size_t(n) * per_slot);
+        }
+        n = have + (n - have) / 2;
+    }
+    return false;
+}
+
+Result<bool> KvPages::grow_toward(int needed, int at_least, int useful) {
+    const int have = slot_count();
+    // The first pool takes what every chunk needs, up to the budget (a state turns paged because
+    // its rows did not fit, so that is usually the whole budget); later growth doubles, because
+    // the old pool must fit beside the new one while it is copied.
+    const int want =
+        have == 0 ? std::max(useful, needed) : std::max(needed, std::min(useful, 2 * have));
+    return grow(want, at_least);
+}
+
+Result<void> KvPages::scatter(int j, const CallRows& call) {
+    const std::size_t row_bytes = std::size_t(m_C) * sizeof(float);
+    for (std::int64_t c = call.p0 / m_B; c * m_B < call.p0 + call.T; ++c) {
+        const int slot = m_planner.slot_of(j, c);
+        if (slot < 0) continue;
+        const std::int64_t from = std::max(c * m_B, call.p0);
+        const std::int64_t to = std::min((c + 1) * m_B, call.p0 + call.T);
+        const std::size_t dst = std::size_t(from - c * m_B) * m_C;
+        const std::size_t src = std::size_t(from - call.p0) * m_C;
+        const std::size_t bytes = std::size_t(to - from) * row_bytes;
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_keys(slot) + dst, call.keys + src, bytes,
+                                         cudaMemcpyDeviceToDevice, m_model.stream()));
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_values(slot) + dst, call.values + src, bytes,
+                                         cudaMemcpyDeviceToDevice, m_model.stream()));
+    }
+    return {};
+}
+
+Result<void> KvPages::ensure(int j, std::span<const std::int64_t> chunks, const KvCache::Impl& host,
+                             const CallRows& call, int useful) {
+    const int missing = m_planner.missing(j, chunks);
+    if (missing > m_planner.free_slots()) {
+        // A larger pool beats evicting while the budget allows.
+        const int short_by = missing - m_planner.free_slots();
+        const int have = slot_count();
+        auto grown = grow_toward(have + short_by, have + short_by, useful);
+        if (!grown) return grown.error();
+    }
+    auto plan = m_planner.plan(j, chunks);
+    if (!plan)
+        return with_context(
+            "the GPU memory budget leaves too little room for the paged KV cache (raise it)",
+            plan.error());
+    for (const KvPageLoad& l : *plan)
+        if (auto ok = load(l, host, call); !ok) {
+            // The slot holds a partial chunk: forget it rather than trust it later.
+            for (const KvPageLoad& undo : *plan) m_planner.forget(undo.block, undo.chunk);
+            return ok;
+        }
+    return {};
+}
+
+Result<void> KvPages::load(const KvPageLoad& l, const KvCache::Impl& host, const CallRows& call) {
+    const std::int64_t first = l.chunk * m_B;
+    const std::int64_t host_end = std::min(first + m_B, call.p0);
+    const std::int64_t call_end = std::min(first + m_B, call.p0 + call.T);
+    const std::size_t row_bytes = std::size_t(m_C) * sizeof(float);
+    const cudaStream_t stream = m_model.stream();
+    if (host_end > first) {
+        const int i = m_next;
+        m_next ^= 1;
+        if (!m_pinned[i]) {
+            void* p = nullptr;
+            LECTERN_CUDA_TRY(
+                cudaHostAlloc(&p, 2 * std::size_t(m_B) * row_bytes, cudaHostAllocDefault));
+            m_pinned[i] = static_cast<float*>(p);
+            cudaEvent_t e = nullptr;
+            LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+            m_copied[i] = e;
+        } else {
+            // This buffer's previous DMA must be done before it is refilled.
+            LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i])));
+        }
+        float* sk = m_pinned[i];
+        float* sv = sk + std::size_t(m_B) * m_C;
+        const std::int64_t n = host_end - first;
+        if (auto ok = stage_host_rows(host, first, n, std::size_t(m_C), sk, sv); !ok) return ok;
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_keys(l.slot), sk, std::size_t(n) * row_bytes,
+                                         cudaMemcpyHostToDevice, stream));
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_values(l.slot), sv, std::size_t(n) * row_bytes,
+                                         cudaMemcpyHostToDevice, stream));
+        LECTERN_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(m_copied[i]), stream));
+    }
+    const std::int64_t from = std::max(first, call.p0);
+    if (call_end > from) {
+        const std::size_t dst = std::size_t(from - first) * m_C;
+        const std::size_t src = std::size_t(from - call.p0) * m_C;
+        const std::size_t bytes = std::size_t(call_end - from) * row_bytes;
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_keys(l.slot) + dst, call.keys + src, bytes,
+                                         cudaMemcpyDeviceToDevice, stream));
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_values(l.slot) + dst, call.values + src, bytes,
+                                         cudaMemcpyDeviceToDevice, stream));
+    }
+    return {};
+}
+
+Result<const int*> KvPages::upload_table(int j, std::int64_t chunks) {
+    DeviceBuffer& table = m_tables[std::size_t(j)];
+    const std::size_t bytes = std::size_t(std::max<std::int64_t>(chunks, 1)) * sizeof(int);
+    if (table.size() < bytes) {
+        auto grown = DeviceBuffer::allocate(std::max(bytes, table.size() * 2));
+        if (!grown) return grown.error();
+        table = std::move(*grown);
+    }
+    m_table_host = m_planner.page_table(j, chunks);
+    // From pageable memory: the copy is staged before the call returns (so the vector may be
+    // rewritten for the next range) and runs after the work queued before it, i.e. after the
+    // previous range's attention read the old table.
+    if (chunks > 0)
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(table.data(), m_table_host.data(),
+                                         std::size_t(chunks) * sizeof(int), cudaMemcpyHostToDevice,
+                                         m_model.stream()));
+    return static_cast<const int*>(table.data());
+}
+
+}  // namespace lectern::cuda

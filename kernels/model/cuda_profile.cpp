@@ -1,0 +1,138 @@
+// The op-kind breakdown of GPU forward calls (cuda_profile.h, lectern/cuda_backend.h): a pool of
+// CUDA event pairs filled in call order and summed per op kind when the report is asked for.
+// One process-wide profile: benchmarks run one model on one thread.
+#include "cuda_profile.h"
+
+#include <cuda_runtime.h>
+
+#include <array>
+#include <mutex>
+#include <vector>
+
+#include "lectern/cuda_backend.h"
+
+namespace lectern::cuda {
+namespace {
+
+struct EventPair {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    ProfileOp op = ProfileOp::matmul;
+};
+
+struct Profile {
+    std::mutex mutex;
+    bool on = false;
+    std::vector<EventPair> pairs;  // every created pair; [0, used) hold this period's records
+    std::size_t used = 0;
+    std::array<double, std::size_t(ProfileOp::count)> ms{};
+    std::array<long long, std::size_t(ProfileOp::count)> calls{};
+
+    // Fold the recorded pairs into the totals (waits for them) and free the pool for reuse.
+    void collect() {
+        for (std::size_t i = 0; i < used; ++i) {
+            EventPair& p = pairs[i];
+            float t = 0;
+            if (cudaEventSynchronize(p.stop) == cudaSuccess &&
+                cudaEventElapsedTime(&t, p.start, p.stop) == cudaSuccess) {
+                ms[std::size_t(p.op)] += double(t);
+                ++calls[std::size_t(p.op)];
+            }
+        }
+        used = 0;
+    }
+};
+
+Profile& profile() {
+    static Profile p;
+    return p;
+}
+
+}  // namespace
+
+const char* profile_op_name(ProfileOp op) {
+    switch (op) {
+        case ProfileOp::matmul:
+            return "matmul";
+        case ProfileOp::wkv7:
+            return "wkv7";
+        case ProfileOp::attention:
+            return "attention";
+        case ProfileOp::norm:
+            return "norm";
+        case ProfileOp::elementwise:
+            return "elementwise";
+        case ProfileOp::transfer:
+            return "transfer";
+        case ProfileOp::count:
+            break;
+    }
+    return "?";
+}
+
+ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream) : m_stream(stream) {
+    Profile& p = profile();
+    std::lock_guard lock(p.mutex);
+    if (!p.on) return;
+    // Bound the pool: fold what is recorded so far once it holds many pairs.
+    if (p.used == 65536) p.collect();
+    if (p.used == p.pairs.size()) {
+        EventPair e;
+        if (cudaEventCreate(&e.start) != cudaSuccess) return;
+        if (cudaEventCreate(&e.stop) != cudaSuccess) {
+            cudaEventDestroy(e.start);
+            return;
+        }
+        p.pairs.push_back(e);
+    }
+    EventPair& e = p.pairs[p.used];
+    e.op = op;
+    if (cudaEventRecord(e.start, static_cast<cudaStream_t>(stream)) != cudaSuccess) return;
+    m_pair = int(p.used++);
+}
+
+ProfileScope::~ProfileScope() {
+    if (m_pair < 0) return;
+    Profile& p = profile();
+    std::lock_guard lock(p.mutex);
+    cudaEventRecord(p.pairs[std::size_t(m_pair)].stop, static_cast<cudaStream_t>(m_stream));
+}
+
+ProfilePause::ProfilePause() {
+    Profile& p = profile();
+    std::lock_guard lock(p.mutex);
+    m_was_on = p.on;
+    p.on = false;
+}
+
+ProfilePause::~ProfilePause() {
+    Profile& p = profile();
+    std::lock_guard lock(p.mutex);
+    p.on = m_was_on;
+}
+
+}  // namespace lectern::cuda
+
+namespace lectern {
+
+void gpu_profile_enable(bool on) {
+    auto& p = cuda::profile();
+    std::lock_guard lock(p.mutex);
+    p.collect();
+    p.ms.fill(0);
+    p.calls.fill(0);
+    p.on = on;
+}
+
+std::vector<GpuProfileEntry> gpu_profile_report() {
+    auto& p = cuda::profile();
+    std::lock_guard lock(p.mutex);
+    p.collect();
+    std::vector<GpuProfileEntry> out;
+    for (int i = 0; i < int(cuda::ProfileOp::count); ++i)
+        if (p.calls[std::size_t(i)] > 0)
+            out.push_back({cuda::profile_op_name(cuda::ProfileOp(i)), p.ms[std::size_t(i)],
+                           p.calls[std::size_t(i)]});
+    return out;
+}
+
+}  // namespace lectern

@@ -1,0 +1,50 @@
+// Where a GPU forward call spends its time, by kind of op (matmul, wkv7, attention, norms, ...):
+// CUDA events around each op on the model's stream, summed per name after a synchronise. Off
+// unless a benchmark turns it on (lectern::gpu_profile_enable, lectern-cli bench --profile): the
+// events cost a few microseconds each and perturb small decode calls, so the breakdown shows
+// proportions, not the exact speed. Never active while a CUDA graph is being captured.
+#pragma once
+
+#include "lectern/cuda/cuda_stream.h"
+
+namespace lectern::cuda {
+
+// The op kinds the breakdown reports (a fixed list: recording stays allocation-free).
+enum class ProfileOp : int {
+    matmul,
+    wkv7,
+    attention,    // chunk means, selection, attention, KV paging
+    norm,         // LayerNorm, GroupNorm with bonus and gate
+    elementwise,  // token shift, lerps, time-mix preparation, activations, residual adds
+    transfer,     // host <-> device copies of the call (embedding rows, logits, KV rows)
+    count
+};
+const char* profile_op_name(ProfileOp op);
+
+// Records a start event now and a stop event when destroyed, both on `stream`, when profiling is
+// on; does nothing otherwise.
+class ProfileScope {
+  public:
+    ProfileScope(ProfileOp op, cuda_stream stream);
+    ~ProfileScope();
+    ProfileScope(const ProfileScope&) = delete;
+    ProfileScope& operator=(const ProfileScope&) = delete;
+
+  private:
+    int m_pair = -1;  // index of the event pair, -1 when not recording
+    cuda_stream m_stream = nullptr;
+};
+
+// Suspends recording (a graph capture is under way) while alive.
+class ProfilePause {
+  public:
+    ProfilePause();
+    ~ProfilePause();
+    ProfilePause(const ProfilePause&) = delete;
+    ProfilePause& operator=(const ProfilePause&) = delete;
+
+  private:
+    bool m_was_on = false;
+};
+
+}  // namespace lectern::cuda

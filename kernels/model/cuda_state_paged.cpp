@@ -1,0 +1,158 @@
+// CudaState's choice between dense KV mirrors and the paged KV cache, and the paged mode's own
+// upkeep: the switch, catching up with the host cache (means of chunks the device has not seen,
+// stale slots dropped), the growth of the means, the rows kept for the host, the rollback.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "cuda_check.cuh"
+#include "cuda_state.h"
+#include "lectern/cuda/sparse_attention.h"
+
+namespace lectern::cuda {
+
+Result<void> CudaState::prepare(const std::vector<KvCache>& hosts, int T) {
+    if (!m_pages) {
+        Result<void> dense;
+        m_reserve_failed = false;
+        for (std::size_t j = 0; j < m_kv.size() && dense; ++j) {
+            const KvCache::Impl& host = hosts[j].impl();
+            dense = catch_up(int(j), host);
+            if (dense) dense = reserve(int(j), host.rows() + T);
+        }
+        if (dense) return {};
+        // Only "does not fit" switches; anything else (a corrupt chunk file) is the call's error.
+        if (!m_reserve_failed) return dense;
+        if (auto ok = switch_to_paged(); !ok) return ok;
+    }
+    // A first pool sized for the whole call, not its first segment, saves regrowing it.
+    m_call_end = hosts.empty() ? 0 : hosts[0].impl().rows() + T;
+    for (std::size_t j = 0; j < m_kv.size(); ++j)
+        if (auto ok = paged_catch_up(int(j), hosts[j].impl(), T); !ok) return ok;
+    return {};
+}
+
+int CudaState::useful_slots(std::int64_t rows) const {
+    const std::int64_t end = std::max(rows, m_call_end);
+    const std::int64_t per_block = (end + m_chunk_size - 1) / m_chunk_size;
+    return int(std::min<std::int64_t>(per_block * std::int64_t(m_kv.size()), 1 << 30));
+}
+
+Result<void> CudaState::switch_to_paged() {
+    // The dense rows go (the host has them all); the means stay, with only their bytes charged.
+    for (KvMirror& k : m_kv) {
+        m_model.release_kv(k.charged);
+        k.keys = DeviceBuffer();
+        k.values = DeviceBuffer();
+        k.capacity = 0;
+        k.charged = std::size_t(k.mean_capacity) * m_C * sizeof(float);
+        if (auto ok = m_model.charge_kv(k.charged); !ok) {  // less than before: cannot fail
+            k.charged = 0;
+            return ok;
+        }
+    }
+    m_pages = std::make_unique<KvPages>(m_model, int(m_kv.size()), int(m_C), m_chunk_size);
+    m_new_rows.assign(m_kv.size(), {});
+    return {};
+}
+
+Result<void> CudaState::reserve_means(int j, std::int64_t chunks) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    if (chunks <= k.mean_capacity) return {};
+    const std::size_t row_bytes = m_C * sizeof(float);
+    std::int64_t cap = std::max(chunks, k.mean_capacity + k.mean_capacity / 4 + 16);
+    // The old buffer stays charged until its means are copied.
+    if (!m_model.charge_kv(std::size_t(cap) * row_bytes)) {
+        cap = chunks;
+        if (auto ok = m_model.charge_kv(std::size_t(cap) * row_bytes); !ok) return ok;
+    }
+    auto means = DeviceBuffer::allocate(std::size_t(cap) * row_bytes);
+    if (!means) {
+        m_model.release_kv(std::size_t(cap) * row_bytes);
+        return means.error();
+    }
+    if (k.mean_chunks > 0 &&
+        cudaMemcpy(means->data(), k.means.data(), std::size_t(k.mean_chunks) * row_bytes,
+                   cudaMemcpyDeviceToDevice) != cudaSuccess) {
+        m_model.release_kv(std::size_t(cap) * row_bytes);
+        return make_error("copying the chunk means to their larger buffer failed");
+    }
+    k.means = std::move(*means);
+    m_model.release_kv(k.charged);
+    k.charged = std::size_t(cap) * row_bytes;
+    k.mean_capacity = cap;
+    return {};
+}
+
+Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    if (host.compressed)
+        return make_error("a compressed (compat) KV cache cannot run native attention");
+    const std::int64_t want = host.rows();
+    const int B = m_chunk_size;
+    if (want != k.rows) {
+        // Rows changed behind the device's back (a CPU call appended, or a state was replaced):
+        // the chunk that was partial may have a stale slot; complete chunks never change.
+        const std::int64_t known = std::min(want, k.rows);
+        m_pages->planner().forget_from(j, known / B);
+        k.mean_chunks = std::min(k.mean_chunks, known / B);
+    }
+    if (auto ok = reserve_means(j, (want + T) / B + 1); !ok) return ok;
+    // Means of complete chunks the device has not averaged: each chunk through a slot, averaged
+    // there as the dense mirror would (float32 sums of the dequantised rows).
+    SparseAttentionShape shape;
+    shape.n_head = int(m_C / sparse_head_dim);
+    shape.chunk_size = B;
+    shape.top_k = 1;
+    const CallRows none{want, 0, nullptr, nullptr};
+    for (std::int64_t c = k.mean_chunks; c < want / B; ++c) {
+        const std::int64_t one[] = {c};
+        if (auto ok = m_pages->ensure(j, one, host, none, useful_slots(want)); !ok) return ok;
+        const int slot = m_pages->planner().slot_of(j, c);
+        auto ok = chunk_means(m_pages->slot_keys(slot), shape, 0, 1,
+                              static_cast<float*>(k.means.data()) + std::size_t(c) * m_C, nullptr);
+        m_pages->planner().unpin_all();
+        if (!ok) return ok;
+        k.mean_chunks = c + 1;
+    }
+    k.rows = want;
+    return {};
+}
+
+Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* values, int T) {
+    std::vector<float>& rows = m_new_rows[std::size_t(j)];
+    const std::size_t n = std::size_t(T) * m_C;
+    rows.resize(2 * n);
+    LECTERN_CUDA_TRY(cudaMemcpy(rows.data(), keys, n * sizeof(float), cudaMemcpyDeviceToHost));
+    LECTERN_CUDA_TRY(
+        cudaMemcpy(rows.data() + n, values, n * sizeof(float), cudaMemcpyDeviceToHost));
+    return {};
+}
+
+Result<const float*> CudaState::new_rows(int j, int n) {
+    const std::size_t count = std::size_t(n) * m_C;
+    if (m_pages) {
+        const std::vector<float>& rows = m_new_rows[std::size_t(j)];
+        if (rows.size() != 2 * count) return make_error("paged KV: the call's rows are missing");
+        return rows.data();
+    }
+    const KvMirror& k = m_kv[std::size_t(j)];
+    m_staging.resize(2 * count);
+    const std::size_t at = std::size_t(k.rows) * m_C;
+    LECTERN_CUDA_TRY(cudaMemcpy(m_staging.data(), static_cast<const float*>(k.keys.data()) + at,
+                                count * sizeof(float), cudaMemcpyDeviceToHost));
+    LECTERN_CUDA_TRY(cudaMemcpy(m_staging.data() + count,
+                                static_cast<const float*>(k.values.data()) + at,
+                                count * sizeof(float), cudaMemcpyDeviceToHost));
+    return static_cast<const float*>(m_staging.data());
+}
+
+void CudaState::rollback(int j) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    k.mean_chunks = std::min(k.mean_chunks, k.rows / m_chunk_size);
+    // A slot's rows past the committed ones would be rewritten before any query reads them, but
+    // dropping the slots from the partial chunk on keeps that argument out of the picture.
+    if (m_pages) m_pages->planner().forget_from(j, k.rows / m_chunk_size);
+}
+
+}  // namespace lectern::cuda
