@@ -20,75 +20,21 @@
 //   (float32 online softmax over at most K * B keys vs float64). No NaN; sentinels intact.
 // - paged output: bit-identical to the dense output (one code path, same key order), hence within
 //   the same tolerance of the reference.
+// The host side (inputs, reference, checks, paged layout) is sparse_attention_check.h, shared with
+// tests/emu/tst_sparse_attention_emu.cpp, which runs these kernels on a CPU emulator in every CI.
 #include <QTest>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include "../cpu/sparse_attention_reference.h"
 #include "gpu_test_util.h"
+#include "sparse_attention_check.h"
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/sparse_attention.h"
-#endif
-
-#ifdef LECTERN_HAVE_CUDA
-namespace {
-
-constexpr int N = ref::N;          // head size
-constexpr std::size_t guard = 64;  // sentinel elements on each side of device outputs
-constexpr std::uint32_t sentinel = 0xA5A5A5A5u;
-
-template <typename T>
-bool sentinels_intact(const std::vector<T>& all, std::size_t n) {
-    static_assert(sizeof(T) == 4);
-    for (std::size_t i = 0; i < guard; ++i) {
-        std::uint32_t head, tail;
-        std::memcpy(&head, &all[i], 4);
-        std::memcpy(&tail, &all[guard + n + i], 4);
-        if (head != sentinel || tail != sentinel) return false;
-    }
-    return true;
-}
-
-// The rows of k / v ([rows][C]) scattered into pools of B-row slots: chunk c in slot page[c].
-// The slots are shuffled and there are two spare ones; every row no chunk owns (spare slots, the
-// tail of a partial last chunk) is NaN, and each chunk the launch does not read (read[c] false)
-// points at a spare slot, so an access through a wrong page entry yields NaN.
-struct PagedRows {
-    std::vector<float> keys, values;
-    std::vector<int> page;
-};
-
-PagedRows scatter_pages(const std::vector<float>& k, const std::vector<float>& v, int rows, int B,
-                        std::size_t C, const std::vector<bool>& read, std::uint32_t seed) {
-    const int n_chunks = (rows + B - 1) / B;
-    const int n_slots = n_chunks + 2;
-    std::vector<int> slot(n_slots);
-    for (int i = 0; i < n_slots; ++i) slot[i] = i;
-    std::shuffle(slot.begin(), slot.end(), std::mt19937(seed));
-    const std::size_t slot_floats = std::size_t(B) * C;
-    PagedRows p;
-    p.keys.assign(std::size_t(n_slots) * slot_floats, std::nanf(""));
-    p.values.assign(p.keys.size(), std::nanf(""));
-    p.page.assign(n_chunks, slot[n_chunks]);  // spare slot
-    for (int c = 0; c < n_chunks; ++c) {
-        if (!read[c]) continue;
-        p.page[c] = slot[c];
-        const std::size_t n = std::size_t(std::min(B, rows - c * B)) * C;
-        const std::size_t from = std::size_t(c) * slot_floats;
-        const std::size_t to = std::size_t(slot[c]) * slot_floats;
-        std::copy_n(k.begin() + from, n, p.keys.begin() + to);
-        std::copy_n(v.begin() + from, n, p.values.begin() + to);
-    }
-    return p;
-}
-
-}  // namespace
 #endif
 
 class TestSparseAttentionCuda : public QObject {
@@ -141,22 +87,18 @@ void TestSparseAttentionCuda::matchesReference() {
     QFETCH(int, top_k);
     QFETCH(int, p0);
     QFETCH(int, tokens);
-    const int H = heads, B = chunk, K = top_k, T = tokens;
-    const std::size_t C = std::size_t(H) * N;
-    const int rows = p0 + T;
-    const int n_complete = rows / B;
-    const int n_select = K - 1;
+    using sparse_check::guard;
+    const sparse_check::Case c{heads, chunk, top_k, p0, tokens};
+    const int H = c.H, B = c.B, K = c.K, T = c.T;
+    const std::size_t C = c.C();
+    const int n_complete = c.n_complete();
+    const int n_select = c.n_select();
     const std::uint32_t seed = std::random_device{}();
     qInfo("seed %u", seed);
-
-    // Inputs: keys = noise + a per-(chunk, channel) offset, so chunk means differ clearly.
-    const auto q = gpu_test::uniform(std::size_t(T) * C, -2.0f, 2.0f, seed);
-    auto k = gpu_test::uniform(std::size_t(rows) * C, -1.0f, 1.0f, seed + 1);
-    const auto v = gpu_test::uniform(std::size_t(rows) * C, -1.0f, 1.0f, seed + 2);
-    const auto bias = gpu_test::uniform(std::size_t(rows / B + 1) * C, -1.0f, 1.0f, seed + 3);
-    for (int r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < C; ++c)
-            k[std::size_t(r) * C + c] += bias[std::size_t(r / B) * C + c];
+    const auto in = sparse_check::make_inputs(c, seed);
+    const auto& q = in.q;
+    const auto& k = in.k;
+    const auto& v = in.v;
 
     // Device run: means of every complete chunk, selection, attention.
     using lectern::cuda::DeviceBuffer;
@@ -199,119 +141,19 @@ void TestSparseAttentionCuda::matchesReference() {
     QVERIFY(dm->download(means.data(), means.size() * 4));
     QVERIFY(ds->download(sel_all.data(), sel_all.size() * 4));
     QVERIFY(dy->download(y_all.data(), y_all.size() * 4));
-    QVERIFY2(sentinels_intact(sel_all, n_sel), "selection sentinels overwritten");
-    QVERIFY2(sentinels_intact(y_all, n_y), "output sentinels overwritten");
+    QVERIFY2(sparse_check::sentinels_intact(sel_all, n_sel), "selection sentinels overwritten");
+    QVERIFY2(sparse_check::sentinels_intact(y_all, n_y), "output sentinels overwritten");
 
-    // Reference means in float64.
-    std::vector<double> kd(k.begin(), k.end()), vd(v.begin(), v.end());
-    std::vector<double> mean_ref(std::size_t(n_complete) * C, 0.0);
-    for (int c = 0; c < n_complete; ++c) {
-        for (int r = c * B; r < (c + 1) * B; ++r)
-            for (std::size_t i = 0; i < C; ++i)
-                mean_ref[std::size_t(c) * C + i] += kd[std::size_t(r) * C + i];
-        for (std::size_t i = 0; i < C; ++i) mean_ref[std::size_t(c) * C + i] /= B;
-    }
-    if (n_complete > 0) {
-        const std::vector<float> mean_ref_f(mean_ref.begin(), mean_ref.end());
-        LECTERN_COMPARE_CLOSE(means.data(), mean_ref_f.data(), mean_ref_f.size(), 1e-5, 1e-5);
-    }
-
-    // Selection and output per (query, head).
-    std::vector<float> y_ref(n_y);
-    int near_ties = 0;
-    for (int t = 0; t < T; ++t) {
-        const int s = p0 + t;
-        const int own = s / B;
-        for (int h = 0; h < H; ++h) {
-            const std::size_t head = std::size_t(h) * N;
-            const std::vector<double> qh(q.begin() + std::size_t(t) * C + head,
-                                         q.begin() + std::size_t(t) * C + head + N);
-            std::vector<double> score(own);
-            double magnitude = 0;
-            for (int c = 0; c < own; ++c) {
-                const double* m = &mean_ref[std::size_t(c) * C + head];
-                score[c] = ref::dot(qh.data(), m);
-                double a = 0;
-                for (int i = 0; i < N; ++i) a += std::fabs(qh[i] * m[i]);
-                magnitude = std::max(magnitude, a);
-            }
-            const auto want = ref::top_indices(score, n_select);
-
-            const int* got = &sel_all[guard + (std::size_t(t) * H + h) * n_select];
-            std::vector<int> chosen;
-            for (int i = 0; i < n_select; ++i) {
-                if (i < int(want.size())) {
-                    QVERIFY2(got[i] >= 0 && got[i] < own,
-                             qPrintable(QStringLiteral("t=%1 h=%2: chunk %3 of %4 candidates")
-                                            .arg(t)
-                                            .arg(h)
-                                            .arg(got[i])
-                                            .arg(own)));
-                    chosen.push_back(got[i]);
-                } else {
-                    QVERIFY2(got[i] == -1,
-                             qPrintable(QStringLiteral("t=%1 h=%2: slot %3 = %4, want -1")
-                                            .arg(t)
-                                            .arg(h)
-                                            .arg(i)
-                                            .arg(got[i])));
-                }
-            }
-            auto chosen_sorted = chosen;
-            std::sort(chosen_sorted.begin(), chosen_sorted.end());
-            QVERIFY2(std::adjacent_find(chosen_sorted.begin(), chosen_sorted.end()) ==
-                         chosen_sorted.end(),
-                     qPrintable(QStringLiteral("t=%1 h=%2: a chunk chosen twice").arg(t).arg(h)));
-            auto want_sorted = want;
-            std::sort(want_sorted.begin(), want_sorted.end());
-            if (chosen_sorted != want_sorted) {
-                // Allowed only as a near-tie: the chosen scores, best first, equal the best scores.
-                std::vector<double> got_scores, want_scores;
-                for (int c : chosen) got_scores.push_back(score[c]);
-                for (int c : want) want_scores.push_back(score[c]);
-                std::sort(got_scores.rbegin(), got_scores.rend());
-                const double eps = 1e-5 * magnitude + 1e-6;
-                for (std::size_t i = 0; i < want_scores.size(); ++i)
-                    QVERIFY2(
-                        std::fabs(got_scores[i] - want_scores[i]) <= eps,
-                        qPrintable(QStringLiteral("t=%1 h=%2: selection differs (score %3 vs %4)")
-                                       .arg(t)
-                                       .arg(h)
-                                       .arg(got_scores[i], 0, 'g', 9)
-                                       .arg(want_scores[i], 0, 'g', 9)));
-                ++near_ties;
-            }
-
-            // Reference output over the GPU's chunks (the reference's own, but for near-ties).
-            std::vector<const double*> keys, values;
-            for (int c : chosen)
-                for (int r = c * B; r < (c + 1) * B; ++r) {
-                    keys.push_back(&kd[std::size_t(r) * C + head]);
-                    values.push_back(&vd[std::size_t(r) * C + head]);
-                }
-            for (int r = own * B; r <= s; ++r) {
-                keys.push_back(&kd[std::size_t(r) * C + head]);
-                values.push_back(&vd[std::size_t(r) * C + head]);
-            }
-            const auto yh = ref::attend(qh.data(), keys, values);
-            for (int i = 0; i < N; ++i) y_ref[std::size_t(t) * C + head + i] = float(yh[i]);
-        }
-    }
-    if (near_ties > 0)
-        qInfo("%d near-tie selections differed from the reference (accepted)", near_ties);
-    LECTERN_COMPARE_CLOSE(y_all.data() + guard, y_ref.data(), n_y, 5e-5, 1e-4);
+    // Means, selection and output against the float64 reference.
+    sparse_check::Reference want;
+    sparse_check::check_means(c, in, means.data(), want);
+    if (QTest::currentTestFailed()) return;
+    sparse_check::check_selection(c, in, sel_all.data() + guard, want);
+    if (QTest::currentTestFailed()) return;
+    LECTERN_COMPARE_CLOSE(y_all.data() + guard, want.y.data(), n_y, 5e-5, 1e-4);
 
     // The paged layout: only the chunks this launch reads are resident (own chunks, selected).
-    std::vector<bool> read((rows + B - 1) / B, false);
-    for (int t = 0; t < T; ++t) {
-        read[(p0 + t) / B] = true;
-        for (int h = 0; h < H; ++h)
-            for (int i = 0; i < n_select; ++i) {
-                const int c = sel_all[guard + (std::size_t(t) * H + h) * n_select + i];
-                if (c >= 0) read[c] = true;
-            }
-    }
-    const auto paged = scatter_pages(k, v, rows, B, C, read, seed + 4);
+    const auto paged = sparse_check::scatter_pages(k, v, c.rows(), B, C, want.read, seed + 4);
     auto dkp = DeviceBuffer::allocate(paged.keys.size() * 4);
     auto dvp = DeviceBuffer::allocate(paged.values.size() * 4);
     auto dpage = DeviceBuffer::allocate(paged.page.size() * 4);
@@ -327,8 +169,8 @@ void TestSparseAttentionCuda::matchesReference() {
     QVERIFY2(r3, r3 ? "" : r3.error().message.c_str());
     std::vector<float> y_paged(n_y + 2 * guard);
     QVERIFY(dy->download(y_paged.data(), y_paged.size() * 4));
-    QVERIFY2(sentinels_intact(y_paged, n_y), "paged output sentinels overwritten");
-    LECTERN_COMPARE_CLOSE(y_paged.data() + guard, y_ref.data(), n_y, 5e-5, 1e-4);
+    QVERIFY2(sparse_check::sentinels_intact(y_paged, n_y), "paged output sentinels overwritten");
+    LECTERN_COMPARE_CLOSE(y_paged.data() + guard, want.y.data(), n_y, 5e-5, 1e-4);
     QVERIFY2(std::memcmp(y_paged.data() + guard, y_all.data() + guard, n_y * 4) == 0,
              "paged output differs from the dense output");
 #endif

@@ -1,0 +1,216 @@
+// A CPU stand-in for <cuda_runtime.h>, just large enough to run the sparse attention kernels
+// (kernels/sparse_attention*.cu, rewritten by cuda_to_cpp.py) on the host, so that their indexing,
+// dispatch, barriers and warp exchanges are checked on machines without a GPU (CI).
+// Model: a launch runs its blocks one after another; each GPU thread of a block is a fiber
+// (cuda_emu_context.h) with its own stack, all on the calling OS thread, switched only at
+// __syncthreads, __syncwarp and shuffles; __shared__ variables are function statics (one instance,
+// reused by every block). Fibers rather than OS threads: with a std::thread per GPU thread and
+// std::barrier the test's cases took minutes on 2 cores; fibers take seconds and are deterministic.
+// Limits (what this does NOT check):
+// - no memory-model or timing fidelity: races are not detected as such; a missing __syncthreads
+//   shows only where the emulator's one order (a warp runs ahead of the others until it waits, see
+//   cuda_emu_fiber.h) makes a warp read data another warp has not written yet or has overwritten;
+//   shared memory starts zeroed and keeps the previous block's contents instead of being garbage;
+// - only the CUDA subset these kernels use: 1-D blocks of whole warps, 2-D grids, static shared
+//   memory (no dynamic), full-mask __shfl_sync / __shfl_xor_sync / __syncwarp, __ldg; a kernel
+//   using anything else fails to compile (undeclared) or aborts at run time;
+// - host memory: device pointers are host pointers, cudaMalloc/cudaMemcpy are malloc/memcpy,
+//   streams are ignored and launches are synchronous;
+// - float math is the host's (expf, fmaf from libm), so results match the GPU only to tolerance.
+// It is strict where CUDA is undefined and a kernel might get away with it on today's hardware: a
+// full-mask shuffle or __syncwarp with an exited lane, a __syncthreads after any thread of the
+// block exited, and a deadlock (threads waiting at different barriers) abort with a message.
+#pragma once
+
+#if defined(__CUDACC__) || defined(__CUDA_RUNTIME_H__)
+#error "cuda_emu.h replaces the CUDA runtime; the real CUDA headers must not be included as well"
+#endif
+#define LECTERN_CUDA_EMU 1
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "cuda_emu_log.h"
+
+// Qualifiers: nothing to do on the host. __shared__ as `static`: one instance shared by the
+// fibers of the running block (blocks run one at a time, so one instance is enough).
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))  // GCC/clang: allowed among decl-specifiers
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+
+// Runtime API: launch errors (cudaGetLastError and error names, all the sparse attention launchers
+// call) and host-memory stand-ins of the memory calls, for kernels or tests that want them.
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+using cudaStream_t = struct CUstream_st*;  // the same type as lectern::cuda::cuda_stream
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+};
+
+namespace emu {
+inline cudaError_t last_error = cudaSuccess;  // what cudaGetLastError reports (and clears)
+}
+
+inline cudaError_t cudaGetLastError() {
+    const cudaError_t e = emu::last_error;
+    emu::last_error = cudaSuccess;
+    return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return emu::last_error; }
+inline const char* cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+        case cudaSuccess: return "cudaSuccess";
+        case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+        case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    }
+    return "cudaErrorUnknown";
+}
+inline const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
+inline cudaError_t cudaMalloc(void** p, std::size_t n) {
+    *p = std::malloc(n ? n : 1);
+    return *p ? cudaSuccess : cudaErrorInvalidValue;
+}
+inline cudaError_t cudaFree(void* p) {
+    std::free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind) {
+    if (n) std::memmove(dst, src, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind k,
+                                   cudaStream_t) {
+    return cudaMemcpy(dst, src, n, k);
+}
+inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
+    if (n) std::memset(p, value, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream_t) {
+    return cudaMemset(p, value, n);
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+// Built-in variables: the running fiber's indices (set by the scheduler at every switch).
+#define threadIdx (::emu::thread_idx)
+#define blockIdx (::emu::block_idx)
+#define blockDim (::emu::block_dim)
+#define gridDim (::emu::grid_dim)
+namespace emu {
+inline dim3 thread_idx, block_idx, block_dim, grid_dim;
+
+// Stops the program: a kernel did something CUDA leaves undefined, or outside the emulated subset.
+[[noreturn]] inline void fail(const char* what) {
+    std::fprintf(stderr, "cuda_emu: %s (block %u,%u thread %u)\n", what, block_idx.x, block_idx.y,
+                 thread_idx.x);
+    std::abort();
+}
+
+inline void require_full_mask(unsigned mask, const char* what) {
+    if (mask != 0xffffffffu) fail(what);
+}
+}  // namespace emu
+
+#include "cuda_emu_fiber.h"  // NOLINT(build/include_order): needs the definitions above
+
+// Device intrinsics. Full masks only: every lane of the warp must take part, as the kernels do.
+inline void __syncthreads() { emu::current_block().sync_block(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    emu::require_full_mask(mask, "__syncwarp with a partial mask (only full masks are emulated)");
+    emu::current_block().sync_warp(emu::WarpOp::sync);
+}
+template <typename T>
+T __shfl_sync(unsigned mask, T value, int src_lane) {
+    static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+    emu::require_full_mask(mask, "__shfl_sync with a partial mask (only full masks are emulated)");
+    T out;
+    emu::current_block().shuffle(&value, &out, sizeof(T), src_lane & 31);
+    return out;
+}
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T value, int lane_mask) {
+    static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+    emu::require_full_mask(mask,
+                           "__shfl_xor_sync with a partial mask (only full masks are emulated)");
+    const int src = int(emu::thread_idx.x % 32) ^ lane_mask;
+    T out;
+    // A source outside the warp gives the lane its own value (CUDA's rule for width 32).
+    emu::current_block().shuffle(&value, &out, sizeof(T), src < 32 ? src : -1);
+    return out;
+}
+template <typename T>
+T __ldg(const T* p) {
+    return *p;
+}
+using std::isnan;
+using std::max;
+using std::min;
+
+namespace emu {
+
+// Runs kernel(args...) on every thread of every block of `grid`. A configuration CUDA would refuse
+// (or this emulator cannot run) sets the error that cudaGetLastError returns, as a failed launch.
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_smem, A... args) {
+    static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
+    const bool cuda_ok = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.y <= 65535 &&
+                         grid.z <= 65535 && block.x >= 1 && block.x <= 1024 &&
+                         std::size_t(block.x) * block.y * block.z <= 1024;
+    if (!cuda_ok) {
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    if (block.y != 1 || block.z != 1 || block.x % 32 != 0 || grid.z != 1 || dynamic_smem != 0)
+        fail("launch: only 1-D blocks of whole warps, 2-D grids and no dynamic shared memory");
+    launch_log().push_back({grid.x, grid.y, block.x});
+    const std::function<void()> body = [&] { kernel(P(args)...); };
+    block_dim = block;
+    grid_dim = grid;
+    BlockRunner runner(block.x);
+    for (unsigned by = 0; by < grid.y; ++by)
+        for (unsigned bx = 0; bx < grid.x; ++bx) {
+            block_idx = dim3(bx, by);
+            runner.run(body);
+        }
+}
+
+// `kernel<<<grid, block, smem, stream>>>(args)` becomes `emu::Launch{grid, block, smem, stream}(
+// kernel, args)` (cuda_to_cpp.py); dim3 converts from the integers a launch may give. The stream is
+// taken (so it type-checks and counts as used) but ignored: launches are synchronous.
+struct Launch {
+    dim3 grid, block;
+    std::size_t dynamic_smem = 0;
+    cudaStream_t stream = nullptr;
+    template <typename... P, typename... A>
+    void operator()(void (*kernel)(P...), A... args) const {
+        launch(kernel, grid, block, dynamic_smem, args...);
+    }
+};
+
+}  // namespace emu

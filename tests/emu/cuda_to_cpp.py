@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Rewrites a CUDA source (.cu) or header (.cuh) into plain C++ for the CPU emulator cuda_emu.h.
+
+Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. Three rewrites:
+- `#include <cuda_runtime.h>` becomes `#include "cuda_emu.h"` (in headers too, which is why the
+  .cuh files are rewritten as well: the real runtime header can never be reached); any other CUDA
+  header is refused, since the emulator has nothing behind it;
+- `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
+  `::emu::Launch{dim3(grid), dim3(block), smem, stream}(kernel, args)`;
+- `#pragma unroll` lines are blanked (GCC warns about the unknown pragma).
+Line numbers are kept (a `#line` directive names the original file), so compiler messages,
+__FILE__/__LINE__ in error values and debuggers point at the kernel source.
+Comments and string literals are skipped when looking for launches. Anything it cannot parse is
+an error (exit status 1) rather than a silently wrong file.
+"""
+import os
+import re
+import sys
+
+CUDA_HEADER = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]', re.M)
+EMULATED_HEADERS = {"cuda_runtime.h"}
+REFUSED_HEADERS = re.compile(r'^(cuda[\w.]*\.h|cub/.*|cooperative_groups.*|mma\.h|'
+                             r'device_launch_parameters\.h|cuda/.*|thrust/.*)$')
+PRAGMA_UNROLL = re.compile(r'^[ \t]*#[ \t]*pragma[ \t]+unroll\b.*$', re.M)
+IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*$')
+
+
+class TransformError(Exception):
+    pass
+
+
+def code_mask(text):
+    """True for each character that is code (not inside a comment, string or char literal)."""
+    mask = [True] * len(text)
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                raise TransformError("unterminated comment")
+            end += 2
+        elif c in "\"'":
+            if c == "'" and i > 0 and re.match(r"[0-9A-Fa-f]", text[i - 1]) and \
+                    re.match(r"[0-9A-Fa-f]", text[i + 1:i + 2]):
+                i += 1  # digit separator (1'000), not a character literal
+                continue
+            end = i + 1
+            while end < n and text[end] != c:
+                end += 2 if text[end] == "\\" else 1
+            if end >= n:
+                raise TransformError("unterminated literal")
+            end += 1
+        else:
+            i += 1
+            continue
+        for j in range(i, end):
+            mask[j] = False
+        i = end
+    return mask
+
+
+def line_of(text, pos):
+    return text.count("\n", 0, pos) + 1
+
+
+def kernel_name_start(text, launch_pos):
+    """Start of the kernel expression before `<<<`: an identifier, `ns::name`, `name<args>`."""
+    i = launch_pos
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    end = i
+    if i > 0 and text[i - 1] == ">":  # template arguments: walk back to the matching `<`
+        depth = 0
+        while i > 0:
+            i -= 1
+            if text[i] == ">":
+                depth += 1
+            elif text[i] == "<":
+                depth -= 1
+                if depth == 0:
+                    break
+        if depth != 0:
+            raise TransformError(f"line {line_of(text, launch_pos)}: unbalanced template arguments")
+    while True:
+        m = re.search(r'[A-Za-z_][A-Za-z0-9_]*$', text[:i])
+        if not m:
+            break
+        i = m.start()
+        if text[max(0, i - 2):i] == "::":
+            i -= 2
+        else:
+            break
+    if i == end or not re.match(r'(::)?[A-Za-z_]', text[i:end]):
+        raise TransformError(f"line {line_of(text, launch_pos)}: no kernel name before <<<")
+    return i
+
+
+def split_config(text, start, mask):
+    """The comma-separated expressions between `<<<` (ending at start) and the matching `>>>`."""
+    parts, depth, i, part_start = [], 0, start, start
+    while i < len(text):
+        if mask[i]:
+            c = text[i]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+            elif c == "," and depth == 0:
+                parts.append(text[part_start:i].strip())
+                part_start = i + 1
+            elif depth == 0 and text.startswith(">>>", i):
+                parts.append(text[part_start:i].strip())
+                return parts, i + 3
+        i += 1
+    raise TransformError(f"line {line_of(text, start)}: no >>> after <<<")
+
+
+def rewrite_launches(text):
+    out, pos, count = [], 0, 0
+    mask = code_mask(text)
+    for m in re.finditer(r"<<<", text):
+        at = m.start()
+        if not mask[at] or at < pos:
+            continue
+        name_start = kernel_name_start(text, at)
+        kernel = text[name_start:at].strip()
+        config, after = split_config(text, at + 3, mask)
+        if not 2 <= len(config) <= 4 or any(not p for p in config):
+            raise TransformError(f"line {line_of(text, at)}: launch needs 2 to 4 configuration "
+                                 f"arguments, got {config}")
+        smem = config[2] if len(config) > 2 else "0"
+        stream = config[3] if len(config) > 3 else "nullptr"
+        paren = re.compile(r"\s*\(").match(text, after)
+        if not paren:
+            raise TransformError(f"line {line_of(text, at)}: no argument list after >>>")
+        args_empty = re.compile(r"\s*\)").match(text, paren.end()) is not None
+        replaced = text[name_start:paren.end()]
+        launch = (f"::emu::Launch{{dim3({config[0]}), dim3({config[1]}), std::size_t({smem}), "
+                  f"{stream}}}({kernel}{'' if args_empty else ', '}")
+        # Same number of lines as the launch it replaces, so later lines keep their numbers.
+        launch = launch.replace("\n", " ") + "\n" * replaced.count("\n")
+        out.append(text[pos:name_start])
+        out.append(launch)
+        pos = paren.end()
+        count += 1
+    out.append(text[pos:])
+    return "".join(out), count
+
+
+def rewrite_includes(text):
+    def replace(m):
+        header = m.group(1)
+        if header in EMULATED_HEADERS:
+            return '#include "cuda_emu.h"'
+        if REFUSED_HEADERS.match(header):
+            raise TransformError(f"line {line_of(text, m.start())}: <{header}> is not emulated")
+        return m.group(0)
+    return CUDA_HEADER.sub(replace, text)
+
+
+def transform(text, source_path):
+    text = PRAGMA_UNROLL.sub("", text)
+    text = rewrite_includes(text)
+    text, _ = rewrite_launches(text)
+    name = source_path.replace("\\", "/")
+    return (f"// Generated by tests/emu/cuda_to_cpp.py from {name}; edit that file instead.\n"
+            f'#line 1 "{name}"\n' + text)
+
+
+def main(argv):
+    if len(argv) != 3:
+        print("usage: cuda_to_cpp.py IN.cu|IN.cuh OUT", file=sys.stderr)
+        return 2
+    source, target = argv[1], argv[2]
+    with open(source, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        result = transform(text, os.path.abspath(source))
+    except TransformError as e:
+        print(f"{source}: {e}", file=sys.stderr)
+        return 1
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as f:
+        f.write(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

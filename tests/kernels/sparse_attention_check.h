@@ -1,0 +1,216 @@
+// The host side of the sparse attention kernel tests, shared by tst_sparse_attention_cuda (the
+// kernels on a GPU) and tests/emu/tst_sparse_attention_emu (the same kernels on the CPU emulator):
+// case inputs, the float64 reference (tests/cpu/sparse_attention_reference.h) for chunk means,
+// selection and output, the near-tie rule, sentinels and the paged layout. Tolerances and their
+// reasons are in tst_sparse_attention_cuda.cpp's file comment. The helpers report failures with
+// QVERIFY, which returns from the helper only: callers check QTest::currentTestFailed() after each.
+#pragma once
+
+#include <QString>
+#include <QTest>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../cpu/sparse_attention_reference.h"
+#include "gpu_test_util.h"
+
+namespace sparse_check {
+
+constexpr int N = ref::N;          // head size
+constexpr std::size_t guard = 64;  // sentinel elements on each side of kernel outputs
+constexpr std::uint32_t sentinel = 0xA5A5A5A5u;
+
+// One launch: H heads, chunk size B, top_k K, T queries at positions p0 .. p0 + T - 1.
+struct Case {
+    int H, B, K, p0, T;
+    std::size_t C() const { return std::size_t(H) * N; }
+    int rows() const { return p0 + T; }
+    int n_complete() const { return rows() / B; }
+    int n_select() const { return K - 1; }
+};
+
+// Keys = noise + a per-(chunk, channel) offset, so chunk means (and scores) differ clearly.
+struct Inputs {
+    std::vector<float> q, k, v;
+};
+
+inline Inputs make_inputs(const Case& c, std::uint32_t seed) {
+    const std::size_t C = c.C();
+    Inputs in;
+    in.q = gpu_test::uniform(std::size_t(c.T) * C, -2.0f, 2.0f, seed);
+    in.k = gpu_test::uniform(std::size_t(c.rows()) * C, -1.0f, 1.0f, seed + 1);
+    in.v = gpu_test::uniform(std::size_t(c.rows()) * C, -1.0f, 1.0f, seed + 2);
+    const auto bias = gpu_test::uniform(std::size_t(c.rows() / c.B + 1) * C, -1.0f, 1.0f, seed + 3);
+    for (int r = 0; r < c.rows(); ++r)
+        for (std::size_t i = 0; i < C; ++i)
+            in.k[std::size_t(r) * C + i] += bias[std::size_t(r / c.B) * C + i];
+    return in;
+}
+
+// True when the `guard` elements before and after the n payload elements still hold the sentinel.
+template <typename T>
+bool sentinels_intact(const std::vector<T>& all, std::size_t n) {
+    static_assert(sizeof(T) == 4);
+    for (std::size_t i = 0; i < guard; ++i) {
+        std::uint32_t head, tail;
+        std::memcpy(&head, &all[i], 4);
+        std::memcpy(&tail, &all[guard + n + i], 4);
+        if (head != sentinel || tail != sentinel) return false;
+    }
+    return true;
+}
+
+// What the reference says about one launch, filled by check_means and check_selection.
+struct Reference {
+    std::vector<double> k, v;      // the inputs in float64
+    std::vector<double> means;     // [n_complete][C]
+    std::vector<float> y;          // [T][C], over the kernel's selected chunks
+    std::vector<bool> read;        // chunks the launch reads (own chunks and selected ones)
+    int near_ties = 0;             // selections accepted as near-ties
+};
+
+// Chunk means of the complete chunks in float64, then the kernel's float32 means against them.
+inline void check_means(const Case& c, const Inputs& in, const float* means, Reference& ref_out) {
+    const std::size_t C = c.C();
+    ref_out.k.assign(in.k.begin(), in.k.end());
+    ref_out.v.assign(in.v.begin(), in.v.end());
+    ref_out.means.assign(std::size_t(c.n_complete()) * C, 0.0);
+    for (int ch = 0; ch < c.n_complete(); ++ch) {
+        double* m = &ref_out.means[std::size_t(ch) * C];
+        for (int r = ch * c.B; r < (ch + 1) * c.B; ++r)
+            for (std::size_t i = 0; i < C; ++i) m[i] += ref_out.k[std::size_t(r) * C + i];
+        for (std::size_t i = 0; i < C; ++i) m[i] /= c.B;
+    }
+    if (c.n_complete() > 0) {
+        const std::vector<float> want(ref_out.means.begin(), ref_out.means.end());
+        LECTERN_COMPARE_CLOSE(means, want.data(), want.size(), 1e-5, 1e-5);
+    }
+}
+
+// The kernel's selection `sel` ([T][H][K-1]) against the reference ranking per (query, head):
+// chunks in range, none twice, -1 exactly where fewer than K-1 candidates exist, and the same set
+// as the reference unless a near-tie explains the difference. Fills ref_out.y (the reference
+// output over the kernel's chunks) and ref_out.read. Needs check_means first.
+inline void check_selection(const Case& c, const Inputs& in, const int* sel, Reference& ref_out) {
+    const std::size_t C = c.C();
+    const int n_select = c.n_select();
+    ref_out.y.assign(std::size_t(c.T) * C, 0.0f);
+    ref_out.read.assign((c.rows() + c.B - 1) / c.B, false);
+    ref_out.near_ties = 0;
+    for (int t = 0; t < c.T; ++t) {
+        const int s = c.p0 + t;
+        const int own = s / c.B;
+        ref_out.read[own] = true;
+        for (int h = 0; h < c.H; ++h) {
+            const std::size_t head = std::size_t(h) * N;
+            const std::vector<double> qh(in.q.begin() + std::size_t(t) * C + head,
+                                         in.q.begin() + std::size_t(t) * C + head + N);
+            std::vector<double> score(own);
+            double magnitude = 0;
+            for (int ch = 0; ch < own; ++ch) {
+                const double* m = &ref_out.means[std::size_t(ch) * C + head];
+                score[ch] = ref::dot(qh.data(), m);
+                double a = 0;
+                for (int i = 0; i < N; ++i) a += std::fabs(qh[i] * m[i]);
+                magnitude = std::max(magnitude, a);
+            }
+            const auto want = ref::top_indices(score, n_select);
+
+            const int* got = sel + (std::size_t(t) * c.H + h) * n_select;
+            std::vector<int> chosen;
+            for (int i = 0; i < n_select; ++i) {
+                if (i < int(want.size())) {
+                    QVERIFY2(got[i] >= 0 && got[i] < own,
+                             qPrintable(QStringLiteral("t=%1 h=%2: chunk %3 of %4 candidates")
+                                            .arg(t).arg(h).arg(got[i]).arg(own)));
+                    chosen.push_back(got[i]);
+                    ref_out.read[got[i]] = true;
+                } else {
+                    QVERIFY2(got[i] == -1,
+                             qPrintable(QStringLiteral("t=%1 h=%2: slot %3 = %4, want -1")
+                                            .arg(t).arg(h).arg(i).arg(got[i])));
+                }
+            }
+            auto chosen_sorted = chosen;
+            std::sort(chosen_sorted.begin(), chosen_sorted.end());
+            QVERIFY2(std::adjacent_find(chosen_sorted.begin(), chosen_sorted.end()) ==
+                         chosen_sorted.end(),
+                     qPrintable(QStringLiteral("t=%1 h=%2: a chunk chosen twice").arg(t).arg(h)));
+            auto want_sorted = want;
+            std::sort(want_sorted.begin(), want_sorted.end());
+            if (chosen_sorted != want_sorted) {
+                // Allowed only as a near-tie: the chosen scores, best first, equal the best scores.
+                std::vector<double> got_scores, want_scores;
+                for (int ch : chosen) got_scores.push_back(score[ch]);
+                for (int ch : want) want_scores.push_back(score[ch]);
+                std::sort(got_scores.rbegin(), got_scores.rend());
+                const double eps = 1e-5 * magnitude + 1e-6;
+                for (std::size_t i = 0; i < want_scores.size(); ++i)
+                    QVERIFY2(std::fabs(got_scores[i] - want_scores[i]) <= eps,
+                             qPrintable(QStringLiteral("t=%1 h=%2: selection differs (score %3 vs "
+                                                       "%4)")
+                                            .arg(t).arg(h)
+                                            .arg(got_scores[i], 0, 'g', 9)
+                                            .arg(want_scores[i], 0, 'g', 9)));
+                ++ref_out.near_ties;
+            }
+
+            // Reference output over the kernel's chunks (the reference's own, but for near-ties).
+            std::vector<const double*> keys, values;
+            for (int ch : chosen)
+                for (int r = ch * c.B; r < (ch + 1) * c.B; ++r) {
+                    keys.push_back(&ref_out.k[std::size_t(r) * C + head]);
+                    values.push_back(&ref_out.v[std::size_t(r) * C + head]);
+                }
+            for (int r = own * c.B; r <= s; ++r) {
+                keys.push_back(&ref_out.k[std::size_t(r) * C + head]);
+                values.push_back(&ref_out.v[std::size_t(r) * C + head]);
+            }
+            const auto yh = ref::attend(qh.data(), keys, values);
+            for (int i = 0; i < N; ++i) ref_out.y[std::size_t(t) * C + head + i] = float(yh[i]);
+        }
+    }
+    if (ref_out.near_ties > 0)
+        qInfo("%d near-tie selections differed from the reference (accepted)", ref_out.near_ties);
+}
+
+// The rows of k / v ([rows][C]) scattered into pools of B-row slots: chunk c in slot page[c].
+// The slots are shuffled and there are two spare ones; every row no chunk owns (spare slots, the
+// tail of a partial last chunk) is NaN, and each chunk the launch does not read (read[c] false)
+// points at a spare slot, so an access through a wrong page entry yields NaN.
+struct PagedRows {
+    std::vector<float> keys, values;
+    std::vector<int> page;
+};
+
+inline PagedRows scatter_pages(const std::vector<float>& k, const std::vector<float>& v, int rows,
+                               int B, std::size_t C, const std::vector<bool>& read,
+                               std::uint32_t seed) {
+    const int n_chunks = (rows + B - 1) / B;
+    const int n_slots = n_chunks + 2;
+    std::vector<int> slot(n_slots);
+    for (int i = 0; i < n_slots; ++i) slot[i] = i;
+    std::shuffle(slot.begin(), slot.end(), std::mt19937(seed));
+    const std::size_t slot_floats = std::size_t(B) * C;
+    PagedRows p;
+    p.keys.assign(std::size_t(n_slots) * slot_floats, std::nanf(""));
+    p.values.assign(p.keys.size(), std::nanf(""));
+    p.page.assign(n_chunks, slot[n_chunks]);  // spare slot
+    for (int c = 0; c < n_chunks; ++c) {
+        if (!read[c]) continue;
+        p.page[c] = slot[c];
+        const std::size_t n = std::size_t(std::min(B, rows - c * B)) * C;
+        const std::size_t from = std::size_t(c) * slot_floats;
+        const std::size_t to = std::size_t(slot[c]) * slot_floats;
+        std::copy_n(k.begin() + from, n, p.keys.begin() + to);
+        std::copy_n(v.begin() + from, n, p.values.begin() + to);
+    }
+    return p;
+}
+
+}  // namespace sparse_check
