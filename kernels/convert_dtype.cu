@@ -6,18 +6,10 @@
 #include <cuda_fp16.h>
 
 #include "cuda_check.cuh"
+#include "widen.cuh"
 
 namespace lectern::cuda {
 namespace {
-
-template <typename T>
-__device__ float widen(T v);
-template <>
-__device__ float widen<__half>(__half v) { return __half2float(v); }
-template <>
-__device__ float widen<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <>
-__device__ float widen<float>(float v) { return v; }
 
 template <typename T>
 __global__ void widen_kernel(const T* __restrict__ src, float* __restrict__ dst, std::size_t n)

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "wkv7_state_row.cuh"
 #include "elementwise_common.cuh"
 
 namespace lectern::cuda {
@@ -51,31 +52,6 @@ __global__ void __launch_bounds__(kLnThreads)
         if (u_out) u_out[c] = u;
     }
 }
-
-// wkv7.cu's state row: registers for the compile-time head size, global memory otherwise.
-template <int NC>
-struct StateRow {
-    float s[NC];
-    __device__ void load(const float* row) {
-#pragma unroll
-        for (int j = 0; j < NC; ++j) s[j] = row[j];
-    }
-    __device__ void store(float* row) const {
-#pragma unroll
-        for (int j = 0; j < NC; ++j) row[j] = s[j];
-    }
-    __device__ float& operator[](int j) {
-        return s[j];
-    }
-};
-
-template <>
-struct StateRow<0> {
-    float* p = nullptr;
-    __device__ void load(float* row) { p = row; }
-    __device__ void store(float*) const {}
-    __device__ float& operator[](int j) { return p[j]; }
-};
 
 __device__ inline float sigmoid(float z) {
     return 1.0f / (1.0f + expf(-z));

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "widen.cuh"
 #include "lectern/cuda/matmul.h"
 
 namespace lectern::cuda {
@@ -50,21 +51,6 @@ struct Table {
     Entry job[kMaxGemvJobs];
     int count;
 };
-
-template <typename W>
-__device__ float widen(W v);
-template <>
-__device__ float widen<float>(float v) {
-    return v;
-}
-template <>
-__device__ float widen<__half>(__half v) {
-    return __half2float(v);
-}
-template <>
-__device__ float widen<__nv_bfloat16>(__nv_bfloat16 v) {
-    return __bfloat162float(v);
-}
 
 // 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
 __device__ inline uint4 load_weights(const uint4* p) {

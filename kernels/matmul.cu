@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "cuda_check.cuh"
+#include "widen.cuh"
 #include "lectern/cuda/cublas_api.h"
 
 // Evaluate a cuBLAS call through `api` (a loaded CublasApi*); on failure return an error naming
@@ -27,32 +28,6 @@
 
 namespace lectern::cuda {
 namespace {
-
-template <typename W>
-__device__ float widen(W v);
-template <>
-__device__ float widen<float>(float v) {
-    return v;
-}
-template <>
-__device__ float widen<__half>(__half v) {
-    return __half2float(v);
-}
-template <>
-__device__ float widen<__nv_bfloat16>(__nv_bfloat16 v) {
-    return __bfloat162float(v);
-}
-
-template <typename W>
-__device__ W narrow(float v);
-template <>
-__device__ __half narrow<__half>(float v) {
-    return __float2half_rn(v);
-}
-template <>
-__device__ __nv_bfloat16 narrow<__nv_bfloat16>(float v) {
-    return __float2bfloat16_rn(v);
-}
 
 constexpr int gemv_threads = 256;  // 8 warps, one output row each
 

@@ -10,41 +10,13 @@
 #include <utility>
 
 #include "cuda_check.cuh"
+#include "wkv7_state_row.cuh"
 #include "lectern/cuda/cuda_device.h"
 
 namespace lectern::cuda {
 namespace {
 
 constexpr int max_head_size = 1024;  // one thread per state row, one block per head
-
-// Thread i's state row S[i][0..N). For the compile-time head size NC the row lives in registers
-// (every index is a constant once the j loops are unrolled); for NC = 0 (any other N) the thread
-// works on its row in global memory directly: no other thread touches it, so nothing can race.
-template <int NC>
-struct StateRow {
-    float s[NC];
-    __device__ void load(const float* row)
-    {
-#pragma unroll
-        for (int j = 0; j < NC; ++j)
-            s[j] = row[j];
-    }
-    __device__ void store(float* row) const
-    {
-#pragma unroll
-        for (int j = 0; j < NC; ++j)
-            row[j] = s[j];
-    }
-    __device__ float& operator[](int j) { return s[j]; }
-};
-
-template <>
-struct StateRow<0> {
-    float* p = nullptr;
-    __device__ void load(float* row) { p = row; }
-    __device__ void store(float*) const {}
-    __device__ float& operator[](int j) { return p[j]; }
-};
 
 // One block = head blockIdx.x, blockDim.x = N threads. Shared memory: two buffers (token parity)
 // of the token's r, w, k, a, b vectors [5][N]. A thread fills buffer t&1 and then waits at the

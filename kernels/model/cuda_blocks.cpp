@@ -53,31 +53,24 @@ Result<void> mm(CudaModel& m, const float* x, int T, const DeviceMatrix& w, floa
     return matmul(m.matmul_context(), x, T, w, y, m.stream());
 }
 
-// `op` under a profile scope of kind `kind` (cuda_profile.h); scopes never nest.
-template <typename F>
-Result<void> timed(CudaModel& m, ProfileOp kind, F&& op) {
-    ProfileScope p(kind, m.stream());
-    return op();
-}
-
 // u = LN2(x) (already computed), out = relu(kx · Wkᵀ)² · Wvᵀ with kx the shifted u; shift := last
 // row of u; x += out. Spec §2.5.
 Result<void> channel_mix(CudaModel& m, int T, const float* x_k, const DeviceMatrix& key,
                          const DeviceMatrix& value, float* ffn_shift) {
     const DeviceWorkspace& ws = m.workspace();
     const int C = m.config().n_embd;
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return token_shift_mix(ws.u, ffn_shift, T, C, x_k, ws.kx, m.stream());
     }));
-    LECTERN_TRY(
-        timed(m, ProfileOp::elementwise, [&] { return keep_last_row(m, ws.u, T, C, ffn_shift); }));
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+                         [&] { return keep_last_row(m, ws.u, T, C, ffn_shift); }));
     LECTERN_TRY(mm(m, ws.kx, T, key, ws.ffn_hidden));
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return relu_square(ws.ffn_hidden, std::size_t(T) * key.rows, m.stream());
     }));
     LECTERN_TRY(mm(m, ws.ffn_hidden, T, value, ws.out));
-    return timed(m, ProfileOp::elementwise,
-                 [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); });
+    return profiled(ProfileOp::elementwise, m.stream(),
+                    [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); });
 }
 
 }  // namespace
@@ -91,16 +84,16 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     const DeviceWorkspace& ws = m.workspace();
 
     // Time mix (§2.2-§2.4).
-    LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
     }));
     const TokenShiftLerp lerps[] = {{b.x_r, ws.xr}, {b.x_w, ws.xw}, {b.x_k, ws.xk},
                                     {b.x_v, ws.xv}, {b.x_a, ws.xa}, {b.x_g, ws.xg}};
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return token_shift_mix_n(ws.u, att_shift, T, C, lerps, 6, m.stream());
     }));
-    LECTERN_TRY(
-        timed(m, ProfileOp::elementwise, [&] { return keep_last_row(m, ws.u, T, C, att_shift); }));
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+                         [&] { return keep_last_row(m, ws.u, T, C, att_shift); }));
 
     float* hw = ws.lora_hidden;
     float* ha = hw + std::size_t(T) * b.w1.rows;
@@ -113,10 +106,10 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     LECTERN_TRY(mm(m, ws.xa, T, b.a1, ha));
     LECTERN_TRY(mm(m, ws.xg, T, b.g1, hg));
     if (!first) LECTERN_TRY(mm(m, ws.xv, T, b.v1, hv));
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return lora_inner(LoraInner::tanh, hw, std::size_t(T) * b.w1.rows, m.stream());
     }));
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return lora_inner(LoraInner::sigmoid, hg, std::size_t(T) * b.g1.rows, m.stream());
     }));
     LECTERN_TRY(mm(m, hw, T, b.w2, ws.w));
@@ -130,30 +123,30 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     vecs.v0 = first ? nullptr : b.v0;
     vecs.k_k = b.k_k;
     vecs.k_a = b.k_a;
-    LECTERN_TRY(timed(m, ProfileOp::elementwise, [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return time_mix_prepare(T, H, N, vecs, first, ws.w, ws.a, ws.k, ws.v,
                                 first ? nullptr : ws.vg, ws.v_first, ws.alpha, ws.beta, m.stream());
     }));
     if (T == 1)
-        LECTERN_TRY(timed(m, ProfileOp::wkv7, [&] {
+        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
             return wkv7_step(H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                              m.stream());
         }));
     else
-        LECTERN_TRY(timed(m, ProfileOp::wkv7, [&] {
+        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
             return wkv7_forward(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                                 m.stream());
         }));
-    LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return group_norm_bonus_gate(T, H, N, ws.y, b.lnx_w, b.lnx_b, kGroupNormEps, ws.r, ws.k,
                                      ws.v, b.r_k, ws.g, ws.y, m.stream());
     }));
     LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
-    LECTERN_TRY(timed(m, ProfileOp::elementwise,
-                      [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+                         [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
 
     // Channel mix (§2.5).
-    LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm(ws.x, T, C, b.ln2_w, b.ln2_b, kLayerNormEps, ws.u, m.stream());
     }));
     return channel_mix(m, T, b.ffn_x_k, b.ffn_key, b.ffn_value, ffn_shift);
@@ -168,20 +161,20 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
 
     if (!options.bypass && st.paged()) {
         if (!host) return make_error("paged attention without its host KV cache");
-        LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
             return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
         }));
-        LECTERN_TRY(timed(m, ProfileOp::attention,
-                          [&] { return paged_attention(m, st, j, b, options, *host, p0, T); }));
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(),
+                             [&] { return paged_attention(m, st, j, b, options, *host, p0, T); }));
         LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
-        LECTERN_TRY(timed(m, ProfileOp::elementwise,
-                          [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+        LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+                             [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
     } else if (!options.bypass) {
         KvMirror& kv = st.kv(j);
         float* keys = static_cast<float*>(kv.keys.data());
         float* values = static_cast<float*>(kv.values.data());
         const std::size_t at = std::size_t(p0) * C;
-        LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
             return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
         }));
         // k and v go straight into the mirror: the new tokens' rows [p0, p0 + T).
@@ -190,26 +183,26 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
         LECTERN_TRY(mm(m, ws.u, T, b.value, values + at));
         // Chunks completed by these rows are candidates for the later queries of the call, as
         // on the CPU (native_attention.cpp).
-        LECTERN_TRY(timed(m, ProfileOp::attention,
-                          [&] { return st.update_means(j, std::int64_t(p0) + T); }));
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(),
+                             [&] { return st.update_means(j, std::int64_t(p0) + T); }));
         SparseAttentionShape shape;
         shape.n_head = c.n_head;
         shape.chunk_size = options.chunk_size;
         shape.top_k = options.top_k;
-        LECTERN_TRY(timed(m, ProfileOp::attention, [&] {
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), [&] {
             return sparse_attention(ws.r, T, p0, keys, values,
                                     static_cast<const float*>(kv.means.data()), shape, ws.selected,
                                     ws.y, m.stream());
         }));
         LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
-        LECTERN_TRY(timed(m, ProfileOp::elementwise,
-                          [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+        LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+                             [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
     }
 
     if (T == 1 && fused_decode_enabled())
         return channel_mix_decode(m, b.ln2_w, b.ln2_b, b.ffn_x_k, b.ffn_key, b.ffn_value,
                                   ffn_shift);
-    LECTERN_TRY(timed(m, ProfileOp::norm, [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm(ws.x, T, C, b.ln2_w, b.ln2_b, kLayerNormEps, ws.u, m.stream());
     }));
     return channel_mix(m, T, b.ffn_x_k, b.ffn_key, b.ffn_value, ffn_shift);

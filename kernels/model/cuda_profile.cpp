@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -21,7 +22,8 @@ struct EventPair {
 
 struct Profile {
     std::mutex mutex;
-    bool on = false;
+    // Read without the mutex first: every op of every call passes here, profiled or not.
+    std::atomic<bool> on{false};
     std::vector<EventPair> pairs;  // every created pair; [0, used) hold this period's records
     std::size_t used = 0;
     std::array<double, std::size_t(ProfileOp::count)> ms{};
@@ -71,6 +73,7 @@ const char* profile_op_name(ProfileOp op) {
 
 ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream) : m_stream(stream) {
     Profile& p = profile();
+    if (!p.on.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(p.mutex);
     if (!p.on) return;
     // Bound the pool: fold what is recorded so far once it holds many pairs.

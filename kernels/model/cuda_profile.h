@@ -6,6 +6,7 @@
 #pragma once
 
 #include "lectern/cuda/cuda_stream.h"
+#include "lectern/result.h"
 
 namespace lectern::cuda {
 
@@ -34,6 +35,13 @@ class ProfileScope {
     int m_pair = -1;  // index of the event pair, -1 when not recording
     cuda_stream m_stream = nullptr;
 };
+
+// `op()` (returning Result<void>) inside a ProfileScope of kind `kind`: scopes never nest.
+template <typename F>
+Result<void> profiled(ProfileOp kind, cuda_stream stream, F&& op) {
+    ProfileScope scope(kind, stream);
+    return op();
+}
 
 // Suspends recording (a graph capture is under way) while alive.
 class ProfilePause {

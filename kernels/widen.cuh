@@ -1,0 +1,37 @@
+// Exact widening of a stored element (float32, IEEE half, bfloat16) to float32 in device code,
+// and rounding back (nearest, ties to even): what every kernel that reads weights or tensors in
+// their stored dtype uses (convert_dtype.cu, matmul.cu, gemv.cu).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace lectern::cuda {
+
+template <typename W>
+__device__ inline float widen(W v);
+template <>
+__device__ inline float widen<float>(float v) {
+    return v;
+}
+template <>
+__device__ inline float widen<__half>(__half v) {
+    return __half2float(v);
+}
+template <>
+__device__ inline float widen<__nv_bfloat16>(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
+
+template <typename W>
+__device__ inline W narrow(float v);
+template <>
+__device__ inline __half narrow<__half>(float v) {
+    return __float2half_rn(v);
+}
+template <>
+__device__ inline __nv_bfloat16 narrow<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+
+}  // namespace lectern::cuda
