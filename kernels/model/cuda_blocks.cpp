@@ -2,6 +2,7 @@
 // order of operations follows engine/src/infer/blocks.cpp line by line.
 #include "cuda_blocks.h"
 #include "cuda_decode_rwkv.h"
+#include "cuda_engine_common.h"
 #include "cuda_profile.h"
 
 #include <cublas_v2.h>
@@ -20,14 +21,6 @@
 
 namespace lectern::cuda {
 namespace {
-
-constexpr float kLayerNormEps = 1e-5f;
-constexpr float kGroupNormEps = 64e-5f;
-
-#define LECTERN_TRY(expr)                             \
-    do {                                              \
-        if (auto _r = (expr); !_r) return _r.error(); \
-    } while (0)
 
 // x += y over n floats: cuBLAS saxpy with alpha 1 (fma(1, y, x) = x + y exactly, as on the CPU).
 Result<void> add_into(CudaModel& m, float* x, const float* y, std::size_t n) {

@@ -5,6 +5,7 @@
 // The ops and their order are those of rwkv_block_forward (cuda_blocks.cpp) at T == 1; results
 // are equal up to FMA contraction choices (see decode_fused.h and the gemv notes in matmul.h).
 #include "cuda_decode_rwkv.h"
+#include "cuda_engine_common.h"
 
 #include <cstdlib>
 #include <string_view>
@@ -15,15 +16,6 @@
 
 namespace lectern::cuda {
 namespace {
-
-// The same constants as cuda_blocks.cpp (spec §2.1, §2.4).
-constexpr float kLayerNormEps = 1e-5f;
-constexpr float kGroupNormEps = 64e-5f;
-
-#define LECTERN_DECODE_TRY(expr)                      \
-    do {                                              \
-        if (auto _r = (expr); !_r) return _r.error(); \
-    } while (0)
 
 GemvX gemv_x_source() {
     static const GemvX source = [] {
@@ -70,7 +62,7 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
     // Time mix (§2.2-§2.4). u is kept in the workspace as the unfused chain leaves it.
     const TokenShiftLerp lerps[] = {{b.x_r, ws.xr}, {b.x_w, ws.xw}, {b.x_k, ws.xk},
                                     {b.x_v, ws.xv}, {b.x_a, ws.xa}, {b.x_g, ws.xg}};
-    LECTERN_DECODE_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm_shift_mix(ws.x, C, b.ln1_w, b.ln1_b, kLayerNormEps, att_shift, lerps, 6,
                                     ws.u, s);
     }));
@@ -86,14 +78,14 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
         job(b.a1, ws.xa, ha),           job(b.g1, ws.xg, hg, GemvEpilogue::sigmoid),
         job(b.v1, ws.xv, hv),  // value-residual LoRA: blocks after the first only (last entry)
     };
-    LECTERN_DECODE_TRY(profiled(ProfileOp::matmul, m.stream(),
-                                [&] { return gemv_batched(first_products, first ? 6 : 7, s); }));
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(),
+                         [&] { return gemv_batched(first_products, first ? 6 : 7, s); }));
     const GemvJob lora_ups[] = {
         job(b.w2, hw, ws.w), job(b.a2, ha, ws.a), job(b.g2, hg, ws.g),
         job(b.v2, hv, ws.vg),  // blocks after the first only (last entry)
     };
-    LECTERN_DECODE_TRY(profiled(ProfileOp::matmul, m.stream(),
-                                [&] { return gemv_batched(lora_ups, first ? 3 : 4, s); }));
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(),
+                         [&] { return gemv_batched(lora_ups, first ? 3 : 4, s); }));
 
     TimeMixVectors vecs;
     vecs.w0 = b.w0;
@@ -113,11 +105,11 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
     gn.weight = b.lnx_w;
     gn.bias = b.lnx_b;
     gn.r_k = b.r_k;
-    LECTERN_DECODE_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
         return time_mix_wkv7_step(H, N, vecs, first, in, ws.v_first, wkv, gn, kGroupNormEps, ws.y,
                                   s);
     }));
-    LECTERN_DECODE_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
         return gemv(job(b.output, ws.y, ws.x, GemvEpilogue::add, ws.x), s);
     }));
 
@@ -130,11 +122,11 @@ Result<void> channel_mix_decode(CudaModel& m, const float* ln2_w, const float* l
     const DeviceWorkspace& ws = m.workspace();
     const cuda_stream s = m.stream();
     const TokenShiftLerp ffn_lerp[] = {{x_k, ws.kx}};
-    LECTERN_DECODE_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm_shift_mix(ws.x, m.config().n_embd, ln2_w, ln2_b, kLayerNormEps, ffn_shift,
                                     ffn_lerp, 1, ws.u, s);
     }));
-    LECTERN_DECODE_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
         return gemv(job(key, ws.kx, ws.ffn_hidden, GemvEpilogue::relu_square), s);
     }));
     return profiled(ProfileOp::matmul, m.stream(), [&] {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "cuda_blocks.h"
+#include "cuda_engine_common.h"
 #include "cuda_decode_rwkv.h"
 #include "cuda_profile.h"
 #include "cuda_check.cuh"
@@ -21,13 +22,6 @@
 
 namespace lectern::cuda {
 namespace {
-
-constexpr float kLayerNormEps = 1e-5f;
-
-#define LECTERN_TRY(expr)                             \
-    do {                                              \
-        if (auto _r = (expr); !_r) return _r.error(); \
-    } while (0)
 
 bool attention_active(const ModelConfig& c, const AttentionOptions& o) {
     return c.n_attn > 0 && !o.bypass;

@@ -11,14 +11,10 @@
 
 #include "cuda_blocks.h"
 #include "cuda_check.cuh"
+#include "cuda_engine_common.h"
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
-
-#define LECTERN_TRY(expr)                             \
-    do {                                              \
-        if (auto _r = (expr); !_r) return _r.error(); \
-    } while (0)
 
 Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAttnBlock& b,
                              const AttentionOptions& options, const KvCache::Impl& host, int p0,
