@@ -127,7 +127,7 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
         }));
     else
         LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
-            return wkv7_forward(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
+            return wkv7_prefill(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                                 m.stream());
         }));
     LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {

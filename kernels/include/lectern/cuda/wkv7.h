@@ -36,12 +36,34 @@ Result<void> wkv7_step(int H, int N, const float* r, const float* w, const float
                        const float* v, const float* a, const float* b, float* state, float* y,
                        cuda_stream stream);
 
-// Throughput of the two kernels on random inputs in realistic ranges: times `iterations` launches
-// of a T-token prefill and of T decode steps (each step one launch, no graph) with cudaEvents on
-// the default stream, prints one line each (tokens/s, time per launch) and returns the figures.
+// The chunked form of the same recurrence for prefill (kernels/wkv7_chunked.cu): chunks of 16
+// tokens, each a few small dense products instead of 16 dependent steps; two blocks of 128
+// threads per head. Equal to wkv7_forward up to fp32 rounding (a different summation order; it
+// is not bit-identical, and a call split at other token boundaries differs by rounding too).
+// Only N = 64 and 16-byte aligned r, w, k, v, a, b (wkv7_chunked_supported says); any other call
+// is an error. Same stream and aliasing rules as wkv7_forward.
+bool wkv7_chunked_supported(int T, int H, int N, const float* r, const float* w, const float* k,
+                            const float* v, const float* a, const float* b);
+Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const float* w,
+                                  const float* k, const float* v, const float* a, const float* b,
+                                  float* state, float* y, cuda_stream stream);
+
+// What the engine's prefill calls: wkv7_forward_chunked for T >= wkv7_chunked_min_tokens when it
+// supports the call, else wkv7_forward. LECTERN_CUDA_WKV=sequential (read once) always takes
+// wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt.
+inline constexpr int wkv7_chunked_min_tokens = 16;
+Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
+                          const float* v, const float* a, const float* b, float* state, float* y,
+                          cuda_stream stream);
+
+// Throughput on random inputs in realistic ranges: times `iterations` launches of a T-token
+// prefill (wkv7_prefill, then wkv7_forward alone) and of T decode steps (each step one launch,
+// no graph) with cudaEvents on the default stream, prints one line each (tokens/s, time per
+// launch) and returns the figures.
 // Allocates 7·T·H·N + H·N² floats of device memory for the call. For `lectern-cli bench`.
 struct Wkv7BenchResult {
-    double prefill_tokens_per_s = 0;
+    double prefill_tokens_per_s = 0;          // wkv7_prefill (chunked where it applies)
+    double sequential_prefill_tokens_per_s = 0;  // wkv7_forward, same inputs
     double step_tokens_per_s = 0;
     double step_us = 0;  // per decode-step launch
 };
