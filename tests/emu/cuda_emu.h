@@ -1,25 +1,32 @@
 // A CPU stand-in for <cuda_runtime.h>, just large enough to run the sparse attention kernels
-// (kernels/sparse_attention*.cu, rewritten by cuda_to_cpp.py) on the host, so that their indexing,
-// dispatch, barriers and warp exchanges are checked on machines without a GPU (CI).
+// (kernels/sparse_attention*.cu) and the decode kernels (gemv.cu, decode_fused.cu, wkv7.cu),
+// rewritten by cuda_to_cpp.py, on the host, so that their indexing, dispatch, barriers and warp
+// exchanges are checked on machines without a GPU (CI). 16-bit floats: cuda_emu_fp16.h.
 // Model: a launch runs its blocks one after another; each GPU thread of a block is a fiber
 // (cuda_emu_context.h) with its own stack, all on the calling OS thread, switched only at
 // __syncthreads, __syncwarp and shuffles; __shared__ variables are function statics (one instance,
-// reused by every block). Fibers rather than OS threads: with a std::thread per GPU thread and
-// std::barrier the test's cases took minutes on 2 cores; fibers take seconds and are deterministic.
+// reused by every block); dynamic shared memory is one buffer per launch, refilled with 0xFF bytes
+// (float NaN) before every block and followed by a guard zone checked after it.
+// Fibers rather than OS threads: with a std::thread per GPU thread and std::barrier the test's
+// cases took minutes on 2 cores; fibers take seconds and are deterministic.
 // Limits (what this does NOT check):
 // - no memory-model or timing fidelity: races are not detected as such; a missing __syncthreads
 //   shows only where the emulator's one order (a warp runs ahead of the others until it waits, see
 //   cuda_emu_fiber.h) makes a warp read data another warp has not written yet or has overwritten;
 //   shared memory starts zeroed and keeps the previous block's contents instead of being garbage;
-// - only the CUDA subset these kernels use: 1-D blocks of whole warps, 2-D grids, static shared
-//   memory (no dynamic), full-mask __shfl_sync / __shfl_xor_sync / __syncwarp, __ldg; a kernel
+// - only the CUDA subset these kernels use: 1-D blocks, 2-D grids, static and dynamic shared
+//   memory (up to the 48 KiB a launch gets without an opt-in), full-mask __shfl_sync /
+//   __shfl_xor_sync / __syncwarp in whole warps, __ldg, gemv.cu's non-coherent load; a kernel
 //   using anything else fails to compile (undeclared) or aborts at run time;
 // - host memory: device pointers are host pointers, cudaMalloc/cudaMemcpy are malloc/memcpy,
 //   streams are ignored and launches are synchronous;
-// - float math is the host's (expf, fmaf from libm), so results match the GPU only to tolerance.
+// - float math is the host's (expf, fmaf from libm), so results match the GPU only to tolerance;
+// - events time host wall clock; there is no device (cudaGetDeviceCount reports none).
 // It is strict where CUDA is undefined and a kernel might get away with it on today's hardware: a
 // full-mask shuffle or __syncwarp with an exited lane, a __syncthreads after any thread of the
-// block exited, and a deadlock (threads waiting at different barriers) abort with a message.
+// block exited, a full-mask warp operation in a partial warp (blockDim.x not a multiple of 32), a
+// misaligned vector load, a write past the dynamic shared memory, and a deadlock (threads waiting
+// at different barriers) abort with a message.
 #pragma once
 
 #if defined(__CUDACC__) || defined(__CUDA_RUNTIME_H__)
@@ -28,12 +35,15 @@
 #define LECTERN_CUDA_EMU 1
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "cuda_emu_log.h"
@@ -45,6 +55,7 @@
 #define __host__
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __grid_constant__  // a kernel parameter in constant memory: an ordinary copy here
 #define __align__(n) __attribute__((aligned(n)))  // GCC/clang: allowed among decl-specifiers
 
 struct dim3 {
@@ -57,12 +68,21 @@ struct alignas(16) float4 {
 struct alignas(8) float2 {
     float x, y;
 };
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
 
 // Runtime API: launch errors (cudaGetLastError and error names, all the sparse attention launchers
 // call) and host-memory stand-ins of the memory calls, for kernels or tests that want them.
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100
+};
 using cudaStream_t = struct CUstream_st*;  // the same type as lectern::cuda::cuda_stream
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -87,6 +107,8 @@ inline const char* cudaGetErrorName(cudaError_t e) {
         case cudaSuccess: return "cudaSuccess";
         case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
         case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+        case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
+        case cudaErrorNoDevice: return "cudaErrorNoDevice";
     }
     return "cudaErrorUnknown";
 }
@@ -117,6 +139,41 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
+// No device (kernels/cuda_device.cu's device_info asks; it then reports "no CUDA device").
+struct cudaDeviceProp {
+    char name[256];
+    int major, minor;
+    std::size_t totalGlobalMem;
+};
+inline cudaError_t cudaGetDeviceCount(int* count) {
+    *count = 0;
+    return cudaErrorNoDevice;
+}
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp*, int) { return cudaErrorNoDevice; }
+
+// Events (wkv7.cu's benchmark): host wall-clock time at cudaEventRecord.
+struct CUevent_st {
+    std::chrono::steady_clock::time_point at;
+};
+using cudaEvent_t = CUevent_st*;
+inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
+    *e = new CUevent_st{};
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = nullptr) {
+    e->at = std::chrono::steady_clock::now();
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+    *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
+    return cudaSuccess;
+}
+
 // Built-in variables: the running fiber's indices (set by the scheduler at every switch).
 #define threadIdx (::emu::thread_idx)
 #define blockIdx (::emu::block_idx)
@@ -135,6 +192,17 @@ inline dim3 thread_idx, block_idx, block_dim, grid_dim;
 inline void require_full_mask(unsigned mask, const char* what) {
     if (mask != 0xffffffffu) fail(what);
 }
+
+// What gemv.cu's `ld.global.nc.v4.u32` inline PTX becomes (cuda_to_cpp.py): a plain 16-byte load,
+// which the instruction requires to be 16-byte aligned.
+inline uint4 load_global_nc(const uint4* p) {
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) fail("misaligned 16-byte global load");
+    return *p;
+}
+
+// The running launch's dynamic shared memory (extern __shared__ arrays, see cuda_to_cpp.py).
+inline unsigned char* dynamic_shared = nullptr;
+inline void* dynamic_shared_memory() { return dynamic_shared; }
 }  // namespace emu
 
 #include "cuda_emu_fiber.h"  // NOLINT(build/include_order): needs the definitions above
@@ -168,6 +236,11 @@ template <typename T>
 T __ldg(const T* p) {
     return *p;
 }
+// The _rn intrinsics exist to forbid FMA contraction; the emulated kernels are compiled with
+// -ffp-contract=off, so plain operations round the same way.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 using std::isnan;
 using std::max;
 using std::min;
@@ -186,18 +259,34 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_sme
         last_error = cudaErrorInvalidConfiguration;
         return;
     }
-    if (block.y != 1 || block.z != 1 || block.x % 32 != 0 || grid.z != 1 || dynamic_smem != 0)
-        fail("launch: only 1-D blocks of whole warps, 2-D grids and no dynamic shared memory");
+    // More than 48 KiB of dynamic shared memory needs cudaFuncSetAttribute first (not emulated).
+    if (dynamic_smem > 48 * 1024) {
+        last_error = cudaErrorInvalidValue;
+        return;
+    }
+    if (block.y != 1 || block.z != 1 || grid.z != 1)
+        fail("launch: only 1-D blocks and 2-D grids");
     launch_log().push_back({grid.x, grid.y, block.x});
     const std::function<void()> body = [&] { kernel(P(args)...); };
     block_dim = block;
     grid_dim = grid;
+    // Dynamic shared memory, 16-byte aligned as on the GPU, then a guard zone.
+    constexpr std::size_t guard = 64;
+    constexpr unsigned char guard_byte = 0xA5;
+    const std::unique_ptr<float4[]> smem(new float4[(dynamic_smem + guard + 15) / 16]);
+    dynamic_shared = reinterpret_cast<unsigned char*>(smem.get());
     BlockRunner runner(block.x);
     for (unsigned by = 0; by < grid.y; ++by)
         for (unsigned bx = 0; bx < grid.x; ++bx) {
             block_idx = dim3(bx, by);
+            std::memset(dynamic_shared, 0xFF, dynamic_smem);  // NaN: unwritten reads show
+            std::memset(dynamic_shared + dynamic_smem, guard_byte, guard);
             runner.run(body);
+            for (std::size_t i = 0; i < guard; ++i)
+                if (dynamic_shared[dynamic_smem + i] != guard_byte)
+                    fail("a write past the launch's dynamic shared memory");
         }
+    dynamic_shared = nullptr;
 }
 
 // `kernel<<<grid, block, smem, stream>>>(args)` becomes `emu::Launch{grid, block, smem, stream}(

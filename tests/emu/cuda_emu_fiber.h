@@ -45,7 +45,7 @@ inline BlockRunner* running_block = nullptr;
 class BlockRunner {
   public:
     explicit BlockRunner(unsigned n_threads)
-        : fibers_(n_threads), warps_(n_threads / 32) {
+        : fibers_(n_threads), warps_((n_threads + 31) / 32) {
         for (auto& f : fibers_) f.stack = allocate_stack();
     }
     ~BlockRunner() {
@@ -88,6 +88,8 @@ class BlockRunner {
 
     // A full-mask warp operation: waits until all 32 lanes of the warp have arrived.
     void sync_warp(WarpOp op) {
+        if (lanes(current_ / 32) != 32)
+            fail("full-mask warp operation in a partial warp (blockDim.x not a multiple of 32)");
         Warp& w = warps_[current_ / 32];
         if (w.exited > 0) fail("full-mask warp operation after a lane of the warp exited");
         if (w.arrived == 0)
@@ -196,18 +198,25 @@ class BlockRunner {
 
     static constexpr unsigned none = ~0u;
 
+    // Lanes of warp w: 32, fewer in the last warp when blockDim.x is not a multiple of 32.
+    unsigned lanes(unsigned w) const {
+        const unsigned n = unsigned(fibers_.size());
+        return n - w * 32 < 32 ? n - w * 32 : 32;
+    }
+
     // The next ready lane of from's warp after from, else the first ready lane of the following
     // warps (wrapping around); `none` if no fiber is ready.
     unsigned next_ready(unsigned from) const {
         const unsigned n_warps = unsigned(warps_.size());
         const unsigned warp = from / 32;
-        for (unsigned k = 1; k < 32; ++k) {
-            const unsigned i = warp * 32 + (from + k) % 32;
+        const unsigned n_lanes = lanes(warp);
+        for (unsigned k = 1; k < n_lanes; ++k) {
+            const unsigned i = warp * 32 + (from % 32 + k) % n_lanes;
             if (fibers_[i].state == State::ready) return i;
         }
         for (unsigned k = 1; k <= n_warps; ++k) {
             const unsigned w = (warp + k) % n_warps;
-            for (unsigned i = w * 32; i < w * 32 + 32; ++i)
+            for (unsigned i = w * 32; i < w * 32 + lanes(w); ++i)
                 if (fibers_[i].state == State::ready) return i;
         }
         return none;

@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Rewrites a CUDA source (.cu) or header (.cuh) into plain C++ for the CPU emulator cuda_emu.h.
 
-Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. Three rewrites:
-- `#include <cuda_runtime.h>` becomes `#include "cuda_emu.h"` (in headers too, which is why the
-  .cuh files are rewritten as well: the real runtime header can never be reached); any other CUDA
-  header is refused, since the emulator has nothing behind it;
+Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rewrites:
+- `#include <cuda_runtime.h>` becomes `#include "cuda_emu.h"`, <cuda_fp16.h> and <cuda_bf16.h>
+  become "cuda_emu_fp16.h" (in headers too, which is why the .cuh files are rewritten as well: the
+  real CUDA headers can never be reached); any other CUDA header is refused, since the emulator
+  has nothing behind it;
 - `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
   `::emu::Launch{dim3(grid), dim3(block), smem, stream}(kernel, args)`;
+- `extern __shared__ [__align__(n)] T name[];` (dynamic shared memory) becomes
+  `T* const name = static_cast<T*>(::emu::dynamic_shared_memory());`;
+- inline PTX: only the one pattern the kernels use, gemv.cu's 16-byte non-coherent weight load
+  `asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), .. "=r"(v.w)
+  : "l"(__cvta_generic_to_global(p)))`, becomes `v = ::emu::load_global_nc(p);` (the cache hint
+  means nothing on the host; the emulator checks the 16-byte alignment the instruction needs).
+  Any other asm is an error: it must be taught here explicitly, never guessed;
 - `#pragma unroll` lines are blanked (GCC warns about the unknown pragma).
 Line numbers are kept (a `#line` directive names the original file), so compiler messages,
 __FILE__/__LINE__ in error values and debuggers point at the kernel source.
@@ -18,11 +26,19 @@ import re
 import sys
 
 CUDA_HEADER = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]', re.M)
-EMULATED_HEADERS = {"cuda_runtime.h"}
+EMULATED_HEADERS = {"cuda_runtime.h": "cuda_emu.h", "cuda_fp16.h": "cuda_emu_fp16.h",
+                    "cuda_bf16.h": "cuda_emu_fp16.h"}
 REFUSED_HEADERS = re.compile(r'^(cuda[\w.]*\.h|cub/.*|cooperative_groups.*|mma\.h|'
                              r'device_launch_parameters\.h|cuda/.*|thrust/.*)$')
 PRAGMA_UNROLL = re.compile(r'^[ \t]*#[ \t]*pragma[ \t]+unroll\b.*$', re.M)
 IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*$')
+EXTERN_SHARED = re.compile(r'extern\s+__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?'
+                           r'([A-Za-z_]\w*)\s+([A-Za-z_]\w*)\s*\[\s*\]\s*;')
+NC_LOAD = re.compile(r'asm\s*\(\s*"ld\.global\.nc\.L1::no_allocate\.v4\.u32 '
+                     r'\{%0, %1, %2, %3\}, \[%4\];"\s*'
+                     r':\s*"=r"\((\w+)\.x\),\s*"=r"\(\1\.y\),\s*"=r"\(\1\.z\),\s*"=r"\(\1\.w\)\s*'
+                     r':\s*"l"\(\s*__cvta_generic_to_global\(\s*(\w+)\s*\)\s*\)\s*\)\s*;')
+ASM = re.compile(r'\b(asm|__asm__|__asm)\b')
 
 
 class TransformError(Exception):
@@ -155,16 +171,44 @@ def rewrite_includes(text):
     def replace(m):
         header = m.group(1)
         if header in EMULATED_HEADERS:
-            return '#include "cuda_emu.h"'
+            return f'#include "{EMULATED_HEADERS[header]}"'
         if REFUSED_HEADERS.match(header):
             raise TransformError(f"line {line_of(text, m.start())}: <{header}> is not emulated")
         return m.group(0)
     return CUDA_HEADER.sub(replace, text)
 
 
+def rewrite_code(text, pattern, replacement):
+    """pattern's matches that start in code (not in a comment or literal) replaced by
+    replacement(match), padded with newlines to the number of lines they had."""
+    mask = code_mask(text)
+
+    def replace(m):
+        if not mask[m.start()]:
+            return m.group(0)
+        return replacement(m) + "\n" * m.group(0).count("\n")
+    return pattern.sub(replace, text)
+
+
+def rewrite_shared_and_asm(text):
+    text = rewrite_code(text, NC_LOAD,
+                        lambda m: f"{m.group(1)} = ::emu::load_global_nc({m.group(2)});")
+    text = rewrite_code(text, EXTERN_SHARED,
+                        lambda m: f"{m.group(1)}* const {m.group(2)} = static_cast<{m.group(1)}*>("
+                                  f"::emu::dynamic_shared_memory());")
+    mask = code_mask(text)
+    for pattern, what in ((ASM, "inline assembly other than gemv.cu's weight load"),
+                          (re.compile(r'\bextern\s+__shared__'), "unrecognised extern __shared__")):
+        for m in pattern.finditer(text):
+            if mask[m.start()]:
+                raise TransformError(f"line {line_of(text, m.start())}: {what} is not emulated")
+    return text
+
+
 def transform(text, source_path):
     text = PRAGMA_UNROLL.sub("", text)
     text = rewrite_includes(text)
+    text = rewrite_shared_and_asm(text)
     text, _ = rewrite_launches(text)
     name = source_path.replace("\\", "/")
     return (f"// Generated by tests/emu/cuda_to_cpp.py from {name}; edit that file instead.\n"

@@ -1,0 +1,134 @@
+// Host-side helpers of tst_decode_kernels_emu: arrays with sentinel margins (device pointers are
+// host pointers under the emulator, so a kernel writes straight into them), 16-byte aligned byte
+// buffers with an optional offset (the gemv kernel's vector and scalar paths), stored weights, and
+// tst_wkv7_cuda's WKV-7 inputs.
+#pragma once
+
+#include <QString>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "lectern/dtype.h"
+
+namespace emu_test {
+
+// floats of sentinel bytes on each side of an array: writes out of bounds change them.
+constexpr std::size_t kGuard = 64;
+constexpr unsigned char kSentinel = 0xA5;
+
+// A float array inside sentinel margins, starting 16-byte aligned (the kernels' float4 reads).
+class Guarded {
+  public:
+    explicit Guarded(const std::vector<float>& values)
+        : n_(values.size()), buffer_(new float[values.size() + 2 * kGuard + 4]) {
+        std::memset(base(), kSentinel, (n_ + 2 * kGuard) * sizeof(float));
+        if (n_) std::memcpy(data(), values.data(), n_ * sizeof(float));
+    }
+    float* data() { return base() + kGuard; }
+    std::vector<float> values() const {
+        return std::vector<float>(base() + kGuard, base() + kGuard + n_);
+    }
+    bool intact() const {
+        const auto* bytes = reinterpret_cast<const unsigned char*>(base());
+        const std::size_t margin = kGuard * sizeof(float);
+        const std::size_t end = (n_ + kGuard) * sizeof(float);
+        for (std::size_t i = 0; i < margin; ++i)
+            if (bytes[i] != kSentinel || bytes[end + i] != kSentinel) return false;
+        return true;
+    }
+
+  private:
+    // new float[] is only 4-byte aligned in general: round up to 16 inside the allocation.
+    float* base() const {
+        const auto p = reinterpret_cast<std::uintptr_t>(buffer_.get());
+        return reinterpret_cast<float*>((p + 15) & ~std::uintptr_t(15));
+    }
+    std::size_t n_;
+    std::unique_ptr<float[]> buffer_;
+};
+
+// Bytes at a chosen offset past a 16-byte boundary (the kernels' alignment tests).
+class Placed {
+  public:
+    Placed(const void* bytes, std::size_t n, std::size_t offset) : storage_(n + offset + 32) {
+        const auto p = reinterpret_cast<std::uintptr_t>(storage_.data());
+        at_ = storage_.data() + ((16 - p % 16) % 16) + offset;
+        if (n) std::memcpy(at_, bytes, n);
+    }
+    const void* data() const { return at_; }
+
+  private:
+    std::vector<unsigned char> storage_;
+    unsigned char* at_;
+};
+
+// values in the dtype's storage format; `absolute` stores |value| (the error scale's weights).
+inline std::vector<unsigned char> store(const std::vector<float>& values, lectern::DType dtype,
+                                        bool absolute) {
+    std::vector<unsigned char> out(values.size() * lectern::dtype_size(dtype));
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const float v = absolute ? std::fabs(values[i]) : values[i];
+        if (dtype == lectern::DType::f32) {
+            std::memcpy(&out[4 * i], &v, 4);
+        } else {
+            std::uint16_t h =
+                dtype == lectern::DType::f16 ? lectern::f32_to_f16(v) : lectern::f32_to_bf16(v);
+            if (absolute) h &= 0x7fffu;
+            std::memcpy(&out[2 * i], &h, 2);
+        }
+    }
+    return out;
+}
+
+// tst_wkv7_cuda's inputs: w in (0.545, 1), α = −κ̂ and β = κ̂ ⊙ iclr with κ̂ of unit norm per head
+// and token, iclr in (0, 1); a nonzero initial state.
+struct Wkv7Inputs {
+    std::vector<float> r, w, k, v, a, b, state;
+};
+inline Wkv7Inputs wkv7_inputs(int T, int H, int N, std::uint32_t seed) {
+    Wkv7Inputs in;
+    const std::size_t n = std::size_t(T) * H * N;
+    in.r = gpu_test::uniform(n, -1.0f, 1.0f, seed + 1);
+    in.w = gpu_test::uniform(n, 0.545f, 1.0f, seed + 2);
+    in.k = gpu_test::uniform(n, -1.0f, 1.0f, seed + 3);
+    in.v = gpu_test::uniform(n, -1.0f, 1.0f, seed + 4);
+    const auto kappa = gpu_test::uniform(n, -1.0f, 1.0f, seed + 5);
+    const auto iclr = gpu_test::uniform(n, 0.0f, 1.0f, seed + 6);
+    in.a.resize(n);
+    in.b.resize(n);
+    for (std::size_t s = 0; s < n; s += std::size_t(N)) {
+        double sq = 0;
+        for (int j = 0; j < N; ++j) sq += double(kappa[s + j]) * kappa[s + j];
+        const float inv = float(1.0 / std::sqrt(sq));
+        for (int j = 0; j < N; ++j) {
+            in.a[s + j] = -kappa[s + j] * inv;
+            in.b[s + j] = kappa[s + j] * inv * iclr[s + j];
+        }
+    }
+    in.state = gpu_test::uniform(std::size_t(H) * N * N, -0.5f, 0.5f, seed + 7);
+    return in;
+}
+
+inline float max_abs(const std::vector<float>& v) {
+    float m = 1.0f;  // never below 1: an all-small array is compared absolutely
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
+}  // namespace emu_test
+
+// Fails unless the guarded array's sentinels are intact.
+#define EMU_VERIFY_INTACT(array, name) \
+    QVERIFY2((array).intact(), qPrintable(QStringLiteral("%1: sentinels overwritten").arg(name)))
+// Fails on an error value, with its message.
+#define EMU_VERIFY_OK(expr)                                 \
+    do {                                                    \
+        const auto r_ = (expr);                             \
+        QVERIFY2(r_, r_ ? "" : r_.error().message.c_str()); \
+    } while (false)
