@@ -8,6 +8,7 @@
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <span>
@@ -19,6 +20,7 @@
 #include "lectern/synthetic_context.h"
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda_backend.h"
+#include "lectern/cuda/wkv7.h"
 #endif
 
 namespace Cli {
@@ -200,9 +202,11 @@ int runShapeBench(const QCommandLineParser& parser)
             return fail(d.error().message);
         row("decode tok/s (batch 1)", 1.0 / *d, copyGbS * 1e9 / bytes, "t/s");
     }
-    if (c.n_attn == 0 && runtime.backend == lectern::Backend::cuda) {
+    if (runtime.backend == lectern::Backend::cuda) {
         // The same decode replayed from CUDA graphs (RuntimeOptions::cuda_graphs): a second
-        // model, since the option is fixed at load.
+        // model, since the option is fixed at load. RWKV-X: the runs of RWKV blocks between
+        // attention blocks from graphs, the attention blocks launched as usual. (The environment
+        // variable LECTERN_CUDA_GRAPHS overrides the option for both models.)
         lectern::RuntimeOptions graphs = runtime;
         graphs.cuda_graphs = true;
         auto graphed = lectern::Model::random(*config, dtype, 1234, graphs);
@@ -227,6 +231,15 @@ int runShapeBench(const QCommandLineParser& parser)
         row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
     }
 #ifdef LECTERN_HAVE_CUDA
+    if (runtime.backend == lectern::Backend::cuda && c.n_embd % 64 == 0) {
+        // The WKV-7 kernels alone on one prefill segment (1024 tokens, as the model feeds
+        // them): the chunked form the engine uses against the sequential kernel, same process.
+        auto wkv = lectern::cuda::wkv7_bench(std::min(prefill, 1024), c.n_embd / 64, 64, 5);
+        if (!wkv)
+            return fail(wkv.error().message);
+        row("wkv7 chunked / sequential", wkv->prefill_tokens_per_s /
+                                             wkv->sequential_prefill_tokens_per_s, 0, "x");
+    }
     if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {
         lectern::State s(*model, attention);
         const auto print = [](const char* what) {

@@ -4,10 +4,12 @@
 // converted on the host and normalised on the device, every block, the head for the rows asked
 // for. After each segment the new KV rows are copied back into the host caches (so the document
 // store, serialize, fork and the CPU path keep working unchanged). The recurrent state is
-// committed only when the whole call worked.
+// committed only when the whole call worked. One-token calls may replay the launches between
+// attention blocks from CUDA graphs (RuntimeOptions::cuda_graphs; see decode_graphed).
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "cuda_blocks.h"
@@ -25,6 +27,13 @@ namespace {
 
 bool attention_active(const ModelConfig& c, const AttentionOptions& o) {
     return c.n_attn > 0 && !o.bypass;
+}
+
+// Graphs are opt-in and experimental: say once on stderr why they went off (the call itself
+// still succeeds on plain launches), so that a GPU run shows a silent fallback.
+void report_graphs_off(const char* step, cudaError_t e) {
+    std::fprintf(stderr, "lectern: CUDA graph %s failed (%s); decode continues without graphs\n",
+                 step, cudaGetErrorString(e));
 }
 
 }  // namespace
@@ -47,12 +56,21 @@ Result<void> CudaModel::embed(const token_id* tokens, int n) {
 
 Result<void> CudaModel::blocks_and_head(State::Impl& s, CudaState& st, int n, bool want_rows,
                                         bool last_only) {
+    const BlockSpan all{0, int(config().block_order.size()), true, want_rows};
+    return run_blocks(s, st, all, n, last_only);
+}
+
+Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpan& span, int n,
+                                   bool last_only) {
     const ModelConfig& c = config();
     const int C = c.n_embd;
-    LECTERN_TRY(layer_norm(m_ws.x, n, C, m_ln0_w, m_ln0_b, kLayerNormEps, m_ws.x, m_stream));
-    int ri = 0, ai = 0;
-    for (char kind : c.block_order) {
-        if (kind == 'R') {
+    if (span.ln0)
+        LECTERN_TRY(layer_norm(m_ws.x, n, C, m_ln0_w, m_ln0_b, kLayerNormEps, m_ws.x, m_stream));
+    // Blocks of each kind before the span: their indices into the weights and the state.
+    int ri = int(std::count(c.block_order.begin(), c.block_order.begin() + span.begin, 'R'));
+    int ai = span.begin - ri;
+    for (int i = span.begin; i < span.end; ++i) {
+        if (c.block_order[std::size_t(i)] == 'R') {
             LECTERN_TRY(rwkv_block_forward(*this, m_rwkv[std::size_t(ri)], ri == 0, n,
                                            st.att_shift(ri), st.wkv(ri), st.ffn_shift(ri)));
             ++ri;
@@ -65,7 +83,7 @@ Result<void> CudaModel::blocks_and_head(State::Impl& s, CudaState& st, int n, bo
             ++ai;
         }
     }
-    if (!want_rows) return {};
+    if (!span.head) return {};
     // The head only for the rows returned (it is the biggest product).
     const int first = last_only ? n - 1 : 0;
     const int rows = n - first;
@@ -87,14 +105,21 @@ Result<void> CudaModel::blocks_and_head(State::Impl& s, CudaState& st, int n, bo
 }
 
 Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
-                                    bool want_rows, bool last_only, float* logits_out) {
+                                    bool want_rows, bool last_only, float* logits_out,
+                                    bool graphs) {
     {
         ProfileScope p(ProfileOp::transfer, m_stream);
         LECTERN_TRY(embed(tokens, n));
     }
-    LECTERN_TRY(blocks_and_head(s, st, n, want_rows, last_only));
+    // With graphs (n == 1, so want_rows): the head's one row is row 0 whether or not last_only,
+    // so its graph serves both.
+    if (graphs)
+        LECTERN_TRY(decode_graphed(s, st, attention_active(config(), s.attention)));
+    else
+        LECTERN_TRY(blocks_and_head(s, st, n, want_rows, last_only));
     if (!want_rows) return {};
     const int rows = last_only ? 1 : n;
+    // On the legacy stream, so after every launch of the call, graphs included.
     ProfileScope p(ProfileOp::transfer, m_stream);
     LECTERN_CUDA_TRY(cudaMemcpy(logits_out, m_ws.logits,
                                 std::size_t(rows) * std::size_t(config().vocab) * sizeof(float),
@@ -102,56 +127,104 @@ Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_i
     return {};
 }
 
-// The graph replays every launch of a one-token call with the pointers it was captured with:
-// the weights and workspace (fixed per model) and the state's work buffer (two per state, so one
-// graph each). It runs on a non-blocking stream (capturing never touches the legacy stream, which
-// other threads may use): an event orders it after the legacy-stream copies before it (work :=
-// committed, the embedding row), and the host waits for it before copying the logits.
-Result<bool> CudaModel::decode_with_graph(State::Impl& s, CudaState& st, token_id token,
-                                          float* logits) {
-    if (m_graphs_failed) return false;
-    LECTERN_TRY(embed(&token, 1));
-    void*& slot = st.graph_slot();
+// Decode graphs. A one-token call is cut into spans at the attention blocks: LN0 + the RWKV
+// blocks before the first attention block, the RWKV blocks between two, the RWKV blocks after
+// the last + the final LN + head (without active attention, pure RWKV-7 or bypass, the whole call
+// is one span). Each span is replayed from a graph captured on its first use, once per state work
+// buffer; the attention blocks keep their plain launches, because their arguments change every
+// token (position, chunk count, the dense mirror's buffers when they grow, the paged cache's host
+// planning, copies and synchronisations).
+//
+// Why a span's graph stays valid: its launches read and write only the weights and the model's
+// workspace (both allocated once, at load: the matmul scratch is reserved there too, and a
+// one-token product never uses it), and the state's work buffer (two buffers allocated at the
+// first upload, never moved; one graph each), with arguments fixed per model (sizes; the span's
+// blocks' `first` flag; the head's single row). Nothing per call (position, KV rows, chunk
+// count) reaches an RWKV block or the head. What passes between spans and attention blocks goes
+// through the workspace (x, and v_first from RWKV block 0) exactly as with plain launches.
+//
+// Ordering: capture records on a non-blocking stream of its own (m_capture_stream) in
+// thread-local mode, with nothing else issued by this thread meanwhile, so nothing runs and no
+// other thread's legacy-stream work is disturbed. The graphs are then LAUNCHED on the legacy
+// stream, the stream every plain launch, copy and attention block of the call uses: a graph
+// launch is ordered after the embedding upload, work := committed, and the attention blocks
+// before it, and before everything after it (the next attention block, its host copies, the
+// logits copy), exactly like the launches it replaces. No event or extra synchronisation.
+//
+// Failures: a capture that cannot start, records an error value, or does not end or instantiate
+// cleanly is discarded (nothing of it ran); that span and every later one run with plain
+// launches, and graphs stay off for the model (m_graphs_failed). The result is the plain path's.
+Result<void> CudaModel::decode_graphed(State::Impl& s, CudaState& st, bool attention) {
+    const std::string& order = config().block_order;
+    const int blocks = int(order.size());
+    const auto run_span = [&](int segment, int segments, const BlockSpan& span) -> Result<void> {
+        if (!m_graphs_failed) {
+            auto launched = launch_graph(s, st, segment, segments, span);
+            if (!launched) return launched.error();
+            if (*launched) return {};
+        }
+        return run_blocks(s, st, span, 1, true);
+    };
+    if (!attention) return run_span(0, 1, BlockSpan{0, blocks, true, true});
+    const int segments =
+        int(std::count_if(order.begin(), order.end(), [](char k) { return k != 'R'; })) + 1;
+    int segment = 0, begin = 0;
+    for (int i = 0; i <= blocks; ++i) {
+        if (i < blocks && order[std::size_t(i)] == 'R') continue;
+        const BlockSpan run{begin, i, begin == 0, i == blocks};
+        if (run.ln0 || run.head || run.end > run.begin)  // two adjacent attention blocks: none
+            LECTERN_TRY(run_span(segment, segments, run));
+        ++segment;
+        if (i < blocks) LECTERN_TRY(run_blocks(s, st, BlockSpan{i, i + 1, false, false}, 1, true));
+        begin = i + 1;
+    }
+    return {};
+}
+
+Result<bool> CudaModel::launch_graph(State::Impl& s, CudaState& st, int segment, int segments,
+                                     const BlockSpan& span) {
+    void*& slot = st.graph_slot(segment, segments);
     if (!slot) {
         if (!m_capture_stream) {
             cudaStream_t created = nullptr;
-            cudaEvent_t ready = nullptr;
-            if (cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking) != cudaSuccess ||
-                cudaEventCreateWithFlags(&ready, cudaEventDisableTiming) != cudaSuccess) {
+            if (const cudaError_t e = cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking);
+                e != cudaSuccess) {
+                cudaGetLastError();
+                report_graphs_off("stream creation", e);
                 m_graphs_failed = true;
                 return false;
             }
             m_capture_stream = created;
-            m_ready = ready;
         }
         const cudaStream_t cs = m_capture_stream;
         const ProfilePause no_events;  // an event record would join the graph
         cudaGraph_t graph = nullptr;
-        if (cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        if (const cudaError_t e = cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal);
+            e != cudaSuccess) {
+            cudaGetLastError();
+            report_graphs_off("capture start", e);
             m_graphs_failed = true;
             return false;
         }
         m_stream = cs;
-        auto recorded = blocks_and_head(s, st, 1, true, true);
+        auto recorded = run_blocks(s, st, span, 1, true);
         m_stream = nullptr;
         const cudaError_t ended = cudaStreamEndCapture(cs, &graph);
         cudaGraphExec_t exec = nullptr;
-        const bool ok = recorded && ended == cudaSuccess && graph &&
-                        cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+        const cudaError_t made = recorded && ended == cudaSuccess && graph
+                                     ? cudaGraphInstantiate(&exec, graph, 0)
+                                     : ended;
         if (graph) cudaGraphDestroy(graph);
-        if (!ok) {
-            cudaGetLastError();  // clear a capture error; the plain path runs this call
+        if (!recorded || made != cudaSuccess || !exec) {
+            cudaGetLastError();  // clear a capture error; the plain path runs this span
+            report_graphs_off(recorded ? "capture" : "capture (an op returned an error)", made);
             m_graphs_failed = true;
             return false;
         }
         slot = exec;
     }
-    LECTERN_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(m_ready), nullptr));
-    LECTERN_CUDA_TRY(cudaStreamWaitEvent(m_capture_stream, static_cast<cudaEvent_t>(m_ready), 0));
-    LECTERN_CUDA_TRY(cudaGraphLaunch(static_cast<cudaGraphExec_t>(slot), m_capture_stream));
-    LECTERN_CUDA_TRY(cudaStreamSynchronize(m_capture_stream));
-    LECTERN_CUDA_TRY(cudaMemcpy(logits, m_ws.logits, std::size_t(config().vocab) * sizeof(float),
-                                cudaMemcpyDeviceToHost));
+    // The legacy stream (m_stream outside a capture): see the ordering note above.
+    LECTERN_CUDA_TRY(cudaGraphLaunch(static_cast<cudaGraphExec_t>(slot), m_stream));
     return true;
 }
 
@@ -185,17 +258,15 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     logits.assign(all_rows ? std::size_t(T) * V : V, 0.0f);
     bool appended = false;
     Result<void> result;
-    bool done = false;
-    if (T == 1 && !attention && m_model.runtime.cuda_graphs) {
-        auto graphed = decode_with_graph(s, st, tokens[0], logits.data());
-        if (!graphed) result = graphed.error();
-        else done = *graphed;
-    }
-    for (int start = 0; start < T && result && !done; start += kSegmentRows) {
+    // One-token calls from CUDA graphs when enabled (decode_graphed); the KV rows the attention
+    // blocks appended are copied back below as for any call.
+    const bool graphs = T == 1 && m_graphs_enabled && !m_graphs_failed;
+    for (int start = 0; start < T && result; start += kSegmentRows) {
         const int n = std::min(kSegmentRows, T - start);
         const bool last = start + n == T;
         float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
-        result = run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst);
+        result =
+            run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst, graphs);
         if (!result || !attention) continue;
         // The segment's KV rows into the host caches too (float32, as the CPU appends them).
         for (int j = 0; j < c.n_attn && result; ++j) {

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "cuda_check.cuh"
 #include "lectern/cuda/sparse_attention.h"
@@ -65,10 +67,21 @@ private:
     std::size_t m_total = 0;
 };
 
+// RuntimeOptions::cuda_graphs, overridden by the environment variable LECTERN_CUDA_GRAPHS ("1":
+// on, "0": off), read at load, so that a GPU session can switch decode graphs for any program
+// (tests, bench, the app) without a rebuild.
+bool graphs_wanted(const RuntimeOptions& runtime) {
+    const char* v = std::getenv("LECTERN_CUDA_GRAPHS");
+    if (v && std::string_view(v) == "1") return true;
+    if (v && std::string_view(v) == "0") return false;
+    return runtime.cuda_graphs;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model) {
     std::unique_ptr<CudaModel> m(new CudaModel(model));
+    m->m_graphs_enabled = graphs_wanted(model.runtime);
     auto info = device_info();
     if (!info) return info.error();
     m->m_info = *info;
@@ -96,7 +109,6 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
 }
 
 CudaModel::~CudaModel() {
-    if (m_ready) cudaEventDestroy(static_cast<cudaEvent_t>(m_ready));
     if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
 }
 

@@ -54,6 +54,15 @@ struct DeviceWorkspace {
 
 class CudaState;
 
+// A run of consecutive entries of the model's block_order, [begin, end), launched as one piece:
+// with LN0 before it when it starts the model, with the final LN and the head after it when it
+// ends the model (and rows are wanted). A one-token call with graphs replays each such run
+// between attention blocks from its own CUDA graph (cuda_forward.cpp).
+struct BlockSpan {
+    int begin = 0, end = 0;
+    bool ln0 = false, head = false;
+};
+
 class CudaModel final : public DeviceModel {
 public:
     static Result<std::unique_ptr<DeviceModel>> create(const Model::Impl& model);
@@ -67,7 +76,7 @@ public:
     const Model::Impl& host() const { return m_model; }
     MatmulContext& matmul_context() { return m_matmul; }
     // The stream every launch of a call goes to: the legacy default stream, or the capture
-    // stream while a decode graph is being recorded (cuda_graph.cpp).
+    // stream while a decode graph is being recorded (cuda_forward.cpp).
     cuda_stream stream() const { return m_stream; }
     const DeviceWorkspace& workspace() const { return m_ws; }
     const std::vector<DeviceRwkvBlock>& rwkv() const { return m_rwkv; }
@@ -84,23 +93,36 @@ private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}
     Result<void> upload_weights();
     Result<void> allocate_workspace();
+    // One cut of a call (up to kSegmentRows tokens): embedding, blocks, head, logits to the
+    // host. `graphs` (one-token calls only): the blocks by decode_graphed.
     Result<void> run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
-                             bool want_rows, bool last_only, float* logits_out);
+                             bool want_rows, bool last_only, float* logits_out, bool graphs);
     // x = LN0(E[tokens]) into the workspace (host conversion, upload, device LayerNorm).
     Result<void> embed(const token_id* tokens, int n);
     // The blocks and the head over the n rows in the workspace (the head: the last row only
     // when last_only, into the workspace's logits); no host transfer, so capturable.
     Result<void> blocks_and_head(State::Impl& s, CudaState& st, int n, bool want_rows,
                                  bool last_only);
-    // A one-token call from the state's decode graph (captured on first use); false in the
-    // value when graphs cannot be used here (then the caller runs the ordinary path).
-    Result<bool> decode_with_graph(State::Impl& s, CudaState& st, token_id token, float* logits);
+    // The launches of one span of blocks over the workspace's n rows. Capturable when the span
+    // holds no attention block with active attention.
+    Result<void> run_blocks(State::Impl& s, CudaState& st, const BlockSpan& span, int n,
+                            bool last_only);
+    // blocks_and_head for a one-token call with graphs: every span without active attention
+    // replayed from the state's graph for it (captured on first use), attention blocks launched
+    // as usual in between. Any capture failure runs that span (and every later one, for good)
+    // with plain launches instead.
+    Result<void> decode_graphed(State::Impl& s, CudaState& st, bool attention);
+    // Span `segment` from its graph: true when it was launched, false when graphs cannot be used
+    // (the caller then launches the span itself).
+    Result<bool> launch_graph(State::Impl& s, CudaState& st, int segment, int segments,
+                              const BlockSpan& span);
 
     const Model::Impl& m_model;  // owns this object
     cuda_stream m_stream = nullptr;
     cuda_stream m_capture_stream = nullptr;  // created on the first capture
-    void* m_ready = nullptr;                 // cudaEvent_t: legacy-stream work done
-    bool m_graphs_failed = false;            // a capture failed once: stay on the plain path
+    // Decode graphs wanted: RuntimeOptions::cuda_graphs, or LECTERN_CUDA_GRAPHS (cuda_model.cpp).
+    bool m_graphs_enabled = false;
+    bool m_graphs_failed = false;  // a capture failed once: stay on the plain path
     DeviceInfo m_info;
     DeviceBuffer m_weights;  // every matrix and vector, 256-byte aligned pieces
     std::size_t m_weight_bytes = 0;

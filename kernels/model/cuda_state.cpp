@@ -25,8 +25,9 @@ CudaState::CudaState(CudaModel& model, int chunk_size)
 }
 
 CudaState::~CudaState() {
-    for (void* g : m_graph)
-        if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
+    for (const auto& graphs : m_graphs)
+        for (void* g : graphs)
+            if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
     for (const KvMirror& k : m_kv) m_model.release_kv(k.charged);
 }
 
@@ -82,6 +83,14 @@ Result<void> CudaState::begin() {
 }
 
 void CudaState::commit() { std::swap(m_committed, m_work); }
+
+void*& CudaState::graph_slot(int segment, int segments) {
+    // The span list is fixed per model and attention options (the same for every call of this
+    // state), so the slots only ever grow from empty to `segments`.
+    auto& graphs = m_graphs[m_work == static_cast<float*>(m_b.data()) ? 1 : 0];
+    if (graphs.size() < std::size_t(segments)) graphs.resize(std::size_t(segments), nullptr);
+    return graphs[std::size_t(segment)];
+}
 
 Result<void> CudaState::reserve(int j, std::int64_t rows) {
     KvMirror& k = m_kv[std::size_t(j)];

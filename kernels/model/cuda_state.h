@@ -50,9 +50,11 @@ public:
 
     KvMirror& kv(int j) { return m_kv[std::size_t(j)]; }
 
-    // Decode graphs, one per work buffer (the buffers swap every call); null until captured.
-    // Owned: destroyed with the state. `graph_slot` names the current work buffer's.
-    void*& graph_slot() { return m_graph[m_work == static_cast<float*>(m_b.data()) ? 1 : 0]; }
+    // Decode graphs (cudaGraphExec_t), one per span of a one-token call (`segments` of them:
+    // the runs between attention blocks, or the whole call) and per work buffer, since a graph
+    // keeps the recurrent-state pointers it was captured with and the buffers swap every call;
+    // null until captured. Owned: destroyed with the state. Names the current work buffer's.
+    void*& graph_slot(int segment, int segments);
     // Before a call of T rows: every block's device KV caught up with its host cache and room
     // for T more rows. Dense mirrors while they fit the budget; when one does not, the state
     // switches to the paged cache for good (its dense rows are dropped, the means kept).
@@ -99,7 +101,7 @@ private:
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
     std::vector<std::vector<float>> m_new_rows;  // per block: the call's rows for the host
-    void* m_graph[2] = {nullptr, nullptr};  // cudaGraphExec_t
+    std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
 };
 
 }  // namespace lectern::cuda

@@ -1,8 +1,9 @@
 // The whole model on the GPU (lectern_cuda_engine) against the CPU engine on the committed test
 // models: logits of one prefill, GPU prefill vs GPU token-by-token decode, split invariance on the
 // GPU, states moved between the backends through serialize, the CPU fallbacks (compat attention,
-// traced calls), a failed call leaving a GPU state untouched, and the paged KV cache (a budget too
-// small for the dense KV mirrors). QSKIPs without a device.
+// traced calls), a failed call leaving a GPU state untouched, the paged KV cache (a budget too
+// small for the dense KV mirrors), and decode from CUDA graphs = plain decode bit for bit (pure
+// RWKV-7; RWKV-X dense, bypass and paged). QSKIPs without a device.
 //
 // Tolerances (scaled difference = max |gpu - cpu| / max(1, max |cpu|) over a row of logits):
 // - f32 matrices: the GPU uses fp32 SGEMM (no TF32) and an fp32 GEMV, the same math as the CPU in
@@ -30,6 +31,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -327,6 +329,91 @@ private slots:
             got.insert(got.end(), rest.begin(), rest.end());
             QVERIFY2(got == want, file);
         }
+    }
+
+    // RuntimeOptions::cuda_graphs on RWKV-X: one-token calls replay the runs of RWKV blocks
+    // between attention blocks (LN0 with the first, the head with the last) from graphs and
+    // launch the attention blocks as usual; the same bits as plain launches, over a decode that
+    // crosses chunk boundaries (the chunk count changes while the graphs are reused), with a
+    // serialize (host sync) in the middle. Bypass: the whole call is one graph. Paged: a budget
+    // as in paged_kv_cache, so the decode starts on dense mirrors (which grow, moving their
+    // buffers) and switches to the paged cache (host planning, page-table uploads, a sync per
+    // block) under the same graphs.
+    void decode_graphs_rwkvx_data() {
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<int>("chunk");
+        QTest::addColumn<int>("top_k");
+        QTest::addColumn<bool>("bypass");
+        QTest::addColumn<bool>("paged");
+        QTest::addColumn<int>("count");
+        // R R A: the last run is the head alone. 64 tokens: 4 chunks of 16.
+        QTest::newRow("rwkvx-f32-c16k3")
+            << "rwkvx-c128-1attn-f32.pth" << 16 << 3 << false << false << 64;
+        // R R A R R A: three runs. 64 tokens: 8 chunks of 8.
+        QTest::newRow("rwkvx-bf16-c8k2") << "rwkvx-c128-bf16.pth" << 8 << 2 << false << false << 64;
+        QTest::newRow("rwkvx-bf16-bypass")
+            << "rwkvx-c128-bf16.pth" << 8 << 2 << true << false << 40;
+        QTest::newRow("rwkvx-f32-c16k3-paged")
+            << "rwkvx-c128-1attn-f32.pth" << 16 << 3 << false << true << 300;
+    }
+    void decode_graphs_rwkvx() {
+        QFETCH(QString, file);
+        QFETCH(int, chunk);
+        QFETCH(int, top_k);
+        QFETCH(bool, bypass);
+        QFETCH(bool, paged);
+        QFETCH(int, count);
+        const QString path = data_dir() + QStringLiteral("/golden/") + file;
+        lectern::RuntimeOptions rt;
+        rt.backend = lectern::Backend::cuda;
+        if (paged) {
+            // As paged_kv_cache: room for a few chunk slots beyond the minimum pool.
+            auto probe = load(path, lectern::Backend::cpu);
+            QVERIFY(probe);
+            const lectern::ModelConfig& c = probe->config();
+            const int min_slots = 1 + c.n_head * (top_k - 1);
+            const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
+            rt.gpu_memory_budget = weights_and_scratch(path) + (std::size_t(128) << 10) +
+                                   std::size_t(min_slots + 3) * slot;
+        }
+        auto plain = lectern::Model::load(path.toStdString(), rt);
+        rt.cuda_graphs = true;
+        auto graphed = lectern::Model::load(path.toStdString(), rt);
+        QVERIFY(plain && graphed);
+        lectern::AttentionOptions a;
+        a.chunk_size = chunk;
+        a.top_k = top_k;
+        a.bypass = bypass;
+        const auto ids = tokens(count, (*plain)->config().vocab, 21u + unsigned(chunk));
+        // A prefill of a few tokens first (plain launches on both), then one token at a time.
+        const std::size_t prefix = 5, middle = prefix + std::size_t(count - int(prefix)) / 2;
+        std::vector<std::size_t> cuts = {prefix};
+        for (std::size_t i = prefix + 1; i < ids.size(); ++i) cuts.push_back(i);
+        QString error;
+        std::vector<float> want;
+        {  // budgeted states one at a time (see paged_kv_cache)
+            lectern::State sa(*plain, a);
+            want = feed(sa, ids, cuts, &error);
+            QVERIFY2(!want.empty(), qPrintable(error));
+        }
+        lectern::State sb(*graphed, a);
+        const std::vector<token_id> head(ids.begin(), ids.begin() + long(middle)),
+            tail(ids.begin() + long(middle), ids.end());
+        std::vector<std::size_t> head_cuts = {prefix};
+        for (std::size_t i = prefix + 1; i < head.size(); ++i) head_cuts.push_back(i);
+        auto got = feed(sb, head, head_cuts, &error);
+        QVERIFY2(!got.empty(), qPrintable(error));
+        QVERIFY(sb.serialize());
+        const auto rest = feed(sb, tail, every_of(tail.size()), &error);
+        QVERIFY2(!rest.empty(), qPrintable(error));
+        got.insert(got.end(), rest.begin(), rest.end());
+        QCOMPARE(got.size(), want.size());
+        std::size_t first_diff = got.size();
+        for (std::size_t i = 0; i < got.size() && first_diff == got.size(); ++i)
+            if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) first_diff = i;
+        QVERIFY2(first_diff == got.size(),
+                 qPrintable(QStringLiteral("graphed and plain logits differ first at token %1")
+                                .arg(first_diff / std::size_t((*plain)->config().vocab))));
     }
 
     // The paged KV cache (kernels/model/cuda_kv_pages.h): a GPU memory budget with room for a

@@ -48,8 +48,11 @@ struct RuntimeOptions {
     // cuda: bytes of device memory the model and its states may use (weights, then the KV
     // mirrors of the attention blocks); 0 = 90% of the memory free after loading the weights.
     std::size_t gpu_memory_budget = 0;
-    // cuda, experimental: replay one-token calls of models without active attention (pure
-    // RWKV-7, or bypass) from a CUDA graph captured per state, instead of ~30 launches per block.
+    // cuda, experimental (off until a GPU run confirms it; LECTERN_CUDA_GRAPHS=1 / 0 in the
+    // environment overrides it at load): replay one-token calls from CUDA graphs captured per
+    // state instead of launching every kernel. Pure RWKV-7 (or bypass): the whole call is one
+    // graph. RWKV-X: each run of RWKV blocks between attention blocks is one graph, the attention
+    // blocks (whose arguments change every token) keep their plain launches. Same bits either way.
     bool cuda_graphs = false;
 };
 
