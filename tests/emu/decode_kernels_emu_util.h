@@ -15,6 +15,7 @@
 
 #include "gpu_test_util.h"
 #include "lectern/dtype.h"
+#include "wkv7_inputs.h"
 
 namespace emu_test {
 
@@ -86,33 +87,10 @@ inline std::vector<unsigned char> store(const std::vector<float>& values, lecter
     return out;
 }
 
-// tst_wkv7_cuda's inputs: w in (0.545, 1), α = −κ̂ and β = κ̂ ⊙ iclr with κ̂ of unit norm per head
-// and token, iclr in (0, 1); a nonzero initial state.
-struct Wkv7Inputs {
-    std::vector<float> r, w, k, v, a, b, state;
-};
+// tst_wkv7_cuda's inputs (tests/kernels/wkv7_inputs.h).
+using Wkv7Inputs = ::wkv7_inputs::Inputs;
 inline Wkv7Inputs wkv7_inputs(int T, int H, int N, std::uint32_t seed) {
-    Wkv7Inputs in;
-    const std::size_t n = std::size_t(T) * H * N;
-    in.r = gpu_test::uniform(n, -1.0f, 1.0f, seed + 1);
-    in.w = gpu_test::uniform(n, 0.545f, 1.0f, seed + 2);
-    in.k = gpu_test::uniform(n, -1.0f, 1.0f, seed + 3);
-    in.v = gpu_test::uniform(n, -1.0f, 1.0f, seed + 4);
-    const auto kappa = gpu_test::uniform(n, -1.0f, 1.0f, seed + 5);
-    const auto iclr = gpu_test::uniform(n, 0.0f, 1.0f, seed + 6);
-    in.a.resize(n);
-    in.b.resize(n);
-    for (std::size_t s = 0; s < n; s += std::size_t(N)) {
-        double sq = 0;
-        for (int j = 0; j < N; ++j) sq += double(kappa[s + j]) * kappa[s + j];
-        const float inv = float(1.0 / std::sqrt(sq));
-        for (int j = 0; j < N; ++j) {
-            in.a[s + j] = -kappa[s + j] * inv;
-            in.b[s + j] = kappa[s + j] * inv * iclr[s + j];
-        }
-    }
-    in.state = gpu_test::uniform(std::size_t(H) * N * N, -0.5f, 0.5f, seed + 7);
-    return in;
+    return ::wkv7_inputs::make_inputs(T, H, N, seed);
 }
 
 inline float max_abs(const std::vector<float>& v) {

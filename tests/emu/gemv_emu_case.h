@@ -17,6 +17,7 @@
 #include "cpu/lora.h"
 #include "cpu/matmul.h"
 #include "decode_kernels_emu_util.h"
+#include "gemv_host_epilogue.h"
 #include "lectern/cuda/matmul.h"
 
 namespace emu_test {
@@ -71,25 +72,7 @@ inline void prepare(const GemvSpec& s, std::uint32_t seed, GemvCase& c) {
     c.job.x_source = s.source;
 }
 
-// The CPU twins' epilogue on a product value.
-inline float host_epilogue(GemvEpilogue e, float acc, float resid) {
-    switch (e) {
-        case GemvEpilogue::none:
-            return acc;
-        case GemvEpilogue::add:
-            return resid + acc;
-        case GemvEpilogue::relu_square:
-            lectern::relu_square(&acc, 1);
-            return acc;
-        case GemvEpilogue::tanh:
-            lectern::lora_inner(lectern::LoraInner::tanh, &acc, 1);
-            return acc;
-        case GemvEpilogue::sigmoid:
-            lectern::lora_inner(lectern::LoraInner::sigmoid, &acc, 1);
-            return acc;
-    }
-    return acc;
-}
+using gemv_test::host_epilogue;
 
 // tst_gemv_cuda's CPU-twin check: sentinels, resid untouched, NaN, the error bound; "" or why.
 inline std::string check(const GemvCase& c) {

@@ -31,6 +31,7 @@
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/matmul.h"
+#include "gemv_host_epilogue.h"
 #endif
 
 using lectern::DType;
@@ -72,25 +73,7 @@ std::vector<unsigned char> store(const std::vector<float>& values, DType dtype, 
     return out;
 }
 
-// The host epilogue on a product value: the CPU twins' formulas.
-float host_epilogue(GemvEpilogue e, float acc, float resid) {
-    switch (e) {
-        case GemvEpilogue::none:
-            return acc;
-        case GemvEpilogue::add:
-            return resid + acc;
-        case GemvEpilogue::relu_square:
-            lectern::relu_square(&acc, 1);
-            return acc;
-        case GemvEpilogue::tanh:
-            lectern::lora_inner(lectern::LoraInner::tanh, &acc, 1);
-            return acc;
-        case GemvEpilogue::sigmoid:
-            lectern::lora_inner(lectern::LoraInner::sigmoid, &acc, 1);
-            return acc;
-    }
-    return acc;
-}
+using gemv_test::host_epilogue;
 
 // One job with its host data, device buffers and expected values.
 struct Case {

@@ -26,6 +26,7 @@
 #include "cpu/thread_pool.h"
 #include "cpu/wkv7.h"
 #include "gpu_test_util.h"
+#include "wkv7_inputs.h"
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/wkv7.h"
@@ -34,41 +35,8 @@
 #ifdef LECTERN_HAVE_CUDA
 namespace {
 
-struct Inputs {
-    int T = 0, H = 0, N = 0;
-    std::vector<float> r, w, k, v, a, b, state;
-};
-
-// w in (0.545, 1) (decay e^{-e^ω} of a real model), α = −κ̂ and β = κ̂ ⊙ iclr with κ̂ of unit
-// norm per head and token, iclr in (0, 1); a nonzero initial state.
-Inputs make_inputs(int T, int H, int N, std::uint32_t seed)
-{
-    Inputs in;
-    in.T = T;
-    in.H = H;
-    in.N = N;
-    const std::size_t n = std::size_t(T) * H * N;
-    in.r = gpu_test::uniform(n, -1.0f, 1.0f, seed + 1);
-    in.w = gpu_test::uniform(n, 0.545f, 1.0f, seed + 2);
-    in.k = gpu_test::uniform(n, -1.0f, 1.0f, seed + 3);
-    in.v = gpu_test::uniform(n, -1.0f, 1.0f, seed + 4);
-    const auto kappa = gpu_test::uniform(n, -1.0f, 1.0f, seed + 5);
-    const auto iclr = gpu_test::uniform(n, 0.0f, 1.0f, seed + 6);
-    in.a.resize(n);
-    in.b.resize(n);
-    for (std::size_t s = 0; s < n; s += std::size_t(N)) {
-        double sq = 0;
-        for (int j = 0; j < N; ++j)
-            sq += double(kappa[s + j]) * kappa[s + j];
-        const float inv = float(1.0 / std::sqrt(sq));
-        for (int j = 0; j < N; ++j) {
-            in.a[s + j] = -kappa[s + j] * inv;
-            in.b[s + j] = kappa[s + j] * inv * iclr[s + j];
-        }
-    }
-    in.state = gpu_test::uniform(std::size_t(H) * N * N, -0.5f, 0.5f, seed + 7);
-    return in;
-}
+using wkv7_inputs::Inputs;
+using wkv7_inputs::make_inputs;
 
 double tolerance(int T) { return 1e-5 * (1.0 + std::log2(double(T))); }
 

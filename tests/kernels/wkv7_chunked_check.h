@@ -15,9 +15,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
+
+#include "wkv7_inputs.h"
 
 namespace wkv7_check {
 
@@ -51,47 +52,14 @@ inline std::vector<Case> cases() {
     };
 }
 
-struct Inputs {
-    int T = 0, H = 0;
-    std::vector<float> r, w, k, v, a, b, state;
-    std::size_t C() const { return std::size_t(H) * N; }
-};
+using Inputs = wkv7_inputs::Inputs;  // N = 64
 
-inline std::vector<float> uniform(std::size_t n, float lo, float hi, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = d(rng);
-    return v;
-}
-
-// α = −κ̂, β = κ̂ ⊙ iclr with κ̂ of unit norm per head and token, iclr in (0, 1), as in a model;
-// a nonzero initial state. "w = 0 in places" sets every 7th decay to exactly 0.
+// The case's inputs (wkv7_inputs.h, with its decay range); "w = 0 in places" also sets every 7th
+// decay to exactly 0.
 inline Inputs make_inputs(const Case& c, std::uint32_t seed) {
-    Inputs in;
-    in.T = c.T;
-    in.H = c.H;
-    const std::size_t n = std::size_t(c.T) * in.C();
-    in.r = uniform(n, -1.0f, 1.0f, seed + 1);
-    in.w = uniform(n, c.w_lo, c.w_hi, seed + 2);
+    Inputs in = wkv7_inputs::make_inputs(c.T, c.H, N, seed, c.w_lo, c.w_hi);
     if (c.w_lo == 0.0f)
-        for (std::size_t e = 0; e < n; e += 7) in.w[e] = 0.0f;
-    in.k = uniform(n, -1.0f, 1.0f, seed + 3);
-    in.v = uniform(n, -1.0f, 1.0f, seed + 4);
-    const auto kappa = uniform(n, -1.0f, 1.0f, seed + 5);
-    const auto iclr = uniform(n, 0.0f, 1.0f, seed + 6);
-    in.a.resize(n);
-    in.b.resize(n);
-    for (std::size_t s = 0; s < n; s += N) {
-        double sq = 0;
-        for (int j = 0; j < N; ++j) sq += double(kappa[s + j]) * kappa[s + j];
-        const float inv = float(1.0 / std::sqrt(sq));
-        for (int j = 0; j < N; ++j) {
-            in.a[s + j] = -kappa[s + j] * inv;
-            in.b[s + j] = kappa[s + j] * inv * iclr[s + j];
-        }
-    }
-    in.state = uniform(std::size_t(c.H) * N * N, -0.5f, 0.5f, seed + 7);
+        for (std::size_t e = 0; e < in.w.size(); e += 7) in.w[e] = 0.0f;
     return in;
 }
 
