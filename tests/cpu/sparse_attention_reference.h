@@ -36,6 +36,29 @@ inline std::vector<double> attend(const double* q, const std::vector<const doubl
     return y;
 }
 
+// Trace weights: one softmax(q·kᵀ/8) over all rows of all groups (as attend), and the share of its
+// mass each group's rows received (sum of their probabilities). groups[g] = key rows of group g.
+inline std::vector<double> group_shares(const double* q,
+                                        const std::vector<std::vector<const double*>>& groups) {
+    std::vector<std::vector<double>> s(groups.size());
+    double mx = -INFINITY;
+    for (std::size_t g = 0; g < groups.size(); ++g)
+        for (const double* k : groups[g]) {
+            double d = 0;
+            for (int i = 0; i < N; ++i) d += q[i] * k[i];
+            s[g].push_back(d / 8.0);
+            mx = std::max(mx, d / 8.0);
+        }
+    double total = 0;
+    std::vector<double> share(groups.size(), 0.0);
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        for (double x : s[g]) share[g] += std::exp(x - mx);
+        total += share[g];
+    }
+    for (double& x : share) x /= total;
+    return share;
+}
+
 // Indices of the `k` largest scores, best first; equal scores: lower index first.
 inline std::vector<int> top_indices(const std::vector<double>& score, int k) {
     std::vector<int> idx(score.size());

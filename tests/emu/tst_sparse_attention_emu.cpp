@@ -7,7 +7,8 @@
 // pointers here. Sizes are far smaller than the GPU test's (the emulator switches fibers at every
 // shuffle) but cover every dispatch path: T * H <= 1024 pairs runs the block-per-pair kernels of
 // both stages (decode), more pairs the warp-per-pair selection and, for stage 2, the tiled prefill
-// kernel when 32 divides B or the warp-per-pair kernel otherwise.
+// kernel when 32 divides B or the warp-per-pair kernel otherwise. The trace weights kernel
+// (sparse_attention_weights.cu) has its own emulated test: tst_sparse_attention_weights_emu.cpp.
 #include <QTest>
 
 #include <algorithm>

@@ -1,9 +1,11 @@
 // The host side of the sparse attention kernel tests, shared by tst_sparse_attention_cuda (the
-// kernels on a GPU) and tests/emu/tst_sparse_attention_emu (the same kernels on the CPU emulator):
-// case inputs, the float64 reference (tests/cpu/sparse_attention_reference.h) for chunk means,
-// selection and output, the near-tie rule, sentinels and the paged layout. Tolerances and their
-// reasons are in tst_sparse_attention_cuda.cpp's file comment. The helpers report failures with
-// QVERIFY, which returns from the helper only: callers check QTest::currentTestFailed() after each.
+// kernels on a GPU) and tests/emu/tst_sparse_attention_emu, tst_sparse_attention_weights_emu (the
+// same kernels on the CPU emulator): case inputs, the float64 reference
+// (tests/cpu/sparse_attention_reference.h) for chunk means, selection, output and trace weights,
+// the near-tie rule, sentinels and the paged layout. Tolerances and their reasons are in
+// tst_sparse_attention_cuda.cpp's file comment (the weights' at weight_tolerance below). The
+// helpers report failures with QVERIFY, which returns from the helper only: callers check
+// QTest::currentTestFailed() after each.
 #pragma once
 
 #include <QString>
@@ -211,6 +213,137 @@ inline PagedRows scatter_pages(const std::vector<float>& k, const std::vector<fl
         std::copy_n(v.begin() + from, n, p.values.begin() + to);
     }
     return p;
+}
+
+// ---- Trace weights (sparse_attention_chunk_weights) ----
+// Tolerance on the shares, absolute (they lie in [0, 1]). A float32 share s_c exp(m_c - M) / Z
+// is off from the float64 one by (relative error of its numerator + that of Z) * share. Each exp
+// term inherits its score's absolute error as a relative one: a 64-term dot of |q_i k_i| <= 4,
+// scaled by 1/8, rounds by at most ~64 * 2^-24 * 4 / 8 = 2e-6. Each sum of up to B terms is a
+// lane's B/32 terms plus a 5-step shuffle tree: <= (B/32 + 5) * 2^-24 = 4e-6 at B = 2048. So even
+// the worst case stays near 1e-5, and typical errors are far smaller (measured on the emulator:
+// <= 1.2e-7 kernel vs float64, <= 4e-7 for the CPU engine, whose running-sum subtraction
+// cancels). 1e-5 absolute; kernel vs engine, both float32, 2e-5.
+constexpr double weight_tolerance = 1e-5;
+
+// A valid selection [T][H][K-1] as stage 1 could write it, but random: distinct complete chunks
+// before each query's own chunk, min(K-1, own) of them, then -1. Random rather than stage 1's, so
+// that the weights checks need no means and cover chunks in any order.
+inline std::vector<int> random_selection(const Case& c, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int n_select = c.n_select();
+    std::vector<int> sel(std::size_t(c.T) * c.H * n_select, -1);
+    for (int t = 0; t < c.T; ++t) {
+        const int own = (c.p0 + t) / c.B;
+        std::vector<int> candidates(own);
+        for (int i = 0; i < own; ++i) candidates[i] = i;
+        for (int h = 0; h < c.H; ++h) {
+            std::shuffle(candidates.begin(), candidates.end(), rng);
+            int* slot = &sel[(std::size_t(t) * c.H + h) * n_select];
+            for (int i = 0; i < std::min(n_select, own); ++i) slot[i] = candidates[i];
+        }
+    }
+    return sel;
+}
+
+// Chunks a launch reads: every query's own chunk and its selected ones.
+inline std::vector<bool> chunks_read(const Case& c, const std::vector<int>& sel) {
+    std::vector<bool> read((c.rows() + c.B - 1) / c.B, false);
+    for (int t = 0; t < c.T; ++t) read[(c.p0 + t) / c.B] = true;
+    for (int chunk : sel)
+        if (chunk >= 0) read[chunk] = true;
+    return read;
+}
+
+// Float64 shares [T][H][K-1] for selection `sel`: ref::group_shares over the selected chunks (up
+// to the first -1) and the own chunk's rows up to the query; 0 from the first -1 on.
+inline std::vector<double> reference_weights(const Case& c, const Inputs& in, const int* sel) {
+    const std::size_t C = c.C();
+    const int n_select = c.n_select();
+    const std::vector<double> k(in.k.begin(), in.k.end());
+    std::vector<double> w(std::size_t(c.T) * c.H * n_select, 0.0);
+    for (int t = 0; t < c.T; ++t) {
+        const int s = c.p0 + t;
+        for (int h = 0; h < c.H; ++h) {
+            const std::size_t head = std::size_t(h) * N;
+            const std::vector<double> qh(in.q.begin() + std::size_t(t) * C + head,
+                                         in.q.begin() + std::size_t(t) * C + head + N);
+            const int* chunks = sel + (std::size_t(t) * c.H + h) * n_select;
+            std::vector<std::vector<const double*>> groups;
+            int n = 0;
+            for (; n < n_select && chunks[n] >= 0; ++n) {
+                groups.emplace_back();
+                for (int r = chunks[n] * c.B; r < (chunks[n] + 1) * c.B; ++r)
+                    groups.back().push_back(&k[std::size_t(r) * C + head]);
+            }
+            groups.emplace_back();  // the own chunk, causal
+            for (int r = s / c.B * c.B; r <= s; ++r)
+                groups.back().push_back(&k[std::size_t(r) * C + head]);
+            const auto share = ref::group_shares(qh.data(), groups);
+            for (int i = 0; i < n; ++i) w[(std::size_t(t) * c.H + h) * n_select + i] = share[i];
+        }
+    }
+    return w;
+}
+
+// Kernel shares `got` ([T][H][K-1]) against `want` within `tol`: each in [0, 1], exactly 0 from
+// the first -1 of `sel` on, and the selected shares of a (query, head) summing to at most 1 + tol.
+inline void check_weights(const Case& c, const int* sel, const float* got,
+                          const std::vector<double>& want, double tol) {
+    const int n_select = c.n_select();
+    for (std::size_t pair = 0; pair < std::size_t(c.T) * c.H; ++pair) {
+        double sum = 0;
+        bool unused = false;
+        for (int i = 0; i < n_select; ++i) {
+            const std::size_t at = pair * n_select + i;
+            const QString where = QStringLiteral("t=%1 h=%2 slot %3 (chunk %4): got %5, want %6")
+                                      .arg(pair / c.H).arg(pair % c.H).arg(i).arg(sel[at])
+                                      .arg(double(got[at]), 0, 'g', 9).arg(want[at], 0, 'g', 9);
+            unused = unused || sel[at] < 0;
+            if (unused) {
+                QVERIFY2(got[at] == 0.0f, qPrintable(where + QStringLiteral(": unused, not 0")));
+                continue;
+            }
+            QVERIFY2(got[at] >= 0.0f && got[at] <= 1.0f, qPrintable(where));
+            QVERIFY2(std::fabs(got[at] - want[at]) <= tol, qPrintable(where));
+            sum += got[at];
+        }
+        QVERIFY2(
+            sum <= 1.0 + tol,
+            qPrintable(QStringLiteral("pair %1: shares sum to %2").arg(pair).arg(sum, 0, 'g', 9)));
+    }
+}
+
+// The weights checks of case c, dense and paged (scatter_pages: unread chunks and spare slots NaN,
+// so a wrong row address shows as a wrong or NaN share). `launch(q, keys, page, sel, out)` runs
+// the kernel with page empty for the dense layout, writing T * H * (K-1) shares at out + guard
+// (out is pre-filled with sentinels and must come back whole), and returns an error text or "".
+template <typename Launch>
+void check_weights_case(const Case& c, std::uint32_t seed, Launch&& launch) {
+    const Inputs in = make_inputs(c, seed);
+    const std::vector<int> sel = random_selection(c, seed + 5);
+    const std::vector<double> want = reference_weights(c, in, sel.data());
+    const std::size_t n = sel.size();
+    std::vector<float> dense;
+    for (const bool paged : {false, true}) {
+        PagedRows pool;
+        if (paged)
+            pool = scatter_pages(in.k, in.v, c.rows(), c.B, c.C(), chunks_read(c, sel), seed + 6);
+        std::vector<float> out(n + 2 * guard);
+        std::memset(out.data(), 0xA5, out.size() * 4);
+        const QString error = launch(in.q, paged ? pool.keys : in.k, pool.page, sel, out);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY2(sentinels_intact(out, n),
+                 paged ? "paged: sentinels overwritten" : "dense: sentinels overwritten");
+        check_weights(c, sel.data(), out.data() + guard, want, weight_tolerance);
+        if (QTest::currentTestFailed()) return;
+        if (!paged) {
+            dense.assign(out.begin() + guard, out.end() - guard);
+        } else {
+            QVERIFY2(std::memcmp(dense.data(), out.data() + guard, n * 4) == 0,
+                     "paged shares differ from the dense shares");
+        }
+    }
 }
 
 }  // namespace sparse_check

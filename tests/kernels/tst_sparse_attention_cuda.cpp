@@ -20,8 +20,14 @@
 //   (float32 online softmax over at most K * B keys vs float64). No NaN; sentinels intact.
 // - paged output: bit-identical to the dense output (one code path, same key order), hence within
 //   the same tolerance of the reference.
+// Trace weights (sparse_attention_chunk_weights, matchesWeights): per (query, head) and selected
+// chunk, the share of the softmax mass, against ref::group_shares over random valid selections,
+// dense and paged (bit-identical), -1 slots exactly 0, shares in [0, 1] summing to <= 1 + tol;
+// |gpu - ref| <= 1e-5 absolute (sparse_check::weight_tolerance, reasons there). Decode and prefill
+// across chunk boundaries, first-chunk queries, K = 2 .. 16, B = 16 .. 2048, H up to 40.
 // The host side (inputs, reference, checks, paged layout) is sparse_attention_check.h, shared with
-// tests/emu/tst_sparse_attention_emu.cpp, which runs these kernels on a CPU emulator in every CI.
+// tests/emu/tst_sparse_attention_emu.cpp and tst_sparse_attention_weights_emu.cpp, which run these
+// kernels on a CPU emulator in every CI (the latter also against the CPU engine's own trace).
 #include <QTest>
 
 #include <algorithm>
@@ -44,6 +50,8 @@ class TestSparseAttentionCuda : public QObject {
     void initTestCase();
     void matchesReference_data();
     void matchesReference();
+    void matchesWeights_data();
+    void matchesWeights();
     void rejectsMisalignedRows();
 };
 
@@ -173,6 +181,62 @@ void TestSparseAttentionCuda::matchesReference() {
     LECTERN_COMPARE_CLOSE(y_paged.data() + guard, want.y.data(), n_y, 5e-5, 1e-4);
     QVERIFY2(std::memcmp(y_paged.data() + guard, y_all.data() + guard, n_y * 4) == 0,
              "paged output differs from the dense output");
+#endif
+}
+
+void TestSparseAttentionCuda::matchesWeights_data() {
+    QTest::addColumn<int>("heads");
+    QTest::addColumn<int>("chunk");
+    QTest::addColumn<int>("top_k");
+    QTest::addColumn<int>("p0");
+    QTest::addColumn<int>("tokens");
+    const int rows[][5] = {// H, B, K, p0, T
+                           {4, 16, 2, 5, 1},       {4, 16, 3, 20, 1},      {12, 128, 3, 10000, 1},
+                           {40, 128, 3, 5000, 4},  {2, 32, 16, 600, 1},    {2, 32, 16, 200, 3},
+                           {1, 2048, 4, 10000, 1}, {4, 16, 3, 10, 300},    {12, 128, 4, 1000, 300},
+                           {2, 20, 5, 130, 60},    {40, 128, 3, 1000, 300}};
+    for (const auto& r : rows)
+        QTest::addRow("H=%d B=%d K=%d p0=%d T=%d", r[0], r[1], r[2], r[3], r[4])
+            << r[0] << r[1] << r[2] << r[3] << r[4];
+}
+
+void TestSparseAttentionCuda::matchesWeights() {
+#ifdef LECTERN_HAVE_CUDA
+    QFETCH(int, heads);
+    QFETCH(int, chunk);
+    QFETCH(int, top_k);
+    QFETCH(int, p0);
+    QFETCH(int, tokens);
+    const sparse_check::Case c{heads, chunk, top_k, p0, tokens};
+    const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
+    const std::uint32_t seed = std::random_device{}();
+    qInfo("seed %u", seed);
+    using lectern::cuda::DeviceBuffer;
+    sparse_check::check_weights_case(
+        c, seed,
+        [&](const std::vector<float>& q, const std::vector<float>& keys,
+            const std::vector<int>& page, const std::vector<int>& sel,
+            std::vector<float>& out) -> QString {
+            auto dq = DeviceBuffer::allocate(q.size() * 4);
+            auto dk = DeviceBuffer::allocate(keys.size() * 4);
+            auto dp = DeviceBuffer::allocate(std::max<std::size_t>(page.size(), 1) * 4);
+            auto ds = DeviceBuffer::allocate(std::max<std::size_t>(sel.size(), 1) * 4);
+            auto dw = DeviceBuffer::allocate(out.size() * 4);
+            if (!dq || !dk || !dp || !ds || !dw) return QStringLiteral("allocation failed");
+            if (!dq->upload(q.data(), q.size() * 4) || !dk->upload(keys.data(), keys.size() * 4) ||
+                (!page.empty() && !dp->upload(page.data(), page.size() * 4)) ||
+                !ds->upload(sel.data(), sel.size() * 4) || !dw->upload(out.data(), out.size() * 4))
+                return QStringLiteral("upload failed");
+            auto r = lectern::cuda::sparse_attention_chunk_weights(
+                static_cast<const float*>(dq->data()), c.T, c.p0,
+                static_cast<const float*>(dk->data()),
+                page.empty() ? nullptr : static_cast<const int*>(dp->data()),
+                static_cast<const int*>(ds->data()), shape,
+                static_cast<float*>(dw->data()) + sparse_check::guard, nullptr);
+            if (!r) return QString::fromStdString(r.error().message);
+            if (!dw->download(out.data(), out.size() * 4)) return QStringLiteral("download failed");
+            return QString();
+        });
 #endif
 }
 

@@ -51,6 +51,22 @@ Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const 
                                            const int* selected, const SparseAttentionShape& shape,
                                            float* y, cuda_stream stream);
 
+// For traces (lectern::ForwardTrace; the CPU twin is AttentionTrace::weights of native_attention):
+// weights[t][h][i] = the share of the softmax mass of query t (position p0 + t), head h, that went
+// to the rows of chunk selected[t][h][i], in [0, 1]; the rest went to the own chunk. The softmax
+// is the one of sparse_attention_attend_paged with the same arguments: the own chunk's rows up to
+// the query (causal) plus every row of the selected chunks, scores q·k / 8. Per chunk c, m_c = its
+// max score and s_c = sum exp(score - m_c); M = max m_c, Z = sum_c s_c exp(m_c - M); weight =
+// s_c exp(m_c - M) / Z, clamped to [0, 1]. selected [T][n_head][K-1] as stage 1 writes it (K =
+// shape.top_k, 2 .. 16); the chunks up to the first -1 are used (each complete and before the
+// query's own chunk (p0+t)/B, as stage 1 guarantees), and from the first -1 on the weight is 0.
+// Rows addressed as in sparse_attention_attend_paged (page == nullptr: the dense layout); keys
+// 16-byte aligned. weights [T][n_head][K-1] floats. Not optimised: traced calls only.
+Result<void> sparse_attention_chunk_weights(const float* q, int T, int p0, const float* key_pool,
+                                            const int* page, const int* selected,
+                                            const SparseAttentionShape& shape, float* weights,
+                                            cuda_stream stream);
+
 // Both stages; `selected_scratch` holds T * n_head * (K-1) ints (may be null when K == 1).
 Result<void> sparse_attention(const float* q, int T, int p0, const float* keys, const float* values,
                               const float* means, const SparseAttentionShape& shape,
