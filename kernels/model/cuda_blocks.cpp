@@ -187,6 +187,11 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
                                     static_cast<const float*>(kv.means.data()), shape, ws.selected,
                                     ws.y, m.stream());
         }));
+        if (m.tracing() && shape.top_k > 1) {
+            LECTERN_TRY(sparse_attention_chunk_weights(ws.r, T, p0, keys, nullptr, ws.selected,
+                                                       shape, ws.trace_weights, m.stream()));
+            LECTERN_TRY(m.record_trace_rows(j, T, shape.top_k, ws.selected, ws.trace_weights));
+        }
         LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
         LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
                              [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));

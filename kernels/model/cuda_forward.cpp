@@ -229,7 +229,7 @@ Result<bool> CudaModel::launch_graph(State::Impl& s, CudaState& st, int segment,
 }
 
 Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
-                                std::vector<float>& logits) {
+                                std::vector<float>& logits, ForwardTrace* trace) {
     const ModelConfig& c = config();
     const int T = int(tokens.size());
     const std::size_t V = std::size_t(c.vocab);
@@ -261,10 +261,13 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     // One-token calls from CUDA graphs when enabled (decode_graphed); the KV rows the attention
     // blocks appended are copied back below as for any call.
     const bool graphs = T == 1 && m_graphs_enabled && !m_graphs_failed;
+    // A traced call: the attention blocks record into `trace` (it has room for the call's rows).
+    m_trace = TraceTarget{attention ? trace : nullptr, T, 0};
     for (int start = 0; start < T && result; start += kSegmentRows) {
         const int n = std::min(kSegmentRows, T - start);
         const bool last = start + n == T;
         float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
+        m_trace.segment_start = start;
         result =
             run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst, graphs);
         if (!result || !attention) continue;
@@ -283,6 +286,7 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
             appended = true;
         }
     }
+    m_trace = TraceTarget{};
     if (result) {
         // Surface any asynchronous failure before committing.
         if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess)

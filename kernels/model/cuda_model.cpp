@@ -187,7 +187,8 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t ffn = align_up(S * std::size_t(c.ffn_dim) * sizeof(float));
     const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
     const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
-    const std::size_t total = n_rows_c * piece_c + lora + ffn + logits + selected;
+    const std::size_t shares = align_up(S * std::size_t(per_row) * sizeof(float));
+    const std::size_t total = n_rows_c * piece_c + lora + ffn + logits + selected + shares;
     auto buffer = DeviceBuffer::allocate(total);
     if (!buffer)
         return with_context("allocating " + gib(total) + " of GPU scratch", buffer.error());
@@ -205,6 +206,8 @@ Result<void> CudaModel::allocate_workspace() {
     m_ws.logits = reinterpret_cast<float*>(base + at);
     at += logits;
     m_ws.selected = reinterpret_cast<int*>(base + at);
+    at += selected;
+    m_ws.trace_weights = reinterpret_cast<float*>(base + at);
     m_ws.selected_per_row = per_row;
     m_ws.rows = int(S);
     // GEMM inputs are rounded to 16 bits in the matmul scratch: its largest use is the FFN's

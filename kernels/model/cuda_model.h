@@ -50,6 +50,7 @@ struct DeviceWorkspace {
     float* logits = nullptr;       // [rows][V]
     int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices
     int selected_per_row = 0;      // capacity of `selected` per row (H * 15)
+    float* trace_weights = nullptr;  // [rows][H][top_k - 1] their softmax shares (traced calls)
 };
 
 class CudaState;
@@ -70,7 +71,16 @@ public:
 
     std::string describe() const override;
     Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
-                         std::vector<float>& logits) override;
+                         std::vector<float>& logits, ForwardTrace* trace) override;
+
+    // A traced call is in progress: attention blocks compute their chunks' softmax shares
+    // (ws.trace_weights) next to their choices (ws.selected) and record both.
+    bool tracing() const { return m_trace.trace != nullptr; }
+    // Attention block `block`'s choices and shares for the n rows of the current segment, from
+    // the device (`selected`, `weights`: [n][H][top_k - 1]), into the call's trace
+    // (cuda_trace.cpp). Synchronous (the copies wait for the launches before them).
+    Result<void> record_trace_rows(int block, int n, int top_k, const int* selected,
+                                   const float* weights);
 
     const ModelConfig& config() const { return m_model.config; }
     const Model::Impl& host() const { return m_model; }
@@ -119,6 +129,13 @@ private:
 
     const Model::Impl& m_model;  // owns this object
     cuda_stream m_stream = nullptr;
+    // The trace of the call in progress (null: untraced), the call's token count and the first
+    // token of the segment being run.
+    struct TraceTarget {
+        ForwardTrace* trace = nullptr;
+        int call_tokens = 0;
+        int segment_start = 0;
+    } m_trace;
     cuda_stream m_capture_stream = nullptr;  // created on the first capture
     // Decode graphs wanted: RuntimeOptions::cuda_graphs, or LECTERN_CUDA_GRAPHS (cuda_model.cpp).
     bool m_graphs_enabled = false;

@@ -108,9 +108,16 @@ Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAtt
             ws.r + std::size_t(r.begin) * C, n, p0 + r.begin, pages.key_pool(), pages.value_pool(),
             *table, K > 1 ? ws.selected + std::size_t(r.begin) * per_query : nullptr, shape,
             ws.y + std::size_t(r.begin) * C, m.stream());
+        // A traced call: the chunks' softmax shares while the range's chunks are still pinned.
+        if (ok && m.tracing() && K > 1)
+            ok = sparse_attention_chunk_weights(
+                ws.r + std::size_t(r.begin) * C, n, p0 + r.begin, pages.key_pool(), *table,
+                ws.selected + std::size_t(r.begin) * per_query, shape,
+                ws.trace_weights + std::size_t(r.begin) * per_query, m.stream());
         pages.planner().unpin_all();
         LECTERN_TRY(ok);
     }
+    if (m.tracing()) return m.record_trace_rows(j, T, K, ws.selected, ws.trace_weights);
     return {};
 }
 

@@ -1,7 +1,8 @@
 // The whole model on the GPU (lectern_cuda_engine) against the CPU engine on the committed test
 // models: logits of one prefill, GPU prefill vs GPU token-by-token decode, split invariance on the
-// GPU, states moved between the backends through serialize, the CPU fallbacks (compat attention,
-// traced calls), a failed call leaving a GPU state untouched, the paged KV cache (a budget too
+// GPU, states moved between the backends through serialize, the CPU fallback (compat attention),
+// a traced call in the middle (traces themselves: tst_cuda_trace), a failed call leaving a GPU
+// state untouched, the paged KV cache (a budget too
 // small for the dense KV mirrors), and decode from CUDA graphs = plain decode bit for bit (pure
 // RWKV-7; RWKV-X dense, bypass and paged). QSKIPs without a device.
 //
@@ -36,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_forward_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
 #ifdef LECTERN_HAVE_CUDA
@@ -45,20 +47,7 @@
 namespace {
 
 using lectern::token_id;
-
-// The committed data: the build tree's path, else relative to the working directory (the GPU
-// bundle runs from a copy of the repository root).
-QString data_dir() {
-    const QString built = QStringLiteral(LECTERN_TEST_DATA_DIR);
-    if (QFileInfo::exists(built + QStringLiteral("/golden"))) return built;
-    return QDir::current().absoluteFilePath(QStringLiteral("tests/data"));
-}
-
-QString demo_model() {
-    const QString a = data_dir() + QStringLiteral("/../../resources/demo-model/lectern-demo.pth");
-    if (QFileInfo::exists(a)) return QFileInfo(a).absoluteFilePath();
-    return QDir::current().absoluteFilePath(QStringLiteral("resources/demo-model/lectern-demo.pth"));
-}
+using namespace cuda_forward_test;
 
 struct Case {
     const char* name;
@@ -72,62 +61,6 @@ struct Case {
 
 // How closely two sets of logits must agree (see the file comment).
 enum class Rule { exact_tolerance, near_ties, rounded_prefill };
-
-std::shared_ptr<const lectern::Model> load(const QString& path, lectern::Backend backend) {
-    lectern::RuntimeOptions rt;
-    rt.threads = 2;
-    rt.backend = backend;
-    auto m = lectern::Model::load(path.toStdString(), rt);
-    if (!m) qWarning("loading %s: %s", qPrintable(path), m.error().message.c_str());
-    return m ? *m : nullptr;
-}
-
-// A model on the GPU with `budget` bytes of GPU memory; null when it does not load.
-std::shared_ptr<const lectern::Model> load_with_budget(const QString& path, std::size_t budget) {
-    lectern::RuntimeOptions rt;
-    rt.threads = 2;
-    rt.backend = lectern::Backend::cuda;
-    rt.gpu_memory_budget = budget;
-    auto m = lectern::Model::load(path.toStdString(), rt);
-    return m ? *m : nullptr;
-}
-
-// The smallest budget (to 1 KiB) the model loads with: its weights and scratch, no KV room.
-std::size_t weights_and_scratch(const QString& path) {
-    std::size_t lo = 0, hi = std::size_t(16) << 30;
-    while (hi - lo > 1024) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        (load_with_budget(path, mid) ? hi : lo) = mid;
-    }
-    return hi;
-}
-
-std::vector<token_id> tokens(int n, int vocab, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::vector<token_id> t(static_cast<std::size_t>(n));
-    for (auto& x : t) x = token_id(rng() % unsigned(vocab));
-    return t;
-}
-
-// Every row of logits of `ids` fed in calls starting at `cuts` (0 implied).
-std::vector<float> feed(lectern::State& s, const std::vector<token_id>& ids,
-                        std::vector<std::size_t> cuts, QString* error) {
-    cuts.push_back(0);
-    cuts.push_back(ids.size());
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    std::vector<float> all, part;
-    for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
-        auto ok = lectern::forward(s, std::span(ids.data() + cuts[i], cuts[i + 1] - cuts[i]),
-                                   true, part);
-        if (!ok) {
-            *error = QString::fromStdString(ok.error().message);
-            return {};
-        }
-        all.insert(all.end(), part.begin(), part.end());
-    }
-    return all;
-}
 
 // Per-row scaled differences of two [rows][V] arrays.
 std::vector<double> row_errors(const std::vector<float>& got, const std::vector<float>& want,
@@ -260,8 +193,8 @@ private slots:
                                                    .arg(gpu_first ? "CPU" : "GPU") + why));
         }
 
-        // 5. A GPU state read on the host mid-way (fork, views, a traced call on the CPU) and
-        // continued on the GPU.
+        // 5. A GPU state read on the host mid-way (fork, views), a traced call (on the GPU too),
+        // and continued on the GPU.
         {
             lectern::State s(gpu, a);
             QVERIFY2(!feed(s, first, {}, &error).empty(), qPrintable(error));
@@ -277,7 +210,7 @@ private slots:
             std::vector<float> joined = one;
             joined.insert(joined.end(), rest.begin(), rest.end());
             why = agree(joined, want_second, V, tol, prefill);
-            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU, traced CPU call, GPU: ") + why));
+            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU, traced call, GPU: ") + why));
             const auto from_fork = feed(copy, second, {}, &error);
             QVERIFY2(!from_fork.empty(), qPrintable(error));
             why = agree(from_fork, want_second, V, tol, prefill);

@@ -43,7 +43,7 @@ struct RuntimeOptions {
     int threads = 0;  // 0 = all hardware threads
     // Where the forward pass runs. cuda needs a build with the CUDA backend registered
     // (lectern::register_cuda_backend(), kernels/model/) and a device; resolve_backend picks one.
-    // On cuda, traced calls (ForwardTrace) and compat attention run on the CPU (same results).
+    // On cuda, compat attention runs on the CPU (same results); traced calls run on the GPU.
     Backend backend = Backend::cpu;
     // cuda: bytes of device memory the model and its states may use (weights, then the KV
     // mirrors of the attention blocks); 0 = 90% of the memory free after loading the weights.

@@ -33,9 +33,10 @@ public:
     virtual std::string describe() const = 0;  // "NVIDIA H100 80GB HBM3, 1.2 GiB of weights"
     // Run one validated forward call on the device (State::Impl::device_forward documents the
     // contract: on success the device state is authoritative; on failure the recurrent state is
-    // unchanged).
+    // unchanged). `trace`, when given, already has room for the call's rows (grow_trace,
+    // infer/forward_trace.h); the device fills those of its attention blocks (record_trace).
     virtual Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
-                                 std::vector<float>& logits) = 0;
+                                 std::vector<float>& logits, ForwardTrace* trace) = 0;
 };
 
 // What a GPU library registers.

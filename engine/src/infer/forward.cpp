@@ -8,6 +8,7 @@
 
 #include "cpu/layer_norm.h"
 #include "infer/blocks.h"
+#include "infer/forward_trace.h"
 #include "infer/model_weights.h"
 #include "infer/state_impl.h"
 
@@ -48,69 +49,6 @@ Result<void> validate(const State::Impl& s, std::span<const token_id> tokens) {
         if (auto ok = check_attention_options(s.attention); !ok) return ok.error();
     }
     return {};
-}
-
-// Slots per (token, block, head) of a ForwardTrace: the chunks besides the query's own.
-int trace_width(const AttentionOptions& o) {
-    return o.mode == AttentionMode::native ? o.top_k - 1 : o.top_k;
-}
-
-// A trace that already holds rows must come from the same model and options.
-Result<void> check_trace(const State::Impl& s, const ForwardTrace& trace) {
-    const ModelConfig& c = s.model->config();
-    if (trace.rows == 0) return {};
-    if (trace.n_attn != c.n_attn || trace.n_head != c.n_head ||
-        trace.width != trace_width(s.attention))
-        return make_error("forward: the trace was started by another model or attention options");
-    const std::size_t slots = std::size_t(trace.rows) * std::size_t(trace.n_attn) *
-                              std::size_t(trace.n_head) * std::size_t(trace.width);
-    if (trace.position.size() != std::size_t(trace.rows) || trace.chunk.size() != slots ||
-        trace.weight.size() != slots)
-        return make_error("forward: the trace's arrays do not match its row count");
-    return {};
-}
-
-// Make room for T more rows (unused slots: chunk -1, weight 0).
-void grow_trace(const State::Impl& s, ForwardTrace& trace, int T) {
-    const ModelConfig& c = s.model->config();
-    trace.n_attn = c.n_attn;
-    trace.n_head = c.n_head;
-    trace.width = trace_width(s.attention);
-    const std::size_t per_row =
-        std::size_t(trace.n_attn) * std::size_t(trace.n_head) * std::size_t(trace.width);
-    for (int t = 0; t < T; ++t) trace.position.push_back(s.position + t);
-    trace.chunk.resize(trace.chunk.size() + std::size_t(T) * per_row, -1);
-    trace.weight.resize(trace.weight.size() + std::size_t(T) * per_row, 0.0f);
-    trace.rows += T;
-}
-
-// Copy one attention block's choices for tokens [first, first + n) of the call into `trace`
-// (whose last `T` rows belong to this call).
-void record_trace(const AttentionTrace& at, int block, int first, int n, int T,
-                  ForwardTrace& trace) {
-    const std::size_t H = std::size_t(trace.n_head), W = std::size_t(trace.width);
-    const std::size_t row0 = std::size_t(trace.rows - T + first);
-    for (int t = 0; t < n; ++t) {
-        for (std::size_t h = 0; h < H; ++h) {
-            const std::size_t src = (std::size_t(t) * H + h) * std::size_t(at.width);
-            const std::size_t dst =
-                (((row0 + std::size_t(t)) * std::size_t(trace.n_attn) + std::size_t(block)) * H +
-                 h) * W;
-            for (std::size_t s = 0; s < W; ++s) {
-                trace.chunk[dst + s] = at.chunks[src + s];
-                trace.weight[dst + s] = at.weights[src + s];
-            }
-        }
-    }
-}
-
-void shrink_trace(ForwardTrace& trace, int rows) {
-    const std::size_t per_row =
-        std::size_t(trace.n_attn) * std::size_t(trace.n_head) * std::size_t(trace.width);
-    trace.rows = rows;
-    trace.position.resize(std::size_t(rows));
-    trace.chunk.resize(std::size_t(rows) * per_row);
-    trace.weight.resize(std::size_t(rows) * per_row);
 }
 
 // Runs the call on `work` (a copy of the recurrent state). KV caches are appended to as the
@@ -178,23 +116,27 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
     const Model::Impl& m = s.model->impl();
     std::lock_guard lock(m.mutex);
 
-    // GPU: every untraced native (or pure RWKV-7) call. Traced calls need the per-chunk softmax
-    // shares, which the GPU kernels do not produce, and compat attention has no GPU kernels: both
-    // run on the CPU below, from the host copy of the state (same results to rounding).
+    const int trace_rows = trace ? trace->rows : 0;
+    // GPU: every native (or pure RWKV-7) call, traced or not (the device fills the trace rows
+    // of its attention blocks). Compat attention has no GPU kernels: it runs on the CPU below,
+    // from the host copy of the state (same results to rounding).
     const bool compat = m.config.n_attn > 0 && s.attention.mode == AttentionMode::compat;
-    if (m.device && !trace && !compat) {
+    if (m.device && !compat) {
+        Result<void> done;
         try {
-            return m.device->forward(s, tokens, all_rows, logits);
+            if (trace) grow_trace(s, *trace, int(tokens.size()));
+            done = m.device->forward(s, tokens, all_rows, logits, trace);
         } catch (const std::bad_alloc&) {
-            return make_error("forward: out of host memory for " +
-                              std::to_string(tokens.size()) + " tokens");
+            done = make_error("forward: out of host memory for " + std::to_string(tokens.size()) +
+                              " tokens");
         }
+        if (!done && trace) shrink_trace(*trace, trace_rows);  // a failed call adds no rows
+        return done;
     }
     if (auto ok = s.sync_host(); !ok) return ok.error();
 
     bool appended = false;
     Result<void> result;
-    const int trace_rows = trace ? trace->rows : 0;
     try {
         RecurrentState work = s.rec;
         if (trace) grow_trace(s, *trace, int(tokens.size()));
