@@ -1,7 +1,7 @@
 // Host-side helpers of tst_decode_kernels_emu: arrays with sentinel margins (device pointers are
 // host pointers under the emulator, so a kernel writes straight into them), 16-byte aligned byte
-// buffers with an optional offset (the gemv kernel's vector and scalar paths), stored weights, and
-// tst_wkv7_cuda's WKV-7 inputs.
+// buffers with an optional offset (the gemv kernel's vector and scalar paths), and tst_wkv7_cuda's
+// WKV-7 inputs. (Stored weights: gemv_test::store in tests/kernels/gemv_reference.h.)
 #pragma once
 
 #include <QString>
@@ -68,24 +68,6 @@ class Placed {
     std::vector<unsigned char> storage_;
     unsigned char* at_;
 };
-
-// values in the dtype's storage format; `absolute` stores |value| (the error scale's weights).
-inline std::vector<unsigned char> store(const std::vector<float>& values, lectern::DType dtype,
-                                        bool absolute) {
-    std::vector<unsigned char> out(values.size() * lectern::dtype_size(dtype));
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const float v = absolute ? std::fabs(values[i]) : values[i];
-        if (dtype == lectern::DType::f32) {
-            std::memcpy(&out[4 * i], &v, 4);
-        } else {
-            std::uint16_t h =
-                dtype == lectern::DType::f16 ? lectern::f32_to_f16(v) : lectern::f32_to_bf16(v);
-            if (absolute) h &= 0x7fffu;
-            std::memcpy(&out[2 * i], &h, 2);
-        }
-    }
-    return out;
-}
 
 // tst_wkv7_cuda's inputs (tests/kernels/wkv7_inputs.h).
 using Wkv7Inputs = ::wkv7_inputs::Inputs;

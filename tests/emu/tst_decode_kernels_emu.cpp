@@ -7,11 +7,13 @@
 // random from fixed seeds (the emulator is deterministic, so a failure reproduces exactly).
 // - gemv / gemv_batched: f32/f16/bf16 weights, every epilogue, x staged in shared memory or read
 //   from global memory, the vector and the scalar path (misaligned weights or x), 1 to 4 rows per
-//   warp (the launch's block count is checked), odd shapes, a mixed batch, bad job tables.
+//   warp (the launch's block count is checked), odd shapes, a mixed batch, bad job tables; the
+//   job description, check and mixed batch are tst_gemv_cuda's (tests/kernels/gemv_reference.h).
 // - layer_norm_shift_mix and time_mix_wkv7_step: head sizes 64 (state in registers), 13, 33, 48
 //   (idle lanes, partial warps of work) and 96, 1024 (state in global memory); first and later
 //   blocks; the CPU composition layer_norm + token_shift_mix, resp. time_mix_prepare +
-//   wkv7_step + group_norm_bonus_gate.
+//   wkv7_step + group_norm_bonus_gate (tst_decode_fused_cuda's inputs and composition, shared in
+//   tests/kernels/time_mix_step_case.h).
 // - wkv7_forward / wkv7_step: N = 64 and the generic kernel (13, 33: blocks that are not whole
 //   warps; 1024: the largest block and 40 KiB of shared memory), against lectern::wkv7_forward;
 //   steps and chunks bit-identical with one sequence call.
@@ -25,9 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/group_norm.h"
 #include "cpu/layer_norm.h"
-#include "cpu/time_mix.h"
 #include "cpu/token_shift.h"
 #include "cpu/wkv7.h"
 #include "cuda_emu_log.h"
@@ -36,6 +36,7 @@
 #include "lectern/cuda/decode_fused.h"
 #include "lectern/cuda/matmul.h"
 #include "lectern/cuda/wkv7.h"
+#include "time_mix_step_case.h"
 
 using emu_test::GemvCase;
 using emu_test::GemvSpec;
@@ -50,7 +51,7 @@ namespace {
 // ---- decode_fused and wkv7 ----
 
 constexpr float kLnEps = 1e-5f;
-constexpr float kGnEps = 64e-5f;
+using time_mix_step_case::kGnEps;
 
 }  // namespace
 
@@ -119,20 +120,12 @@ void TestDecodeKernelsEmu::gemv() {
     QVERIFY2(failure.empty(), failure.c_str());
 }
 
-// tst_gemv_cuda's batch: 8 jobs mixing dtypes, epilogues, x sources and alignments, one with no
-// rows; then the add epilogue in place (y = resid), which the header allows.
+// tst_gemv_cuda's batch (gemv_test::mixed_batch): 8 jobs mixing dtypes, epilogues, x sources and
+// alignments, one with no rows; then the add epilogue in place (y = resid), which the header
+// allows.
 void TestDecodeKernelsEmu::gemvBatchedMixed() {
-    const GemvSpec specs[] = {
-        {DType::f32, 768, 3072, GemvEpilogue::none, GemvX::automatic, 0},
-        {DType::bf16, 64, 768, GemvEpilogue::tanh, GemvX::automatic, 0},
-        {DType::f16, 1, 45, GemvEpilogue::sigmoid, GemvX::automatic, 0},
-        {DType::bf16, 0, 64, GemvEpilogue::none, GemvX::automatic, 0},  // no rows: skipped
-        {DType::bf16, 10000, 64, GemvEpilogue::relu_square, GemvX::shared, 0},
-        {DType::f16, 67, 45, GemvEpilogue::add, GemvX::global, 0},
-        {DType::f32, 33, 1000, GemvEpilogue::none, GemvX::global, 2},
-        {DType::bf16, 130, 8200, GemvEpilogue::add, GemvX::automatic, 0},
-    };
-    constexpr int n = int(sizeof specs / sizeof specs[0]);
+    constexpr auto specs = gemv_test::mixed_batch();  // tests/kernels/gemv_reference.h
+    constexpr int n = int(specs.size());
     static_assert(n == lectern::cuda::kMaxGemvJobs);
     std::vector<GemvCase> cases(n);
     std::vector<lectern::cuda::GemvJob> jobs(n);
@@ -276,36 +269,15 @@ void TestDecodeKernelsEmu::timeMixWkv() {
     QFETCH(int, N);
     QFETCH(bool, first);
     const std::uint32_t seed = std::uint32_t(H * 1000 + N * 2 + int(first));
-    const std::size_t C = std::size_t(H) * N, S = C * std::size_t(N);
-    auto vec = [&](float lo, float hi, unsigned k) {
-        return gpu_test::uniform(C, lo, hi, seed + k);
-    };
-    const auto w0 = vec(-3.0f, 1.0f, 0), a0 = vec(-1.0f, 1.0f, 1), v0 = vec(-1.0f, 1.0f, 2);
-    const auto k_k = vec(0.2f, 1.5f, 3), k_a = vec(0.0f, 1.2f, 4), r = vec(-1.0f, 1.0f, 5);
-    const auto decay = vec(-4.0f, 4.0f, 6), iclr = vec(-4.0f, 4.0f, 7), k = vec(-1.0f, 1.0f, 8);
-    const auto v = vec(-1.0f, 1.0f, 9), v_gate = vec(-4.0f, 4.0f, 10), g = vec(-1.0f, 1.0f, 11);
-    const auto v_first = vec(-1.0f, 1.0f, 12), r_k = vec(-1.0f, 1.0f, 13);
-    const auto lnx_w = vec(0.5f, 1.5f, 14), lnx_b = vec(-0.5f, 0.5f, 15);
-    const auto garbage = vec(-9.0f, 9.0f, 17);
-    const auto state = gpu_test::uniform(S, -0.5f, 0.5f, seed + 16);
+    const time_mix_step_case::Inputs tc = time_mix_step_case::make_inputs(H, N, seed);
+    const std::size_t C = tc.C(), S = tc.S();
+    // CPU composition (tests/kernels/time_mix_step_case.h).
+    const time_mix_step_case::Expected want = time_mix_step_case::cpu_expected(tc, first);
 
-    // CPU composition, in place on copies, as rwkv_block_forward chains the ops.
-    auto c_decay = decay, c_iclr = iclr, c_k = k, c_v = v, c_vf = v_first, c_state = state;
-    std::vector<float> c_alpha(C), c_beta(C), c_y(C), c_out(C);
-    const lectern::TimeMixVectors cv{w0.data(), a0.data(), first ? nullptr : v0.data(), k_k.data(),
-                                     k_a.data()};
-    lectern::time_mix_prepare(1, H, N, cv, first, c_decay.data(), c_iclr.data(), c_k.data(),
-                              c_v.data(), first ? nullptr : v_gate.data(), c_vf.data(),
-                              c_alpha.data(), c_beta.data());
-    lectern::wkv7_step(H, N, r.data(), c_decay.data(), c_k.data(), c_v.data(), c_alpha.data(),
-                       c_beta.data(), c_state.data(), c_y.data(), nullptr);
-    lectern::group_norm_bonus_gate(1, H, N, c_y.data(), lnx_w.data(), lnx_b.data(), kGnEps,
-                                   r.data(), c_k.data(), c_v.data(), r_k.data(), g.data(),
-                                   c_out.data());
-
-    Guarded d_w0(w0), d_a0(a0), d_v0(v0), d_k_k(k_k), d_k_a(k_a), d_r(r), d_decay(decay),
-        d_iclr(iclr), d_k(k), d_v(v), d_v_gate(v_gate), d_g(g), d_v_first(v_first), d_r_k(r_k),
-        d_lnx_w(lnx_w), d_lnx_b(lnx_b), d_state(state), d_out(garbage);
+    Guarded d_w0(tc.w0), d_a0(tc.a0), d_v0(tc.v0), d_k_k(tc.k_k), d_k_a(tc.k_a), d_r(tc.r),
+        d_decay(tc.decay), d_iclr(tc.iclr), d_k(tc.k), d_v(tc.v), d_v_gate(tc.v_gate), d_g(tc.g),
+        d_v_first(tc.v_first), d_r_k(tc.r_k), d_lnx_w(tc.lnx_w), d_lnx_b(tc.lnx_b),
+        d_state(tc.state), d_out(tc.garbage);
     const lectern::cuda::TimeMixVectors gv{d_w0.data(), d_a0.data(), first ? nullptr : d_v0.data(),
                                            d_k_k.data(), d_k_a.data()};
     lectern::cuda::TimeMixStepInputs in;
@@ -327,18 +299,17 @@ void TestDecodeKernelsEmu::timeMixWkv() {
     EMU_VERIFY_INTACT(d_state, "state");
     EMU_VERIFY_INTACT(d_v_first, "v_first");
     auto got = d_out.values();
-    LECTERN_COMPARE_CLOSE(got.data(), c_out.data(), C, 1e-4, 1e-4);
-    QVERIFY(d_v_first.values() == (first ? v : v_first));
+    LECTERN_COMPARE_CLOSE(got.data(), want.out.data(), C, 1e-4, 1e-4);
+    QVERIFY(d_v_first.values() == (first ? tc.v : tc.v_first));
     got = d_state.values();
-    float peak = 0.0f;
-    for (float x : c_state) peak = std::max(peak, std::fabs(x));
-    LECTERN_COMPARE_CLOSE(got.data(), c_state.data(), S, 1e-5 * peak, 1e-5);
+    const float peak = want.state_peak();
+    LECTERN_COMPARE_CLOSE(got.data(), want.state.data(), S, 1e-5 * peak, 1e-5);
     // The inputs are read only.
     const std::pair<const Guarded*, const std::vector<float>*> inputs[] = {
-        {&d_w0, &w0},   {&d_a0, &a0},       {&d_v0, &v0},         {&d_k_k, &k_k},
-        {&d_k_a, &k_a}, {&d_r, &r},         {&d_decay, &decay},   {&d_iclr, &iclr},
-        {&d_k, &k},     {&d_v, &v},         {&d_v_gate, &v_gate}, {&d_g, &g},
-        {&d_r_k, &r_k}, {&d_lnx_w, &lnx_w}, {&d_lnx_b, &lnx_b}};
+        {&d_w0, &tc.w0},   {&d_a0, &tc.a0},       {&d_v0, &tc.v0},         {&d_k_k, &tc.k_k},
+        {&d_k_a, &tc.k_a}, {&d_r, &tc.r},         {&d_decay, &tc.decay},   {&d_iclr, &tc.iclr},
+        {&d_k, &tc.k},     {&d_v, &tc.v},         {&d_v_gate, &tc.v_gate}, {&d_g, &tc.g},
+        {&d_r_k, &tc.r_k}, {&d_lnx_w, &tc.lnx_w}, {&d_lnx_b, &tc.lnx_b}};
     for (const auto& [array, host] : inputs) {
         EMU_VERIFY_INTACT(*array, "input");
         QVERIFY(array->values() == *host);

@@ -9,7 +9,8 @@
 //   FMA contraction: 1e-6 + 1e-6·|gpu| (about 2 ulp).
 // - time_mix_wkv7_step vs time_mix_prepare, wkv7_step, group_norm_bonus_gate (CPU, and the GPU
 //   chain), H = 1/12/40 with N = 64 (state in registers), N = 16 and 48 (idle lanes) and 96 (state
-//   in global memory), first block and later blocks.
+//   in global memory), first block and later blocks. The inputs and the CPU composition are
+//   time_mix_step_case.h's (shared with the emulator test, tests/emu/tst_decode_kernels_emu).
 //   Tolerance: state |Δ| <= 1e-5·(max|cpu| + |cpu|) (tst_wkv7_cuda's bound at T = 1; its inputs
 //   differ by the few ulp of expf here); v_first exact (a copy) or 1e-6 + 1e-5·|cpu|
 //   (untouched); out |Δ| <= 1e-4 + 1e-4·|cpu|: the read-out y carries the state's error, which
@@ -22,12 +23,10 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/group_norm.h"
 #include "cpu/layer_norm.h"
-#include "cpu/time_mix.h"
 #include "cpu/token_shift.h"
-#include "cpu/wkv7.h"
 #include "elementwise_test_util.h"
+#include "time_mix_step_case.h"
 #ifdef LECTERN_HAVE_CUDA
 #include "lectern/cuda/decode_fused.h"
 #include "lectern/cuda/group_norm.h"
@@ -39,7 +38,7 @@
 
 namespace {
 constexpr float kLnEps = 1e-5f;
-constexpr float kGnEps = 64e-5f;
+using time_mix_step_case::kGnEps;
 }  // namespace
 
 class TestDecodeFusedCuda : public QObject {
@@ -158,60 +157,30 @@ void TestDecodeFusedCuda::timeMixWkv() {
     QFETCH(int, N);
     QFETCH(bool, first);
     const std::uint32_t seed = gpu_test::fresh_seed();
-    const std::size_t C = std::size_t(H) * N;
-    const std::size_t S = C * std::size_t(N);
-    // tst_time_mix_cuda's ranges (both tails of σ), tst_wkv7_cuda's state range.
-    const auto w0 = gpu_test::uniform(C, -3.0f, 1.0f, seed);
-    const auto a0 = gpu_test::uniform(C, -1.0f, 1.0f, seed + 1);
-    const auto v0 = gpu_test::uniform(C, -1.0f, 1.0f, seed + 2);
-    const auto k_k = gpu_test::uniform(C, 0.2f, 1.5f, seed + 3);
-    const auto k_a = gpu_test::uniform(C, 0.0f, 1.2f, seed + 4);
-    const auto r = gpu_test::uniform(C, -1.0f, 1.0f, seed + 5);
-    const auto decay = gpu_test::uniform(C, -4.0f, 4.0f, seed + 6);
-    const auto iclr = gpu_test::uniform(C, -4.0f, 4.0f, seed + 7);
-    const auto k = gpu_test::uniform(C, -1.0f, 1.0f, seed + 8);
-    const auto v = gpu_test::uniform(C, -1.0f, 1.0f, seed + 9);
-    const auto v_gate = gpu_test::uniform(C, -4.0f, 4.0f, seed + 10);
-    const auto g = gpu_test::uniform(C, -1.0f, 1.0f, seed + 11);
-    const auto v_first = gpu_test::uniform(C, -1.0f, 1.0f, seed + 12);
-    const auto r_k = gpu_test::uniform(C, -1.0f, 1.0f, seed + 13);
-    const auto lnx_w = gpu_test::uniform(C, 0.5f, 1.5f, seed + 14);
-    const auto lnx_b = gpu_test::uniform(C, -0.5f, 0.5f, seed + 15);
-    const auto state = gpu_test::uniform(S, -0.5f, 0.5f, seed + 16);
-    const auto garbage = gpu_test::uniform(C, -9.0f, 9.0f, seed + 17);
+    const time_mix_step_case::Inputs tc = time_mix_step_case::make_inputs(H, N, seed);
+    const std::size_t C = tc.C();
+    const std::size_t S = tc.S();
+    // CPU composition (time_mix_step_case.h).
+    const time_mix_step_case::Expected want = time_mix_step_case::cpu_expected(tc, first);
 
-    // CPU composition, in place on copies, as rwkv_block_forward chains the ops.
-    auto c_decay = decay, c_iclr = iclr, c_k = k, c_v = v, c_vf = v_first, c_state = state;
-    std::vector<float> c_alpha(C), c_beta(C), c_y(C), c_out(C);
-    const lectern::TimeMixVectors cv{w0.data(), a0.data(), first ? nullptr : v0.data(), k_k.data(),
-                                     k_a.data()};
-    lectern::time_mix_prepare(1, H, N, cv, first, c_decay.data(), c_iclr.data(), c_k.data(),
-                              c_v.data(), first ? nullptr : v_gate.data(), c_vf.data(),
-                              c_alpha.data(), c_beta.data());
-    lectern::wkv7_step(H, N, r.data(), c_decay.data(), c_k.data(), c_v.data(), c_alpha.data(),
-                       c_beta.data(), c_state.data(), c_y.data(), nullptr);
-    lectern::group_norm_bonus_gate(1, H, N, c_y.data(), lnx_w.data(), lnx_b.data(), kGnEps,
-                                   r.data(), c_k.data(), c_v.data(), r_k.data(), g.data(),
-                                   c_out.data());
-
-    LECTERN_GUARDED(d_w0, w0);
-    LECTERN_GUARDED(d_a0, a0);
-    LECTERN_GUARDED(d_v0, v0);
-    LECTERN_GUARDED(d_k_k, k_k);
-    LECTERN_GUARDED(d_k_a, k_a);
-    LECTERN_GUARDED(d_r, r);
-    LECTERN_GUARDED(d_decay, decay);
-    LECTERN_GUARDED(d_iclr, iclr);
-    LECTERN_GUARDED(d_k, k);
-    LECTERN_GUARDED(d_v, v);
-    LECTERN_GUARDED(d_v_gate, v_gate);
-    LECTERN_GUARDED(d_g, g);
-    LECTERN_GUARDED(d_v_first, v_first);
-    LECTERN_GUARDED(d_r_k, r_k);
-    LECTERN_GUARDED(d_lnx_w, lnx_w);
-    LECTERN_GUARDED(d_lnx_b, lnx_b);
-    LECTERN_GUARDED(d_state, state);
-    LECTERN_GUARDED(d_out, garbage);
+    LECTERN_GUARDED(d_w0, tc.w0);
+    LECTERN_GUARDED(d_a0, tc.a0);
+    LECTERN_GUARDED(d_v0, tc.v0);
+    LECTERN_GUARDED(d_k_k, tc.k_k);
+    LECTERN_GUARDED(d_k_a, tc.k_a);
+    LECTERN_GUARDED(d_r, tc.r);
+    LECTERN_GUARDED(d_decay, tc.decay);
+    LECTERN_GUARDED(d_iclr, tc.iclr);
+    LECTERN_GUARDED(d_k, tc.k);
+    LECTERN_GUARDED(d_v, tc.v);
+    LECTERN_GUARDED(d_v_gate, tc.v_gate);
+    LECTERN_GUARDED(d_g, tc.g);
+    LECTERN_GUARDED(d_v_first, tc.v_first);
+    LECTERN_GUARDED(d_r_k, tc.r_k);
+    LECTERN_GUARDED(d_lnx_w, tc.lnx_w);
+    LECTERN_GUARDED(d_lnx_b, tc.lnx_b);
+    LECTERN_GUARDED(d_state, tc.state);
+    LECTERN_GUARDED(d_out, tc.garbage);
     const lectern::cuda::TimeMixVectors gv{d_w0.data(), d_a0.data(), first ? nullptr : d_v0.data(),
                                            d_k_k.data(), d_k_a.data()};
     lectern::cuda::TimeMixStepInputs in;
@@ -228,37 +197,36 @@ void TestDecodeFusedCuda::timeMixWkv() {
 
     std::vector<float> got;
     LECTERN_READ_GUARDED(d_out, got);
-    LECTERN_COMPARE_CLOSE(got.data(), c_out.data(), C, 1e-4, 1e-4);
+    LECTERN_COMPARE_CLOSE(got.data(), want.out.data(), C, 1e-4, 1e-4);
     const std::vector<float> fused_out = got;
     LECTERN_READ_GUARDED(d_v_first, got);
     if (first)
-        QVERIFY(got == v);
+        QVERIFY(got == tc.v);
     else
-        QVERIFY(got == v_first);
+        QVERIFY(got == tc.v_first);
     LECTERN_READ_GUARDED(d_state, got);
     const std::vector<float> fused_state = got;
-    float peak = 0.0f;
-    for (float s : c_state) peak = std::max(peak, std::fabs(s));
-    LECTERN_COMPARE_CLOSE(got.data(), c_state.data(), S, 1e-5 * peak, 1e-5);
+    const float peak = want.state_peak();
+    LECTERN_COMPARE_CLOSE(got.data(), want.state.data(), S, 1e-5 * peak, 1e-5);
     // The inputs are read only.
     const std::pair<const gpu_test::GuardedArray*, const std::vector<float>*> inputs[] = {
-        {&d_r, &r}, {&d_decay, &decay},   {&d_iclr, &iclr}, {&d_k, &k},
-        {&d_v, &v}, {&d_v_gate, &v_gate}, {&d_g, &g}};
+        {&d_r, &tc.r}, {&d_decay, &tc.decay},   {&d_iclr, &tc.iclr}, {&d_k, &tc.k},
+        {&d_v, &tc.v}, {&d_v_gate, &tc.v_gate}, {&d_g, &tc.g}};
     for (const auto& [array, host] : inputs) {
         LECTERN_READ_GUARDED(*array, got);
         QVERIFY(got == *host);
     }
 
     // The unfused GPU chain on fresh copies of the in-place inputs.
-    LECTERN_GUARDED(e_decay, decay);
-    LECTERN_GUARDED(e_iclr, iclr);
-    LECTERN_GUARDED(e_k, k);
-    LECTERN_GUARDED(e_v, v);
-    LECTERN_GUARDED(e_v_first, v_first);
-    LECTERN_GUARDED(e_state, state);
-    LECTERN_GUARDED(e_alpha, garbage);
-    LECTERN_GUARDED(e_beta, garbage);
-    LECTERN_GUARDED(e_y, garbage);
+    LECTERN_GUARDED(e_decay, tc.decay);
+    LECTERN_GUARDED(e_iclr, tc.iclr);
+    LECTERN_GUARDED(e_k, tc.k);
+    LECTERN_GUARDED(e_v, tc.v);
+    LECTERN_GUARDED(e_v_first, tc.v_first);
+    LECTERN_GUARDED(e_state, tc.state);
+    LECTERN_GUARDED(e_alpha, tc.garbage);
+    LECTERN_GUARDED(e_beta, tc.garbage);
+    LECTERN_GUARDED(e_y, tc.garbage);
     LECTERN_VERIFY_OK(lectern::cuda::time_mix_prepare(
         1, H, N, gv, first, e_decay.data(), e_iclr.data(), e_k.data(), e_v.data(),
         first ? nullptr : d_v_gate.data(), e_v_first.data(), e_alpha.data(), e_beta.data()));

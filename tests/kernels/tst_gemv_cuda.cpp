@@ -4,7 +4,10 @@
 // (1 row, 10000 rows, cols not a multiple of 8, x too big for shared memory), misaligned weights
 // (scalar path) or x (vector path when x is staged, scalar otherwise), and one batched launch
 // mixing dtypes, epilogues and x sources (8 jobs, one with no rows); sentinel guards
-// around every output, NaN checks, and the error values of bad job tables.
+// around every output, NaN checks, and the error values of bad job tables. The job description,
+// the host data (random inputs, the CPU twin's product and error scale), the host epilogues, the
+// CPU-twin check and the mixed batch are in gemv_reference.h (shared with the emulator test,
+// tests/emu/gemv_emu_case.h).
 // Tolerances, per output, with scale = sum_k |x_k * w_k| (computed like tst_matmul_cuda):
 // - vs the CPU twin: the product differs by at most 3e-5 * scale (tst_matmul_cuda's bound for
 //   two fp32 accumulations); an epilogue f carries it times |f'| (1 for add and tanh, 1/4 for
@@ -29,9 +32,9 @@
 #include "elementwise_test_util.h"
 #include "lectern/dtype.h"
 #ifdef LECTERN_HAVE_CUDA
+#include "gemv_reference.h"
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/matmul.h"
-#include "gemv_host_epilogue.h"
 #endif
 
 using lectern::DType;
@@ -42,13 +45,7 @@ using lectern::cuda::GemvX;
 
 namespace {
 
-struct Spec {
-    DType dtype = DType::f32;
-    int rows = 0, cols = 0;
-    GemvEpilogue epilogue = GemvEpilogue::none;
-    GemvX source = GemvX::automatic;
-    int misalign = 0;  // 1: x and the weights one element past a 16-byte boundary; 2: x only
-};
+using gemv_test::Spec;  // gemv_reference.h
 
 // Whether the kernel reads this job's x from global memory.
 bool x_from_global(const Spec& s) {
@@ -57,28 +54,12 @@ bool x_from_global(const Spec& s) {
             std::size_t(s.cols) * sizeof(float) > std::size_t(lectern::cuda::kGemvSharedXBytes));
 }
 
-std::vector<unsigned char> store(const std::vector<float>& values, DType dtype, bool absolute) {
-    std::vector<unsigned char> out(values.size() * lectern::dtype_size(dtype));
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const float v = absolute ? std::fabs(values[i]) : values[i];
-        if (dtype == DType::f32) {
-            std::memcpy(&out[4 * i], &v, 4);
-        } else {
-            std::uint16_t h =
-                dtype == DType::f16 ? lectern::f32_to_f16(v) : lectern::f32_to_bf16(v);
-            if (absolute) h &= 0x7fffu;
-            std::memcpy(&out[2 * i], &h, 2);
-        }
-    }
-    return out;
-}
-
 using gemv_test::host_epilogue;
 
 // One job with its host data, device buffers and expected values.
-struct Case {
+// Its host data (x, resid, product, scale, the stored weights) come from gemv_test::HostData.
+struct Case : gemv_test::HostData {
     Spec spec;
-    std::vector<float> x, resid, product, scale;
     lectern::cuda::DeviceBuffer w, x_dev;
     gpu_test::GuardedArray y, resid_dev;
     lectern::cuda::GemvJob job;
@@ -87,19 +68,8 @@ struct Case {
 // "" or the error. Weights and x are uploaded `misaligned` elements past the allocation start.
 std::string prepare(const Spec& s, std::uint32_t seed, Case& c) {
     c.spec = s;
-    const auto values = gpu_test::uniform(std::size_t(s.rows) * s.cols, -1.0f, 1.0f, seed);
-    c.x = gpu_test::uniform(std::size_t(s.cols), -2.0f, 2.0f, seed + 1);
-    c.resid = gpu_test::uniform(std::size_t(s.rows), -3.0f, 3.0f, seed + 2);
-    const auto bytes = store(values, s.dtype, false);
-    const auto abs_bytes = store(values, s.dtype, true);
-    std::vector<float> x_abs(c.x.size());
-    for (std::size_t i = 0; i < c.x.size(); ++i) x_abs[i] = std::fabs(c.x[i]);
-    c.product.assign(std::size_t(s.rows), 0.0f);
-    c.scale.assign(std::size_t(s.rows), 0.0f);
-    lectern::matmul(c.x.data(), 1, lectern::Matrix{s.dtype, s.rows, s.cols, bytes.data()},
-                    c.product.data(), nullptr);
-    lectern::matmul(x_abs.data(), 1, lectern::Matrix{s.dtype, s.rows, s.cols, abs_bytes.data()},
-                    c.scale.data(), nullptr);
+    static_cast<gemv_test::HostData&>(c) = gemv_test::host_data(s, seed);
+    const std::vector<unsigned char>& bytes = c.bytes;
 
     const std::size_t w_off = s.misalign == 1 ? lectern::dtype_size(s.dtype) : 0;
     const std::size_t x_off = s.misalign != 0 ? sizeof(float) : 0;
@@ -132,22 +102,7 @@ std::string check(Case& c, lectern::cuda::MatmulContext& context) {
     std::vector<float> resid_after;
     if (auto e = gpu_test::read_guarded(c.resid_dev, resid_after); !e.empty()) return "resid: " + e;
     if (resid_after != c.resid) return "resid was modified";
-    for (int r = 0; r < s.rows; ++r) {
-        const float acc = c.product[std::size_t(r)];
-        const double sc = c.scale[std::size_t(r)];
-        const float want = host_epilogue(s.epilogue, acc, c.resid[std::size_t(r)]);
-        const float g = got[std::size_t(r)];
-        if (std::isnan(g) || std::isnan(want)) return "NaN at row " + std::to_string(r);
-        double slope = 1.0;
-        if (s.epilogue == GemvEpilogue::sigmoid)
-            slope = 0.25;
-        else if (s.epilogue == GemvEpilogue::relu_square)
-            slope = 2.0 * std::fabs(acc) + 3e-5 * sc;
-        const double bound = 3e-5 * sc * slope + 1e-6 + 1e-5 * std::fabs(want);
-        if (std::fabs(double(g) - want) > bound)
-            return "row " + std::to_string(r) + ": got " + std::to_string(g) + ", cpu " +
-                   std::to_string(want) + ", bound " + std::to_string(bound);
-    }
+    if (auto e = gemv_test::check_rows(s, c.product, c.scale, c.resid, got); !e.empty()) return e;
     // Misaligned weights: both kernels take the scalar path; x misaligned alone: matmul's takes
     // the vector path, this one too only with x staged in shared memory.
     if (s.misalign == 2 && x_from_global(s)) return {};
@@ -258,17 +213,8 @@ void TestGemvCuda::batchedMixed() {
     LECTERN_REQUIRE_GPU();
 #ifdef LECTERN_HAVE_CUDA
     const std::uint32_t seed = gpu_test::fresh_seed();
-    const Spec specs[] = {
-        {DType::f32, 768, 3072, GemvEpilogue::none, GemvX::automatic, 0},
-        {DType::bf16, 64, 768, GemvEpilogue::tanh, GemvX::automatic, 0},
-        {DType::f16, 1, 45, GemvEpilogue::sigmoid, GemvX::automatic, 0},
-        {DType::bf16, 0, 64, GemvEpilogue::none, GemvX::automatic, 0},  // no rows: skipped
-        {DType::bf16, 10000, 64, GemvEpilogue::relu_square, GemvX::shared, 0},
-        {DType::f16, 67, 45, GemvEpilogue::add, GemvX::global, 0},
-        {DType::f32, 33, 1000, GemvEpilogue::none, GemvX::global, 2},
-        {DType::bf16, 130, 8200, GemvEpilogue::add, GemvX::automatic, 0},
-    };
-    constexpr int n = int(sizeof specs / sizeof specs[0]);
+    constexpr auto specs = gemv_test::mixed_batch();  // gemv_reference.h
+    constexpr int n = int(specs.size());
     static_assert(n == lectern::cuda::kMaxGemvJobs);
     std::vector<Case> cases(n);
     std::vector<lectern::cuda::GemvJob> jobs(n);
