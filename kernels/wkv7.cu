@@ -149,7 +149,7 @@ Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, c
                           cuda_stream stream)
 {
     if (!sequential_forced() && T >= wkv7_chunked_min_tokens && H > 0 &&
-        wkv7_chunked_supported(T, H, N, r, w, k, v, a, b))
+        wkv7_chunked_supported(N, r, w, k, v, a, b))
         return wkv7_forward_chunked(T, H, N, r, w, k, v, a, b, state, y, stream);
     return wkv7_forward(T, H, N, r, w, k, v, a, b, state, y, stream);
 }

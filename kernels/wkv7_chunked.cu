@@ -307,11 +307,9 @@ bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15
 
 }  // namespace
 
-bool wkv7_chunked_supported(int T, int H, int N, const float* r, const float* w, const float* k,
+bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* k,
                             const float* v, const float* a, const float* b)
 {
-    (void)T;
-    (void)H;
     return N == kN && aligned16(r) && aligned16(w) && aligned16(k) && aligned16(v) &&
            aligned16(a) && aligned16(b);
 }
@@ -329,7 +327,7 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
     if (T == 0 || H == 0) return {};
     if (!r || !w || !k || !v || !a || !b || !state || !y)
         return make_error("wkv7_forward_chunked: null device pointer");
-    if (!wkv7_chunked_supported(T, H, N, r, w, k, v, a, b))
+    if (!wkv7_chunked_supported(N, r, w, k, v, a, b))
         return make_error("wkv7_forward_chunked: inputs not 16-byte aligned");
     const std::size_t C = std::size_t(H) * N;
     const std::size_t shared_bytes = std::size_t(Layout::total) * sizeof(float);  // ~44 KiB

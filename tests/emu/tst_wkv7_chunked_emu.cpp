@@ -105,7 +105,7 @@ private Q_SLOTS:
                                       y.payload(), nullptr));
         QVERIFY(!wkv7_forward_chunked(-1, 1, 64, r, w, k, v, a, b, state.payload(), y.payload(),
                                       nullptr));
-        QVERIFY(!lectern::cuda::wkv7_chunked_supported(16, 1, 64, r, w + 1, k, v, a, b));
+        QVERIFY(!lectern::cuda::wkv7_chunked_supported(64, r, w + 1, k, v, a, b));
         QVERIFY(wkv7_forward_chunked(0, 1, 64, r, w, k, v, a, b, state.payload(), y.payload(),
                                      nullptr));
         QVERIFY(y.sentinels_intact() && state.sentinels_intact());

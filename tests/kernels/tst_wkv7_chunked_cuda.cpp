@@ -169,7 +169,7 @@ private Q_SLOTS:
         QVERIFY(!wkv7_forward_chunked(16, 1, 64, r, w, k, v, nullptr, b, d.dstate(), d.dy(),
                                       nullptr));
         QVERIFY(!wkv7_forward_chunked(-1, 1, 64, r, w, k, v, a, b, d.dstate(), d.dy(), nullptr));
-        QVERIFY(!lectern::cuda::wkv7_chunked_supported(16, 1, 64, r, w + 1, k, v, a, b));
+        QVERIFY(!lectern::cuda::wkv7_chunked_supported(64, r, w + 1, k, v, a, b));
         auto none = wkv7_forward_chunked(0, 1, 64, r, w, k, v, a, b, d.dstate(), d.dy(), nullptr);
         QVERIFY2(none, none ? "" : none.error().message.c_str());
         Guarded y(d.n_y), state(d.n_state);

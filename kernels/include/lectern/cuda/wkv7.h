@@ -42,7 +42,7 @@ Result<void> wkv7_step(int H, int N, const float* r, const float* w, const float
 // is not bit-identical, and a call split at other token boundaries differs by rounding too).
 // Only N = 64 and 16-byte aligned r, w, k, v, a, b (wkv7_chunked_supported says); any other call
 // is an error. Same stream and aliasing rules as wkv7_forward.
-bool wkv7_chunked_supported(int T, int H, int N, const float* r, const float* w, const float* k,
+bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* k,
                             const float* v, const float* a, const float* b);
 Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const float* w,
                                   const float* k, const float* v, const float* a, const float* b,
