@@ -5,7 +5,9 @@
 #                                      workstation with the build dependencies and a GPU
 #   tools/gpu-check.sh --bundle FILE   run the test binaries packed by tools/gpu-bundle.sh on a
 #                                      bare GPU machine (no Qt or other build dependencies there)
-# Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only. GPU_TEST_CAP,
+# Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only; GPU_TESTS=0 (with
+# --bundle): benchmarks only, so the two halves can be separate calls of a device tool that caps
+# each call (the device tool here: 600 s). GPU_TEST_CAP,
 # GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill.
@@ -31,6 +33,7 @@ if [ -n "$bundle" ]; then
   export LD_LIBRARY_PATH="$dir/lib:${cublas}${py}:${LD_LIBRARY_PATH:-}"
   export QT_QPA_PLATFORM=offscreen
   for t in "$dir"/bin/tst_*; do
+    [ "${GPU_TESTS:-1}" = 0 ] && break
     name=$(basename "$t")
     t0=$(date +%s%N)
     # Capped: a hung kernel must not eat the whole device budget (GPU_TEST_CAP seconds).
