@@ -245,6 +245,12 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         s.device_rec_valid = false;
     }
     auto& st = static_cast<CudaState&>(*s.device);
+    // This state's pool is in use for the whole call: reclaim_idle_pools must leave it alone.
+    struct ActiveState {
+        CudaState*& slot;
+        ~ActiveState() { slot = nullptr; }
+    } active{m_active};
+    m_active = &st;
     if (!s.device_rec_valid) {
         LECTERN_TRY(st.upload(s.rec));  // host copy current: a CPU call or a fresh state
         s.device_rec_valid = true;

@@ -65,14 +65,30 @@ KvPages::~KvPages() {
     m_model.release_kv(m_charged);
 }
 
+std::size_t KvPages::release_pool() {
+    const std::size_t freed = m_charged;
+    // Freeing waits for any queued work that still reads the pool.
+    m_keys = DeviceBuffer();
+    m_values = DeviceBuffer();
+    m_model.release_kv(m_charged);
+    m_charged = 0;
+    m_planner.release_slots();
+    return freed;
+}
+
 Result<bool> KvPages::grow(int want, int at_least) {
     const int have = slot_count();
     const std::size_t per_slot = slot_bytes();
-    // Leave a little of the budget for the chunk means, which grow with the document (C floats
-    // per chunk and block: 1/(2B) of a slot).
-    const std::size_t available = m_model.kv_available();
-    const std::size_t reserve = std::max<std::size_t>(available / 64, std::size_t(64) << 10);
-    const std::size_t fits = available > reserve ? (available - reserve) / per_slot : 0;
+    // Slots the budget has room for beside this pool, leaving a little for the chunk means,
+    // which grow with the document (C floats per chunk and block: 1/(2B) of a slot).
+    const auto room = [&] {
+        const std::size_t available = m_model.kv_available();
+        const std::size_t reserve = std::max<std::size_t>(available / 64, std::size_t(64) << 10);
+        return available > reserve ? (available - reserve) / per_slot : 0;
+    };
+    std::size_t fits = room();
+    // Other states' pools hold the budget: take them back (they are caches of host rows).
+    if (fits < std::size_t(std::max(at_least, 0)) && m_model.reclaim_idle_pools() > 0) fits = room();
     int n = int(std::min<std::size_t>(std::size_t(std::max(want, 0)), fits));
     while (n >= at_least && n > have) {
         // The old pool stays charged (and allocated) until its slots are copied.

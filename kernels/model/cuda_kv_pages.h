@@ -53,6 +53,9 @@ class KvPages {
         return static_cast<float*>(m_values.data()) + std::size_t(slot) * m_B * m_C;
     }
 
+    // Free the pool (another state needs the budget; CudaModel::reclaim_idle_pools): every chunk
+    // is forgotten and reloaded when next needed. Returns the bytes given back to the budget.
+    std::size_t release_pool();
     // Grow the pool to the most slots in [at_least, want] that the budget and the device allow
     // (the old pool is copied, so it must fit beside the new one). false: not even `at_least`.
     Result<bool> grow(int want, int at_least);

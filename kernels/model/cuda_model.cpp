@@ -12,6 +12,8 @@
 #include <string_view>
 
 #include "cuda_check.cuh"
+#include "cuda_kv_pages.h"
+#include "cuda_state.h"
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
@@ -216,14 +218,37 @@ Result<void> CudaModel::allocate_workspace() {
 }
 
 Result<void> CudaModel::charge_kv(std::size_t bytes) {
+    const auto fits = [&] {
+        std::lock_guard lock(m_kv_mutex);
+        if (m_kv_used + bytes > m_kv_budget) return false;
+        m_kv_used += bytes;
+        return true;
+    };
+    if (fits() || (reclaim_idle_pools() > 0 && fits())) return {};
     std::lock_guard lock(m_kv_mutex);
-    if (m_kv_used + bytes > m_kv_budget)
-        return make_error("GPU memory budget for KV rows reached (" + gib(m_kv_used) + " used of " +
+    return make_error("GPU memory budget for KV rows reached (" + gib(m_kv_used) + " used of " +
                           gib(m_kv_budget) + ", " + gib(bytes) +
                           " more needed): this context is too long for the GPU; raise the "
                           "budget, free GPU memory, or use --backend cpu");
-    m_kv_used += bytes;
-    return {};
+}
+
+void CudaModel::register_state(CudaState* state) {
+    std::lock_guard lock(m_states_mutex);
+    m_states.push_back(state);
+}
+
+void CudaModel::unregister_state(CudaState* state) {
+    std::lock_guard lock(m_states_mutex);
+    std::erase(m_states, state);
+}
+
+std::size_t CudaModel::reclaim_idle_pools() {
+    // A state being destroyed on another thread waits in unregister_state until this is done.
+    std::lock_guard lock(m_states_mutex);
+    std::size_t freed = 0;
+    for (CudaState* s : m_states)
+        if (s != m_active) freed += s->release_pool();
+    return freed;
 }
 
 void CudaModel::release_kv(std::size_t bytes) {

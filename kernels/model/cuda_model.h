@@ -93,11 +93,21 @@ public:
     const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
 
     // KV mirror memory accounting against the budget; charge fails with a message that says
-    // how much is in use and what to do.
+    // how much is in use and what to do. Before failing it takes back the paged pools of the
+    // other states (reclaim_idle_pools).
     Result<void> charge_kv(std::size_t bytes);
     void release_kv(std::size_t bytes);
     // Budget bytes not charged yet (what a paged KV pool may still take).
     std::size_t kv_available();
+
+    // Every CudaState of the model registers itself (constructor, destructor). A paged KV pool
+    // is a cache of its state's host rows, and calls run one at a time, so when the budget runs
+    // out the pools of the states not in the current call are freed (they reload their chunks
+    // when next used): a fork of a paged state, or a second document, then fits beside the first.
+    void register_state(CudaState* state);
+    void unregister_state(CudaState* state);
+    // Frees the pools of every registered state but the one in the current call; the bytes freed.
+    std::size_t reclaim_idle_pools();
 
 private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}
@@ -156,6 +166,11 @@ private:
     std::size_t m_kv_used = 0;
     // Guards m_kv_used: a State may be destroyed (release_kv) on another thread than a call.
     std::mutex m_kv_mutex;
+    // The registered states (reclaim_idle_pools) and the one in the current call (forward).
+    // m_states_mutex is never held while m_kv_mutex is: a pool's release takes the latter.
+    std::mutex m_states_mutex;
+    std::vector<CudaState*> m_states;
+    CudaState* m_active = nullptr;
 };
 
 }  // namespace lectern::cuda

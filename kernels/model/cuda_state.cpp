@@ -22,9 +22,11 @@ CudaState::CudaState(CudaModel& model, int chunk_size)
     m_n_rwkv = c.n_rwkv;
     m_floats = rwkv_offset(c.n_rwkv) + std::size_t(c.n_attn) * m_C;
     m_kv.resize(std::size_t(c.n_attn));
+    m_model.register_state(this);
 }
 
 CudaState::~CudaState() {
+    m_model.unregister_state(this);  // first: a reclaim on another thread may be releasing our pool
     for (const auto& graphs : m_graphs)
         for (void* g : graphs)
             if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
@@ -83,6 +85,8 @@ Result<void> CudaState::begin() {
 }
 
 void CudaState::commit() { std::swap(m_committed, m_work); }
+
+std::size_t CudaState::release_pool() { return m_pages ? m_pages->release_pool() : 0; }
 
 void*& CudaState::graph_slot(int segment, int segments) {
     // The span list is fixed per model and attention options (the same for every call of this

@@ -50,6 +50,10 @@ public:
 
     KvMirror& kv(int j) { return m_kv[std::size_t(j)]; }
 
+    // Frees the paged KV pool, if any (CudaModel::reclaim_idle_pools; never during this state's
+    // own call): its chunks are reloaded from the host cache when next needed. The bytes freed.
+    std::size_t release_pool();
+
     // Decode graphs (cudaGraphExec_t), one per span of a one-token call (`segments` of them:
     // the runs between attention blocks, or the whole call) and per work buffer, since a graph
     // keeps the recurrent-state pointers it was captured with and the buffers swap every call;

@@ -245,6 +245,29 @@ class TestKvPagePlanner : public QObject {
         QCOMPARE(p.free_slots(), 3);
     }
 
+    // A freed pool (another state took its memory back): no slot, no chunk, no pin; a new pool
+    // starts from slot 0 and the planner works as new.
+    void release_slots() {
+        KvPagePlanner p(2);
+        p.add_slots(3);
+        QVERIFY(p.plan(0, chunks_of({0, 1})));
+        QVERIFY(p.plan(1, chunks_of({4})));
+        p.release_slots();
+        QCOMPARE(p.slot_count(), 0);
+        QCOMPARE(p.free_slots(), 0);
+        QVERIFY(p.lru_order().empty());
+        QCOMPARE(p.slot_of(0, 1), -1);
+        QVERIFY(!p.pinned(1, 4));
+        QVERIFY(p.page_table(0, 3) == (std::vector<int>{-1, -1, -1}));
+        QVERIFY(!p.plan(0, chunks_of({2})));  // no slot to put it in
+        p.add_slots(2);
+        auto again = p.plan(1, chunks_of({4, 5}));
+        QVERIFY(again && again->size() == 2);
+        QCOMPARE((*again)[0].slot, 0);
+        QCOMPARE((*again)[1].slot, 1);
+        QCOMPARE(p.slot_of(1, 5), 1);
+    }
+
     // Random plans with pins held across them: pinned chunks never move, slots stay unique, the
     // page tables match slot_of, and a refusal happens exactly when the set cannot fit.
     void random_plans_keep_invariants() {

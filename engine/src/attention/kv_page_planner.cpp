@@ -171,6 +171,13 @@ void KvPagePlanner::clear() {
     for (int b = 0; b < blocks(); ++b) forget_from(b, 0);
 }
 
+void KvPagePlanner::release_slots() {
+    clear();
+    m_slot_owner.clear();
+    m_slot_used.clear();
+    m_free.clear();
+}
+
 std::vector<KvPageKey> KvPagePlanner::lru_order() const {
     return {m_lru.begin(), m_lru.end()};
 }

@@ -64,6 +64,8 @@ class KvPagePlanner {
     // Drop every chunk >= first_chunk of `block` (rows the device can no longer trust).
     void forget_from(int block, std::int64_t first_chunk);
     void clear();
+    // Drop every chunk and every slot: the pool itself was freed (slot_count() becomes 0).
+    void release_slots();
 
     // Least recently used first (tests, diagnostics).
     std::vector<KvPageKey> lru_order() const;
