@@ -3,8 +3,9 @@
 # short table. Two ways to run it:
 #   tools/gpu-check.sh                 build build-gpu (sm_90 + sm_80) here and run; for a
 #                                      workstation with the build dependencies and a GPU
-#   tools/gpu-check.sh --bundle FILE   run the test binaries packed by tools/gpu-bundle.sh on a
-#                                      bare GPU machine (no Qt or other build dependencies there)
+#   tools/gpu-check.sh --bundle FILE   run what tools/gpu-bundle.sh packed (gpu-tests.tar.xz: the
+#                                      tests; gpu-bench.tar.xz: the benchmarks) on a bare GPU
+#                                      machine (no Qt or other build dependencies there)
 # Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only; GPU_TESTS=0 (with
 # --bundle): benchmarks only, so the two halves can be separate calls of a device tool that caps
 # each call (the device tool here: 600 s). GPU_TEST_CAP,
@@ -34,6 +35,7 @@ if [ -n "$bundle" ]; then
   export QT_QPA_PLATFORM=offscreen
   for t in "$dir"/bin/tst_*; do
     [ "${GPU_TESTS:-1}" = 0 ] && break
+    [ -e "$t" ] || continue  # a benchmarks-only bundle (gpu-bench.tar.xz) has no tests
     name=$(basename "$t")
     t0=$(date +%s%N)
     # Capped: a hung kernel must not eat the whole device budget (GPU_TEST_CAP seconds).
