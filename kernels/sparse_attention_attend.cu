@@ -35,14 +35,12 @@ __global__ void __launch_bounds__(warp_kernel_warps * 32)
     const int lane = int(threadIdx.x % 32);
     const long long pair = (long long)blockIdx.x * warp_kernel_warps + warp;
     if (pair >= (long long)T * H) return;  // uniform per warp; no block-wide barrier follows
-    const int t = int(pair / H);
-    const int h = int(pair % H);
-    const std::size_t C = std::size_t(H) * head_dim;
-    const std::size_t head_offset = std::size_t(h) * head_dim;
+    const WarpPair p = warp_pair(pair, H);
+    const int t = p.t;
+    const std::size_t C = p.C;
+    const std::size_t head_offset = p.head_offset;
 
-    const float* qh = q + std::size_t(t) * C + head_offset;
-    q_shared[warp][lane] = qh[lane];
-    q_shared[warp][lane + 32] = qh[lane + 32];
+    stage_query(q, p, lane, q_shared[warp]);
     if (lane == 0) load_key_set(selected, pair, n_select, page, p0 + t, B, sets[warp]);
     __syncwarp();
 

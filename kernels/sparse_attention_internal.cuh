@@ -8,6 +8,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda::sparse_detail {
@@ -46,6 +48,28 @@ __device__ inline float dot_head(const float* __restrict__ q_shared,
         d = fmaf(q_shared[4 * i + 3], r.w, d);
     }
     return d;
+}
+
+// The (query t, head h) pair of a warp-per-pair kernel (pair = t * n_head + h) and where its head
+// sits in a [rows][C] array.
+struct WarpPair {
+    int t, h;
+    std::size_t C, head_offset;
+};
+
+__device__ inline WarpPair warp_pair(long long pair, int n_head) {
+    const int t = int(pair / n_head);
+    const int h = int(pair % n_head);
+    const std::size_t C = std::size_t(n_head) * head_dim;
+    return WarpPair{t, h, C, std::size_t(h) * head_dim};
+}
+
+// The pair's 64 query values into the warp's shared row (two per lane); the caller syncs the warp.
+__device__ inline void stage_query(const float* __restrict__ q, const WarpPair& p, int lane,
+                                   float* __restrict__ q_shared) {
+    const float* qh = q + std::size_t(p.t) * p.C + p.head_offset;
+    q_shared[lane] = qh[lane];
+    q_shared[lane + 32] = qh[lane + 32];
 }
 
 // Stage launchers (arguments already checked by sparse_attention.cu). They return the launch status

@@ -92,22 +92,17 @@ __global__ void select_warp_kernel(const float* __restrict__ q, int T, int p0,
     const int lane = int(threadIdx.x % 32);
     const long long pair = (long long)blockIdx.x * select_warps + warp;
     if (pair >= (long long)T * H) return;  // uniform per warp; no block-wide barrier follows
-    const int t = int(pair / H);
-    const int h = int(pair % H);
-    const std::size_t C = std::size_t(H) * head_dim;
-    const int own_chunk = (p0 + t) / B;  // candidates: chunks 0 .. own_chunk - 1
+    const WarpPair p = warp_pair(pair, H);
+    const int own_chunk = (p0 + p.t) / B;  // candidates: chunks 0 .. own_chunk - 1
 
-    const float* qh = q + std::size_t(t) * C + std::size_t(h) * head_dim;
-    q_shared[warp][lane] = qh[lane];
-    q_shared[warp][lane + 32] = qh[lane + 32];
+    stage_query(q, p, lane, q_shared[warp]);
     __syncwarp();
 
     BestList list;
     list_clear(list, n_select);
     for (int c = lane; c < own_chunk; c += 32)
         list_offer(list, n_select,
-                   dot_head(q_shared[warp], means + std::size_t(c) * C + std::size_t(h) * head_dim),
-                   c);
+                   dot_head(q_shared[warp], means + std::size_t(c) * p.C + p.head_offset), c);
     warp_merge(list, n_select, lane, selected + pair * n_select, nullptr);
 }
 

@@ -20,6 +20,9 @@ namespace {
 using sparse_detail::dot_head;
 using sparse_detail::head_dim;
 using sparse_detail::max_select;
+using sparse_detail::stage_query;
+using sparse_detail::warp_pair;
+using sparse_detail::WarpPair;
 
 constexpr int weights_warps = 4;  // warps per block, one (query, head) pair each
 constexpr unsigned full_mask = 0xffffffffu;
@@ -79,13 +82,11 @@ __global__ void __launch_bounds__(weights_warps * 32)
     const int lane = int(threadIdx.x % 32);
     const long long pair = (long long)blockIdx.x * weights_warps + warp;
     if (pair >= (long long)T * H) return;  // uniform per warp; no block-wide barrier follows
-    const int t = int(pair / H);
-    const int h = int(pair % H);
-    const std::size_t C = std::size_t(H) * head_dim;
-    const std::size_t head_offset = std::size_t(h) * head_dim;
-    const float* qh = q + std::size_t(t) * C + head_offset;
-    q_shared[warp][lane] = qh[lane];
-    q_shared[warp][lane + 32] = qh[lane + 32];
+    const WarpPair wp = warp_pair(pair, H);
+    const int t = wp.t;
+    const std::size_t C = wp.C;
+    const std::size_t head_offset = wp.head_offset;
+    stage_query(q, wp, lane, q_shared[warp]);
     __syncwarp();
 
     // Pool row of a chunk's row 0 (64-bit: rows * C overflows int), as stage 2 addresses it.
