@@ -142,20 +142,24 @@ __device__ bool chunk_decays(float* sm, int j, int half)
     return ok;
 }
 
-// The four L x L matrices for the pairs τ <= t (136 of them; the strict ones set A_ab and A_ak
-// to 0 on the diagonal): one pair per thread, a second round for the last 8.
+// The four L x L matrices, in one round of 4 dot products per thread: threads 0..119 take the
+// 120 pairs τ < t (all four products), threads 120..127 the 16 diagonal pairs τ = t, two each
+// (A_rb and A_rk only: sa_t reads the state before token t, so A_ab and A_ak are strictly lower
+// triangular). Nothing reads the entries above the diagonal, nor A_ab, A_ak on it.
+constexpr int kStrictPairs = kL * (kL - 1) / 2;
+static_assert(kStrictPairs + kL / 2 == kThreads, "one round: a strict pair or two diagonal ones");
+
 __device__ void chunk_matrices(float* sm, int tid)
 {
     const float* hat = sm + Layout::hat;
     float* mat = sm + Layout::mat;
-    for (int pair = tid; pair < kL * (kL + 1) / 2; pair += kThreads) {
-        int t = 0;
-        while ((t + 1) * (t + 2) / 2 <= pair) ++t;
-        const int tau = pair - t * (t + 1) / 2;
-        const float* at = hat + hat_a * kL * kStride + t * kStride;
-        const float* rt = hat + hat_r * kL * kStride + t * kStride;
-        const float* bt = hat + hat_b * kL * kStride + tau * kStride;
-        const float* kt = hat + hat_k * kL * kStride + tau * kStride;
+    const auto row = [&](int which, int t) { return hat + (which * kL + t) * kStride; };
+    if (tid < kStrictPairs) {
+        int t = 1;
+        while (t * (t + 1) / 2 <= tid) ++t;
+        const int tau = tid - t * (t - 1) / 2;
+        const float *at = row(hat_a, t), *rt = row(hat_r, t);
+        const float *bt = row(hat_b, tau), *kt = row(hat_k, tau);
         float ab = 0.0f, ak = 0.0f, rb = 0.0f, rk = 0.0f;
 #pragma unroll 8
         for (int j = 0; j < kN; ++j) {
@@ -165,11 +169,26 @@ __device__ void chunk_matrices(float* sm, int tid)
             rk = fmaf(rt[j], kt[j], rk);
         }
         const int e = t * kL + tau;
-        const bool strict = tau < t;  // sa_t reads the state before token t
-        mat[mat_ab * kL * kL + e] = strict ? ab : 0.0f;
-        mat[mat_ak * kL * kL + e] = strict ? ak : 0.0f;
+        mat[mat_ab * kL * kL + e] = ab;
+        mat[mat_ak * kL * kL + e] = ak;
         mat[mat_rb * kL * kL + e] = rb;
         mat[mat_rk * kL * kL + e] = rk;
+    } else {
+        const int t0 = 2 * (tid - kStrictPairs), t1 = t0 + 1;
+        const float *r0 = row(hat_r, t0), *b0 = row(hat_b, t0), *k0 = row(hat_k, t0);
+        const float *r1 = row(hat_r, t1), *b1 = row(hat_b, t1), *k1 = row(hat_k, t1);
+        float rb0 = 0.0f, rk0 = 0.0f, rb1 = 0.0f, rk1 = 0.0f;
+#pragma unroll 8
+        for (int j = 0; j < kN; ++j) {
+            rb0 = fmaf(r0[j], b0[j], rb0);
+            rk0 = fmaf(r0[j], k0[j], rk0);
+            rb1 = fmaf(r1[j], b1[j], rb1);
+            rk1 = fmaf(r1[j], k1[j], rk1);
+        }
+        mat[mat_rb * kL * kL + t0 * kL + t0] = rb0;
+        mat[mat_rk * kL * kL + t0 * kL + t0] = rk0;
+        mat[mat_rb * kL * kL + t1 * kL + t1] = rb1;
+        mat[mat_rk * kL * kL + t1 * kL + t1] = rk1;
     }
 }
 
