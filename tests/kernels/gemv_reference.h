@@ -2,7 +2,8 @@
 // share about lectern::cuda::gemv / gemv_batched: the job description (Spec), a job's random host
 // data with the CPU twin's product and error scale (host_data, store), the epilogues on the host
 // with the CPU twins' formulas (host_epilogue), the per-row check of y against the CPU twin
-// (check_rows) and the mixed batch both run (mixed_batch). The error bound's reasoning is in
+// (check_rows), the mixed batch both run (mixed_batch) and the jobs both expect refused
+// (refused_jobs). The error bound's reasoning is in
 // tst_gemv_cuda.cpp's file comment.
 #pragma once
 
@@ -144,6 +145,19 @@ constexpr std::array<Spec, 8> mixed_batch() {
         {DType::f32, 33, 1000, GemvEpilogue::none, GemvX::global, 2},
         {DType::bf16, 130, 8200, GemvEpilogue::add, GemvX::automatic, 0},
     }};
+}
+
+// The bad-jobs case: jobs gemv must refuse before launching anything, made from a valid job
+// `good` with the add epilogue and 9000 f32 columns (refused_jobs_spec): add without resid, x
+// forced into shared memory (36 KB), y overlapping x, negative rows.
+constexpr Spec refused_jobs_spec{lectern::DType::f32, 8, 9000, lectern::cuda::GemvEpilogue::add};
+inline std::vector<lectern::cuda::GemvJob> refused_jobs(const lectern::cuda::GemvJob& good) {
+    std::vector<lectern::cuda::GemvJob> bad(4, good);
+    bad[0].resid = nullptr;
+    bad[1].x_source = lectern::cuda::GemvX::shared;
+    bad[2].y = const_cast<float*>(good.x) + 1;
+    bad[3].w.rows = -1;
+    return bad;
 }
 
 }  // namespace gemv_test

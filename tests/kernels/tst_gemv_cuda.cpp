@@ -237,22 +237,14 @@ void TestGemvCuda::badJobs() {
     LECTERN_REQUIRE_GPU();
 #ifdef LECTERN_HAVE_CUDA
     Case c;
-    const std::string e = prepare({DType::f32, 8, 9000, GemvEpilogue::add}, 7, c);
+    const std::string e = prepare(gemv_test::refused_jobs_spec, 7, c);
     QVERIFY2(e.empty(), e.c_str());
     std::vector<lectern::cuda::GemvJob> many(lectern::cuda::kMaxGemvJobs + 1, c.job);
     QVERIFY(!lectern::cuda::gemv_batched(many.data(), int(many.size()), nullptr));
-    auto job = c.job;
-    job.resid = nullptr;
-    QVERIFY(!lectern::cuda::gemv(job, nullptr));  // add without resid
-    job = c.job;
-    job.x_source = GemvX::shared;  // 36 KB of x
-    QVERIFY(!lectern::cuda::gemv(job, nullptr));
-    job = c.job;
-    job.y = const_cast<float*>(job.x) + 1;  // y overlapping x
-    QVERIFY(!lectern::cuda::gemv(job, nullptr));
-    job = c.job;
-    job.w.rows = -1;
-    QVERIFY(!lectern::cuda::gemv(job, nullptr));
+    const auto refused = gemv_test::refused_jobs(c.job);
+    for (std::size_t i = 0; i < refused.size(); ++i)
+        QVERIFY2(!lectern::cuda::gemv(refused[i], nullptr),
+                 qPrintable(QStringLiteral("refused_jobs()[%1] was accepted").arg(i)));
     // Nothing was launched: y still holds its garbage and its sentinels.
     std::vector<float> got;
     LECTERN_READ_GUARDED(c.y, got);

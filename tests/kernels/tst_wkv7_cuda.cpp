@@ -37,8 +37,8 @@ namespace {
 
 using wkv7_inputs::Inputs;
 using wkv7_inputs::make_inputs;
-
-double tolerance(int T) { return 1e-5 * (1.0 + std::log2(double(T))); }
+using wkv7_inputs::max_abs;
+using wkv7_inputs::tolerance;
 
 bool all_finite(const std::vector<float>& v)
 {
@@ -46,14 +46,6 @@ bool all_finite(const std::vector<float>& v)
         if (!std::isfinite(x))
             return false;
     return true;
-}
-
-float max_abs(const std::vector<float>& v)
-{
-    float m = 1.0f;  // never below 1: an all-small array is compared absolutely
-    for (float x : v)
-        m = std::max(m, std::fabs(x));
-    return m;
 }
 
 constexpr std::size_t guard = 256;  // sentinel floats on each side of y and state

@@ -1,9 +1,11 @@
 // Random inputs for the WKV-7 kernel tests, in a real model's ranges: w in (0.545, 1) (the decay
 // e^{-e^ω}; other ranges on request), α = −κ̂ and β = κ̂ ⊙ iclr with κ̂ of unit norm per head and
-// token, iclr in (0, 1), and a nonzero initial state. Shared by tst_wkv7_cuda,
+// token, iclr in (0, 1), and a nonzero initial state; and the sequential kernel's tolerance against
+// the CPU twin (its reasons: tst_wkv7_cuda.cpp's file comment). Shared by tst_wkv7_cuda,
 // tst_wkv7_chunked_cuda (through wkv7_chunked_check.h) and the emulator tests in tests/emu.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +47,16 @@ inline Inputs make_inputs(int T, int H, int N, std::uint32_t seed, float w_lo = 
     }
     in.state = gpu_test::uniform(std::size_t(H) * N * N, -0.5f, 0.5f, seed + 7);
     return in;
+}
+
+// The sequential kernel vs the CPU twin: |gpu - cpu| <= tolerance(T) * (max_abs(cpu) + |cpu|).
+inline double tolerance(int T) { return 1e-5 * (1.0 + std::log2(double(T))); }
+
+// max |v|, never below 1: an all-small array is compared absolutely.
+inline float max_abs(const std::vector<float>& v) {
+    float m = 1.0f;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
 }
 
 }  // namespace wkv7_inputs
