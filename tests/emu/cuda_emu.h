@@ -1,7 +1,8 @@
-// A CPU stand-in for <cuda_runtime.h>, just large enough to run the sparse attention kernels
-// (kernels/sparse_attention*.cu) and the decode kernels (gemv.cu, decode_fused.cu, wkv7.cu),
-// rewritten by cuda_to_cpp.py, on the host, so that their indexing, dispatch, barriers and warp
-// exchanges are checked on machines without a GPU (CI). 16-bit floats: cuda_emu_fp16.h.
+// A CPU stand-in for <cuda_runtime.h>, large enough to run every kernel of kernels/ and the engine's
+// CUDA backend (kernels/model), rewritten by cuda_to_cpp.py, on the host, so that their indexing,
+// dispatch, barriers and warp exchanges, and the backend's use of them, are checked on machines
+// without a GPU (CI). 16-bit floats: cuda_emu_fp16.h; the host API (memory, streams, capture,
+// graphs, events): cuda_emu_runtime.h; cuBLAS: cublas_emu.h.
 // Model: a launch runs its blocks one after another; each GPU thread of a block is a fiber
 // (cuda_emu_context.h) with its own stack, all on the calling OS thread, switched only at
 // __syncthreads, __syncwarp and shuffles; __shared__ variables are function statics (one instance,
@@ -18,10 +19,10 @@
 //   memory (up to the 48 KiB a launch gets without an opt-in), full-mask __shfl_sync /
 //   __shfl_xor_sync / __syncwarp in whole warps, __ldg, gemv.cu's non-coherent load; a kernel
 //   using anything else fails to compile (undeclared) or aborts at run time;
-// - host memory: device pointers are host pointers, cudaMalloc/cudaMemcpy are malloc/memcpy,
-//   streams are ignored and launches are synchronous;
+// - host memory: device pointers are host pointers (a kernel given a host pointer works here);
+//   work runs when issued, whatever the stream (cuda_emu_runtime.h);
 // - float math is the host's (expf, fmaf from libm), so results match the GPU only to tolerance;
-// - events time host wall clock; there is no device (cudaGetDeviceCount reports none).
+// - events time host wall clock.
 // It is strict where CUDA is undefined and a kernel might get away with it on today's hardware: a
 // full-mask shuffle or __syncwarp with an exited lane, a __syncthreads after any thread of the
 // block exited, a full-mask warp operation in a partial warp (blockDim.x not a multiple of 32), a
@@ -44,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "cuda_emu_log.h"
@@ -74,105 +76,7 @@ struct alignas(16) uint4 {
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
 
-// Runtime API: launch errors (cudaGetLastError and error names, all the sparse attention launchers
-// call) and host-memory stand-ins of the memory calls, for kernels or tests that want them.
-enum cudaError_t {
-    cudaSuccess = 0,
-    cudaErrorInvalidValue = 1,
-    cudaErrorInvalidConfiguration = 9,
-    cudaErrorInsufficientDriver = 35,
-    cudaErrorNoDevice = 100
-};
-using cudaStream_t = struct CUstream_st*;  // the same type as lectern::cuda::cuda_stream
-enum cudaMemcpyKind {
-    cudaMemcpyHostToHost = 0,
-    cudaMemcpyHostToDevice = 1,
-    cudaMemcpyDeviceToHost = 2,
-    cudaMemcpyDeviceToDevice = 3,
-    cudaMemcpyDefault = 4
-};
-
-namespace emu {
-inline cudaError_t last_error = cudaSuccess;  // what cudaGetLastError reports (and clears)
-}
-
-inline cudaError_t cudaGetLastError() {
-    const cudaError_t e = emu::last_error;
-    emu::last_error = cudaSuccess;
-    return e;
-}
-inline cudaError_t cudaPeekAtLastError() { return emu::last_error; }
-inline const char* cudaGetErrorName(cudaError_t e) {
-    switch (e) {
-        case cudaSuccess: return "cudaSuccess";
-        case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-        case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-        case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
-        case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    }
-    return "cudaErrorUnknown";
-}
-inline const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
-inline cudaError_t cudaMalloc(void** p, std::size_t n) {
-    *p = std::malloc(n ? n : 1);
-    return *p ? cudaSuccess : cudaErrorInvalidValue;
-}
-inline cudaError_t cudaFree(void* p) {
-    std::free(p);
-    return cudaSuccess;
-}
-inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind) {
-    if (n) std::memmove(dst, src, n);
-    return cudaSuccess;
-}
-inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind k,
-                                   cudaStream_t) {
-    return cudaMemcpy(dst, src, n, k);
-}
-inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
-    if (n) std::memset(p, value, n);
-    return cudaSuccess;
-}
-inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream_t) {
-    return cudaMemset(p, value, n);
-}
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-
-// No device (kernels/cuda_device.cu's device_info asks; it then reports "no CUDA device").
-struct cudaDeviceProp {
-    char name[256];
-    int major, minor;
-    std::size_t totalGlobalMem;
-};
-inline cudaError_t cudaGetDeviceCount(int* count) {
-    *count = 0;
-    return cudaErrorNoDevice;
-}
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp*, int) { return cudaErrorNoDevice; }
-
-// Events (wkv7.cu's benchmark): host wall-clock time at cudaEventRecord.
-struct CUevent_st {
-    std::chrono::steady_clock::time_point at;
-};
-using cudaEvent_t = CUevent_st*;
-inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
-    *e = new CUevent_st{};
-    return cudaSuccess;
-}
-inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    delete e;
-    return cudaSuccess;
-}
-inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = nullptr) {
-    e->at = std::chrono::steady_clock::now();
-    return cudaSuccess;
-}
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
-    *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
-    return cudaSuccess;
-}
+#include "cuda_emu_runtime.h"  // errors, memory, the device, streams, capture, graphs, events
 
 // Built-in variables: the running fiber's indices (set by the scheduler at every switch).
 #define threadIdx (::emu::thread_idx)
@@ -247,25 +151,12 @@ using std::min;
 
 namespace emu {
 
-// Runs kernel(args...) on every thread of every block of `grid`. A configuration CUDA would refuse
-// (or this emulator cannot run) sets the error that cudaGetLastError returns, as a failed launch.
+// Runs kernel(args...) on every thread of every block of `grid`, now.
 template <typename... P, typename... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_smem, A... args) {
-    static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
-    const bool cuda_ok = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.y <= 65535 &&
-                         grid.z <= 65535 && block.x >= 1 && block.x <= 1024 &&
-                         std::size_t(block.x) * block.y * block.z <= 1024;
-    if (!cuda_ok) {
-        last_error = cudaErrorInvalidConfiguration;
-        return;
-    }
-    // More than 48 KiB of dynamic shared memory needs cudaFuncSetAttribute first (not emulated).
-    if (dynamic_smem > 48 * 1024) {
-        last_error = cudaErrorInvalidValue;
-        return;
-    }
-    if (block.y != 1 || block.z != 1 || grid.z != 1)
-        fail("launch: only 1-D blocks and 2-D grids");
+void run_launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_smem, A... args) {
+    // One launch at a time in the process: the built-in variables and the scheduler are global.
+    static std::recursive_mutex one_at_a_time;
+    std::lock_guard<std::recursive_mutex> hold(one_at_a_time);
     launch_log().push_back({grid.x, grid.y, block.x});
     const std::function<void()> body = [&] { kernel(P(args)...); };
     block_dim = block;
@@ -289,16 +180,43 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_sme
     dynamic_shared = nullptr;
 }
 
+// A launch: checked as CUDA checks it when issued (a configuration CUDA would refuse, or this
+// emulator cannot run, sets the error cudaGetLastError returns), then run now or recorded into the
+// stream's capture (the arguments copied, as CUDA copies them).
+template <typename... P, typename... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_smem,
+            cudaStream_t stream, A... args) {
+    static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
+    const bool cuda_ok = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.y <= 65535 &&
+                         grid.z <= 65535 && block.x >= 1 && block.x <= 1024 &&
+                         std::size_t(block.x) * block.y * block.z <= 1024;
+    if (!cuda_ok) {
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    // More than 48 KiB of dynamic shared memory needs cudaFuncSetAttribute first (not emulated).
+    if (dynamic_smem > 48 * 1024) {
+        last_error = cudaErrorInvalidValue;
+        return;
+    }
+    if (block.y != 1 || block.z != 1 || grid.z != 1)
+        fail("launch: only 1-D blocks and 2-D grids");
+    if (const cudaError_t e = enqueue(stream, [=] {
+            run_launch(kernel, grid, block, dynamic_smem, args...);
+        });
+        e != cudaSuccess)
+        last_error = e;
+}
+
 // `kernel<<<grid, block, smem, stream>>>(args)` becomes `emu::Launch{grid, block, smem, stream}(
-// kernel, args)` (cuda_to_cpp.py); dim3 converts from the integers a launch may give. The stream is
-// taken (so it type-checks and counts as used) but ignored: launches are synchronous.
+// kernel, args)` (cuda_to_cpp.py); dim3 converts from the integers a launch may give.
 struct Launch {
     dim3 grid, block;
     std::size_t dynamic_smem = 0;
     cudaStream_t stream = nullptr;
     template <typename... P, typename... A>
     void operator()(void (*kernel)(P...), A... args) const {
-        launch(kernel, grid, block, dynamic_smem, args...);
+        launch(kernel, grid, block, dynamic_smem, stream, args...);
     }
 };
 

@@ -46,10 +46,10 @@ class BlockRunner {
   public:
     explicit BlockRunner(unsigned n_threads)
         : fibers_(n_threads), warps_((n_threads + 31) / 32) {
-        for (auto& f : fibers_) f.stack = allocate_stack();
+        for (auto& f : fibers_) f.stack = take_stack();
     }
     ~BlockRunner() {
-        for (auto& f : fibers_) munmap(static_cast<char*>(f.stack) - page, stack_bytes + page);
+        for (auto& f : fibers_) spare_stacks().push_back(f.stack);
     }
     BlockRunner(const BlockRunner&) = delete;
     BlockRunner& operator=(const BlockRunner&) = delete;
@@ -149,6 +149,21 @@ class BlockRunner {
         if (p == MAP_FAILED) fail("mmap of a fiber stack failed");
         mprotect(p, page, PROT_NONE);
         return static_cast<char*>(p) + page;
+    }
+
+    // Stacks outlive their runners and are reused by the next launch (launches run one at a time,
+    // cuda_emu.h): mapping and unmapping a stack per thread per launch was most of the time of
+    // the whole-model tests, which launch thousands of kernels.
+    static std::vector<void*>& spare_stacks() {
+        static std::vector<void*> spare;
+        return spare;
+    }
+    static void* take_stack() {
+        auto& spare = spare_stacks();
+        if (spare.empty()) return allocate_stack();
+        void* s = spare.back();
+        spare.pop_back();
+        return s;
     }
 
     static void entry() {

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Rewrites a CUDA source (.cu) or header (.cuh) into plain C++ for the CPU emulator cuda_emu.h.
+"""Rewrites a CUDA source (.cu) or header (.cuh), or a C++ file or header that uses the CUDA
+runtime (the launchers' .cpp, kernels/model), into plain C++ for the CPU emulator cuda_emu.h.
 
 Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rewrites:
 - `#include <cuda_runtime.h>` becomes `#include "cuda_emu.h"`, <cuda_fp16.h> and <cuda_bf16.h>
-  become "cuda_emu_fp16.h" (in headers too, which is why the .cuh files are rewritten as well: the
+  become "cuda_emu_fp16.h", <cublas_v2.h> becomes "cublas_emu.h" (in headers too, which is why the .cuh files are rewritten as well: the
   real CUDA headers can never be reached); any other CUDA header is refused, since the emulator
-  has nothing behind it;
+  has nothing behind it; a quoted include of a file next to the source ("cuda_model.h") is the
+  project's own header, rewritten beside it by the build, and left as it is;
 - `kernel<<<grid, block[, smem[, stream]]>>>(args)` becomes
   `::emu::Launch{dim3(grid), dim3(block), smem, stream}(kernel, args)`;
 - `extern __shared__ [__align__(n)] T name[];` (dynamic shared memory) becomes
@@ -27,7 +29,7 @@ import sys
 
 CUDA_HEADER = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]', re.M)
 EMULATED_HEADERS = {"cuda_runtime.h": "cuda_emu.h", "cuda_fp16.h": "cuda_emu_fp16.h",
-                    "cuda_bf16.h": "cuda_emu_fp16.h"}
+                    "cuda_bf16.h": "cuda_emu_fp16.h", "cublas_v2.h": "cublas_emu.h"}
 REFUSED_HEADERS = re.compile(r'^(cuda[\w.]*\.h|cub/.*|cooperative_groups.*|mma\.h|'
                              r'device_launch_parameters\.h|cuda/.*|thrust/.*)$')
 PRAGMA_UNROLL = re.compile(r'^[ \t]*#[ \t]*pragma[ \t]+unroll\b.*$', re.M)
@@ -167,11 +169,16 @@ def rewrite_launches(text):
     return "".join(out), count
 
 
-def rewrite_includes(text):
+def rewrite_includes(text, source_dir):
     def replace(m):
         header = m.group(1)
         if header in EMULATED_HEADERS:
             return f'#include "{EMULATED_HEADERS[header]}"'
+        # A project header next to the source ("cuda_model.h" in kernels/model) is rewritten
+        # beside it by the build, not a CUDA toolkit header.
+        quoted = '"' in m.group(0)
+        if quoted and os.path.isfile(os.path.join(source_dir, header)):
+            return m.group(0)
         if REFUSED_HEADERS.match(header):
             raise TransformError(f"line {line_of(text, m.start())}: <{header}> is not emulated")
         return m.group(0)
@@ -207,7 +214,7 @@ def rewrite_shared_and_asm(text):
 
 def transform(text, source_path):
     text = PRAGMA_UNROLL.sub("", text)
-    text = rewrite_includes(text)
+    text = rewrite_includes(text, os.path.dirname(source_path))
     text = rewrite_shared_and_asm(text)
     text, _ = rewrite_launches(text)
     name = source_path.replace("\\", "/")

@@ -1,0 +1,352 @@
+// The host side of the CUDA runtime for the CPU emulator (cuda_emu.h includes it): errors, device
+// memory, one emulated device, streams, events, stream capture and graphs, so that the engine's
+// CUDA backend (kernels/model) runs unchanged on machines without a GPU.
+// Model: the device is the host. Device memory is aligned host memory, tracked so that misuse CUDA
+// would report (freeing a pointer twice, a host pointer where a copy's kind says device, more than
+// the emulated card holds) fails here too. Work runs when it is issued, in issue order, whatever
+// the stream: a missing synchronisation between streams cannot show (the one ordering is always a
+// valid one). Stream capture records each operation issued to the capturing stream (kernel
+// arguments copied, as CUDA copies them) and a graph launch replays them, so a graph that bakes in
+// a pointer or a size which later calls change replays the stale one, as on a GPU. While a capture
+// is under way on the calling thread, the calls CUDA forbids there (synchronous copies and
+// allocations, synchronisation, work on the legacy stream) fail and invalidate the capture.
+// The emulated card: LECTERN_EMU_DEVICE_MEMORY_MB (default 8192) of memory, compute capability 9.0.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureImplicit = 906
+};
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+};
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2
+};
+constexpr unsigned cudaStreamDefault = 0, cudaStreamNonBlocking = 1;
+constexpr unsigned cudaEventDefault = 0, cudaEventDisableTiming = 2;
+constexpr unsigned cudaHostAllocDefault = 0;
+
+// A stream: only whether it is capturing, and into what.
+struct CUgraph_st {
+    std::vector<std::function<void()>> nodes;
+};
+struct CUstream_st {
+    CUgraph_st* capture = nullptr;  // non-null while capturing
+    bool invalidated = false;       // the capture met a forbidden call
+};
+struct CUgraphExec_st {
+    std::vector<std::function<void()>> nodes;
+};
+struct CUevent_st {
+    std::chrono::steady_clock::time_point at;
+};
+using cudaStream_t = CUstream_st*;  // the same type as lectern::cuda::cuda_stream
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+using cudaEvent_t = CUevent_st*;
+
+namespace emu {
+inline cudaError_t last_error = cudaSuccess;  // what cudaGetLastError reports (and clears)
+
+[[noreturn]] inline void fail_host(const char* what) {
+    std::fprintf(stderr, "cuda_emu: %s\n", what);
+    std::abort();
+}
+
+// Device and pinned host allocations: start -> bytes. One lock for the table (the engine may call
+// from more than one thread, one at a time).
+struct Allocations {
+    std::mutex lock;
+    std::map<const unsigned char*, std::size_t> device, pinned;
+    std::size_t device_bytes = 0;
+};
+inline Allocations& allocations() {
+    static Allocations a;
+    return a;
+}
+inline std::size_t device_memory_total() {
+    static const std::size_t total = [] {
+        const char* mb = std::getenv("LECTERN_EMU_DEVICE_MEMORY_MB");
+        return std::size_t(mb && std::atoll(mb) > 0 ? std::atoll(mb) : 8192) << 20;
+    }();
+    return total;
+}
+// Whether [p, p + n) lies inside one table entry.
+inline bool inside(const std::map<const unsigned char*, std::size_t>& table, const void* p,
+                   std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    auto it = table.upper_bound(b);
+    if (it == table.begin()) return false;
+    --it;
+    return b >= it->first && b + n <= it->first + it->second;
+}
+inline bool is_device(const void* p, std::size_t n) {
+    std::lock_guard<std::mutex> g(allocations().lock);
+    return inside(allocations().device, p, n);
+}
+
+// The capture under way on this thread, if any (ThreadLocal or Global mode: the calls CUDA then
+// forbids fail here).
+inline thread_local CUstream_st* capturing_here = nullptr;
+// A forbidden call during a capture: the capture is invalidated and the call fails.
+inline cudaError_t forbidden_during_capture(cudaError_t e = cudaErrorStreamCaptureUnsupported) {
+    capturing_here->invalidated = true;
+    return e;
+}
+// Runs `work` now, or records it when `stream` is capturing. Work on the legacy stream while this
+// thread captures another stream is an implicit dependency CUDA refuses.
+inline cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
+    if (stream && stream->capture) {
+        stream->capture->nodes.push_back(std::move(work));
+        return cudaSuccess;
+    }
+    if (capturing_here && !stream) return forbidden_during_capture(cudaErrorStreamCaptureImplicit);
+    work();
+    return cudaSuccess;
+}
+}  // namespace emu
+
+inline cudaError_t cudaGetLastError() {
+    const cudaError_t e = emu::last_error;
+    emu::last_error = cudaSuccess;
+    return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return emu::last_error; }
+inline const char* cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+        case cudaSuccess: return "cudaSuccess";
+        case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+        case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+        case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+        case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+        case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
+        case cudaErrorNoDevice: return "cudaErrorNoDevice";
+        case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+        case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+        case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    }
+    return "cudaErrorUnknown";
+}
+inline const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
+
+// Memory. 256-byte alignment, as cudaMalloc gives.
+inline cudaError_t cudaMalloc(void** p, std::size_t n) {
+    *p = nullptr;
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    auto& a = emu::allocations();
+    std::lock_guard<std::mutex> g(a.lock);
+    if (a.device_bytes + n > emu::device_memory_total()) return cudaErrorMemoryAllocation;
+    const std::size_t rounded = (std::max<std::size_t>(n, 1) + 255) / 256 * 256;
+    auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, rounded));
+    if (!q) return cudaErrorMemoryAllocation;
+    a.device[q] = n;
+    a.device_bytes += n;
+    *p = q;
+    return cudaSuccess;
+}
+inline cudaError_t cudaFree(void* p) {
+    if (!p) return cudaSuccess;
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    auto& a = emu::allocations();
+    std::lock_guard<std::mutex> g(a.lock);
+    const auto it = a.device.find(static_cast<unsigned char*>(p));
+    if (it == a.device.end()) emu::fail_host("cudaFree of a pointer cudaMalloc did not return");
+    a.device_bytes -= it->second;
+    a.device.erase(it);
+    std::free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
+    *p = nullptr;
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, (std::max<std::size_t>(n, 1) + 255) / 256 * 256));
+    if (!q) return cudaErrorMemoryAllocation;
+    std::lock_guard<std::mutex> g(emu::allocations().lock);
+    emu::allocations().pinned[q] = n;
+    *p = q;
+    return cudaSuccess;
+}
+inline cudaError_t cudaFreeHost(void* p) {
+    if (!p) return cudaSuccess;
+    std::lock_guard<std::mutex> g(emu::allocations().lock);
+    auto& pinned = emu::allocations().pinned;
+    const auto it = pinned.find(static_cast<unsigned char*>(p));
+    if (it == pinned.end()) emu::fail_host("cudaFreeHost of a pointer cudaHostAlloc did not return");
+    pinned.erase(it);
+    std::free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total) {
+    std::lock_guard<std::mutex> g(emu::allocations().lock);
+    *total = emu::device_memory_total();
+    *free_bytes = *total - emu::allocations().device_bytes;
+    return cudaSuccess;
+}
+
+namespace emu {
+// A copy whose pointers contradict its kind is an error on a GPU (an invalid argument or a fault);
+// here it would silently work, so it is stopped.
+inline void check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind) {
+    if (n == 0) return;
+    const bool to_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    const bool from_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind != cudaMemcpyDefault && to_device != is_device(dst, n))
+        fail_host(to_device ? "cudaMemcpy: the destination is not n bytes of device memory"
+                            : "cudaMemcpy: the destination is device memory but the kind says host");
+    if (kind != cudaMemcpyDefault && from_device != is_device(src, n))
+        fail_host(from_device ? "cudaMemcpy: the source is not n bytes of device memory"
+                              : "cudaMemcpy: the source is device memory but the kind says host");
+}
+}  // namespace emu
+
+inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind) {
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    emu::check_copy(dst, src, n, kind);
+    if (n) std::memmove(dst, src, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind,
+                                   cudaStream_t stream = nullptr) {
+    emu::check_copy(dst, src, n, kind);
+    return emu::enqueue(stream, [=] {
+        if (n) std::memmove(dst, src, n);
+    });
+}
+inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    if (n && !emu::is_device(p, n)) emu::fail_host("cudaMemset: not n bytes of device memory");
+    if (n) std::memset(p, value, n);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream_t stream = nullptr) {
+    if (n && !emu::is_device(p, n)) emu::fail_host("cudaMemsetAsync: not n bytes of device memory");
+    return emu::enqueue(stream, [=] {
+        if (n) std::memset(p, value, n);
+    });
+}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
+}
+inline cudaError_t cudaDeviceSynchronize() {
+    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
+}
+
+// One device.
+struct cudaDeviceProp {
+    char name[256];
+    int major, minor;
+    std::size_t totalGlobalMem;
+    int multiProcessorCount;
+};
+inline cudaError_t cudaGetDeviceCount(int* count) {
+    *count = 1;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
+    if (device != 0) return cudaErrorInvalidValue;
+    *p = {};
+    std::snprintf(p->name, sizeof p->name, "%s", "Lectern CPU emulator");
+    p->major = 9;
+    p->minor = 0;
+    p->totalGlobalMem = emu::device_memory_total();
+    p->multiProcessorCount = 1;
+    return cudaSuccess;
+}
+
+// Streams, capture and graphs.
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+    *s = new CUstream_st{};
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
+inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    if (!s || s->capture) return cudaErrorInvalidValue;
+    delete s;
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+    if (!s || s->capture || emu::capturing_here) return cudaErrorStreamCaptureUnsupported;
+    s->capture = new CUgraph_st{};
+    s->invalidated = false;
+    emu::capturing_here = s;
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+    *graph = nullptr;
+    if (!s || !s->capture) return cudaErrorInvalidValue;
+    std::unique_ptr<CUgraph_st> g(s->capture);
+    s->capture = nullptr;
+    emu::capturing_here = nullptr;
+    if (s->invalidated) return cudaErrorStreamCaptureInvalidated;
+    *graph = g.release();
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                        unsigned long long = 0) {
+    *exec = new CUgraphExec_st{graph->nodes};
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    delete e;
+    return cudaSuccess;
+}
+inline cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    if (!exec) return cudaErrorInvalidValue;
+    return emu::enqueue(stream, [exec] {
+        for (const auto& node : exec->nodes) node();
+    });
+}
+
+// Events: host wall-clock time when the recorded work ran.
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+    *e = new CUevent_st{};
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, 0); }
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr) {
+    return emu::enqueue(stream, [e] { e->at = std::chrono::steady_clock::now(); });
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) {
+    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
+}
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) {
+    return cudaSuccess;  // work already ran in issue order
+}
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+    *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
+    return cudaSuccess;
+}
