@@ -93,7 +93,7 @@ public:
     const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
 
     // KV mirror memory accounting against the budget; charge fails with a message that says
-    // how much is in use and what to do. Before failing it takes back the paged pools of the
+    // how much is in use and what to do. Before failing it takes back the device KV of the
     // other states (reclaim_idle_pools).
     Result<void> charge_kv(std::size_t bytes);
     void release_kv(std::size_t bytes);
@@ -101,12 +101,13 @@ public:
     std::size_t kv_available();
 
     // Every CudaState of the model registers itself (constructor, destructor). A paged KV pool
-    // is a cache of its state's host rows, and calls run one at a time, so when the budget runs
-    // out the pools of the states not in the current call are freed (they reload their chunks
-    // when next used): a fork of a paged state, or a second document, then fits beside the first.
+    // and the dense mirrors are caches of their state's host rows, and calls run one at a time,
+    // so when the budget runs out those of the states not in the current call are freed (they
+    // reload their rows when next used): a fork, or a second document, then fits beside the first.
     void register_state(CudaState* state);
     void unregister_state(CudaState* state);
-    // Frees the pools of every registered state but the one in the current call; the bytes freed.
+    // Frees the device KV (pools, dense mirrors) of every registered state but the one in the
+    // current call; the bytes freed.
     std::size_t reclaim_idle_pools();
 
 private:

@@ -86,8 +86,14 @@ Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAtt
         all.insert(need.begin(), need.end());
     }
     if (int(all.size()) > pages.slot_count()) {
-        // Room for the whole call if the budget has it; otherwise the split below copes.
-        auto grown = pages.grow_toward(int(all.size()), pages.slot_count() + 1, useful);
+        // Room for the whole call if the budget has it; otherwise the split below copes, given
+        // a pool that holds the largest query's chunks. So a pool smaller than that must reach
+        // it or not grow at all: a pool taken back by another state (reclaim_idle_pools) starts
+        // again from nothing, and growing it slot by slot into what the budget's rest happens
+        // to hold would stop short of a usable pool without taking back the other's.
+        const int have = pages.slot_count();
+        const int least = std::max(have + 1, int(largest_query_need(needs)));
+        auto grown = pages.grow_toward(int(all.size()), least, useful);
         if (!grown) return grown.error();
     }
     auto ranges = split_queries(needs, pages.slot_count(), pages.slot_bytes());

@@ -86,7 +86,18 @@ Result<void> CudaState::begin() {
 
 void CudaState::commit() { std::swap(m_committed, m_work); }
 
-std::size_t CudaState::release_pool() { return m_pages ? m_pages->release_pool() : 0; }
+std::size_t CudaState::release_pool() {
+    if (m_pages) return m_pages->release_pool();
+    // Dense mirrors: rows and means go (the host cache has every row); the next call uploads
+    // them again (catch_up), or turns paged if the budget no longer has room for them.
+    std::size_t freed = 0;
+    for (KvMirror& k : m_kv) {
+        m_model.release_kv(k.charged);
+        freed += k.charged;
+        k = KvMirror{};
+    }
+    return freed;
+}
 
 void*& CudaState::graph_slot(int segment, int segments) {
     // The span list is fixed per model and attention options (the same for every call of this

@@ -50,8 +50,10 @@ public:
 
     KvMirror& kv(int j) { return m_kv[std::size_t(j)]; }
 
-    // Frees the paged KV pool, if any (CudaModel::reclaim_idle_pools; never during this state's
-    // own call): its chunks are reloaded from the host cache when next needed. The bytes freed.
+    // Frees the device's copy of the KV cache that the host cache can give back (for
+    // CudaModel::reclaim_idle_pools; never during this state's own call): the paged pool (its
+    // chunks are reloaded when next needed), or the dense mirrors with their means (uploaded again
+    // by the next call). The bytes freed.
     std::size_t release_pool();
 
     // Decode graphs (cudaGraphExec_t), one per span of a one-token call (`segments` of them:

@@ -182,13 +182,18 @@ std::vector<KvPageKey> KvPagePlanner::lru_order() const {
     return {m_lru.begin(), m_lru.end()};
 }
 
+std::size_t largest_query_need(const std::vector<std::vector<std::int64_t>>& needs) {
+    std::size_t most = 0;
+    for (const auto& need : needs)
+        most = std::max(most, std::unordered_set<std::int64_t>(need.begin(), need.end()).size());
+    return most;
+}
+
 Result<std::vector<KvQueryRange>> split_queries(const std::vector<std::vector<std::int64_t>>& needs,
                                                 int pool_slots, std::size_t slot_bytes) {
     std::vector<KvQueryRange> ranges;
     // The minimum pool is the largest single need; name it, not just the first query over.
-    std::size_t most = 0;
-    for (const auto& need : needs)
-        most = std::max(most, std::unordered_set<std::int64_t>(need.begin(), need.end()).size());
+    const std::size_t most = largest_query_need(needs);
     if (most > std::size_t(std::max(pool_slots, 0))) {
         char mib[32];
         std::snprintf(mib, sizeof mib, "%.1f MiB",

@@ -98,6 +98,10 @@ struct KvQueryRange {
     int end = 0;
 };
 
+// The most distinct chunks any one query needs (needs[t] as below): the smallest pool that can
+// serve the call.
+std::size_t largest_query_need(const std::vector<std::vector<std::int64_t>>& needs);
+
 // Cut queries 0 .. needs.size()-1 into consecutive ranges, as long as possible, whose unions of
 // needed chunks (needs[t]: query t's own chunk and every chunk it selected, over all heads;
 // duplicates allowed) each hold at most `pool_slots` chunks. An error when a query alone needs
