@@ -17,7 +17,12 @@
 // 3%) may exceed the tolerance, none by more than 10x; pure RWKV-7 models must hold it everywhere.
 // Split invariance on the GPU compares the GPU with itself: 1e-3, same rule for near ties (cuBLAS
 // picks other kernels for other row counts; one-token calls use the GEMV, which does not round to
-// bf16, so the cuts here leave every call at least 2 tokens).
+// bf16, so the cuts here leave every call at least 2 tokens). With 16-bit matrices the prefill
+// rounds every GEMM input, which turns any change of arithmetic before a rounding into a flipped
+// last bit and lets that grow through the recurrence to the rounding's own noise level; the
+// chunked WKV-7 kernel's chunks start at each call's first token, so other cuts mean other sums
+// (tst_cuda_forward_emu: rwkv7-bf16 292 of 300 rows over 1e-3, worst 0.0083, median 0.0029; with
+// LECTERN_CUDA_WKV=sequential, bit for bit). So 16-bit models hold the GPU-vs-CPU rule instead.
 // bf16 matrices with sparse attention, prefill: rounding every GEMM input to bf16 flips many
 // near-tied chunk choices of the random-weight test model (its smallest gate margin is 5e-4), and
 // a flipped row feeds the recurrence of later blocks. tools/bf16_prefill_rounding.py runs the
@@ -57,6 +62,7 @@ struct Case {
     int top_k;
     int tokens;
     bool bf16 = false;  // bf16 matrices: the prefill rounds GEMM inputs to bf16
+    bool half_matrices = false;  // bf16 or f16 matrices (the prefill rounds GEMM inputs)
 };
 
 // How closely two sets of logits must agree (see the file comment).
@@ -124,6 +130,11 @@ private slots:
         QFETCH(int, index);
         const Case& k = cases()[std::size_t(index)];
         if (!QFileInfo::exists(k.path)) QSKIP(qPrintable(k.path + QStringLiteral(" is absent")));
+#ifdef LECTERN_CUDA_EMULATED
+        if (k.path == demo_model())
+            QSKIP("the demo model (vocab 65536, 600 tokens) takes too long on the CPU emulator; "
+                  "it runs on a GPU");
+#endif
         auto cpu = load(k.path, lectern::Backend::cpu);
         auto gpu = load(k.path, lectern::Backend::cuda);
         QVERIFY(cpu && gpu);
@@ -168,8 +179,8 @@ private slots:
             lectern::State ss(gpu, a);
             const auto split = feed(ss, ids, cuts, &error);
             QVERIFY2(!split.empty(), qPrintable(error));
-            why = prefill == Rule::rounded_prefill ? agree(split, got, V, tol, prefill)
-                                                   : agree(split, got, V, 1e-3, flips);
+            why = k.half_matrices ? agree(split, got, V, tol, prefill)
+                                  : agree(split, got, V, 1e-3, flips);
             QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU split trial %1: ").arg(trial) + why));
         }
 
@@ -461,10 +472,16 @@ private slots:
 
         // Two paged states at once, as `lectern-cli ask` forks one: the fork needs a pool while
         // the first holds the budget's rest, so it takes that pool back (a cache of host rows);
-        // the first reloads its chunks when it runs again. Both give one state's results.
+        // the first reloads its chunks when it runs again. Both give one state's results. Each
+        // state keeps its chunk means (up to ~55 KiB here), so two need 128 KiB more budget than
+        // one (with the single-state budget the fork's pool could not reach the minimum even
+        // after the take-back; tst_cuda_forward_emu found it).
         {
+            auto pair = load_with_budget(
+                path, weights + (std::size_t(256) << 10) + std::size_t(min_slots + 3) * slot);
+            QVERIFY(pair);
             const std::size_t head = 280;  // paged, as above
-            lectern::State first(gpu, a);
+            lectern::State first(pair, a);
             QVERIFY2(
                 !feed(first, std::vector<token_id>(ids.begin(), ids.begin() + head), {}, &error)
                      .empty(),
@@ -530,12 +547,12 @@ private:
             const QString g = data_dir() + QStringLiteral("/golden/");
             return std::vector<Case>{
                 {"rwkv7-f32", g + "rwkv7-c64-f32.pth", 2e-3, 0, 0, 300},
-                {"rwkv7-bf16", g + "rwkv7-c128-bf16.pth", 3e-2, 0, 0, 300, true},
+                {"rwkv7-bf16", g + "rwkv7-c128-bf16.pth", 3e-2, 0, 0, 300, true, true},
                 {"rwkvx-f32-c16k3", g + "rwkvx-c128-1attn-f32.pth", 2e-3, 16, 3, 300},
-                {"rwkvx-bf16-c16k3", g + "rwkvx-c128-bf16.pth", 3e-2, 16, 3, 300, true},
-                {"rwkvx-bf16-c8k2", g + "rwkvx-c128-bf16.pth", 3e-2, 8, 2, 300, true},
+                {"rwkvx-bf16-c16k3", g + "rwkvx-c128-bf16.pth", 3e-2, 16, 3, 300, true, true},
+                {"rwkvx-bf16-c8k2", g + "rwkvx-c128-bf16.pth", 3e-2, 8, 2, 300, true, true},
                 // f16 matrices: prefill rounds activations to f16 (2^-11): 1e-2.
-                {"demo-f16-c128k3", demo_model(), 1e-2, 128, 3, 600},
+                {"demo-f16-c128k3", demo_model(), 1e-2, 128, 3, 600, false, true},
             };
         }();
         return all;
