@@ -86,8 +86,8 @@ void addGpuBenchOptions(QCommandLineParser& parser)
 {
     addOption(parser, "shape",
               "Random-weight model of a released shape (rwkv7-0.4b, rwkv7-1.5b, rwkv7-2.9b, "
-              "rwkvx-3.6b), bf16 matrices, on --backend: decode and prefill against the GPU's "
-              "rooflines; with --prefill, --decode, --contexts.",
+              "rwkvx-3.6b; rwkvx-tiny for a quick check), bf16 matrices, on --backend: decode "
+              "and prefill against the GPU's rooflines; with --prefill, --decode, --contexts.",
               "NAME");
     addOption(parser, "contexts",
               "shape (RWKV-X): context lengths for prefill time and decode latency "

@@ -89,7 +89,9 @@ private:
 
 // Configs of the released shapes (spec §1.2; head size 64, FFN 4C, vocab 65536, LoRA ranks from
 // the RWKV-7 init formula): "rwkv7-0.4b" (L24 C1024), "rwkv7-1.5b" (L24 C2048), "rwkv7-2.9b"
-// (L32 C2560), "rwkvx-3.6b" (32 RWKV + 8 attention blocks at C2560, (RRRRA)x8). Error for others.
+// (L32 C2560), "rwkvx-3.6b" (32 RWKV + 8 attention blocks at C2560, (RRRRA)x8); and "rwkvx-tiny"
+// (2 RWKV + 1 attention block at C128, vocab 1024: a smoke test of the benchmarks, not a
+// released shape). Error for others.
 Result<ModelConfig> model_shape(const std::string& name);
 
 // Everything the model remembers about the tokens fed so far. Starts as the zero state.

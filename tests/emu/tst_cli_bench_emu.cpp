@@ -1,0 +1,68 @@
+// lectern-cli bench on the emulated CUDA backend (lectern-cli-emu): every row of the GPU benchmark
+// that tools/gpu-check.sh asks for (rooflines, decode plain and from CUDA graphs, prefill, the WKV-7
+// kernels' ratio, the per-op profile, RWKV-X contexts with the attention core, synthetic contexts)
+// on the rwkvx-tiny shape. The figures mean nothing here; what is checked is that the path runs to
+// the end and prints every row with a finite positive value, so a GPU machine's minutes are not
+// spent finding a crash.
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTest>
+
+#include <cmath>
+
+class TestCliBenchEmu : public QObject {
+    Q_OBJECT
+
+private slots:
+    void shapeBenchRunsEveryRow() {
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        // Contexts: one below the chunk size (2048: no chunk to select), one above (two complete
+        // chunks to score and attend); a synthetic context of three chunks.
+        p.start(QStringLiteral(LECTERN_CLI_EMU),
+                {QStringLiteral("bench"), QStringLiteral("--backend"), QStringLiteral("cuda"),
+                 QStringLiteral("--shape"), QStringLiteral("rwkvx-tiny"),
+                 QStringLiteral("--prefill"), QStringLiteral("64"), QStringLiteral("--decode"),
+                 QStringLiteral("3"), QStringLiteral("--profile"), QStringLiteral("--contexts"),
+                 QStringLiteral("300,4200"), QStringLiteral("--synthetic-contexts"),
+                 QStringLiteral("6500")});
+        QVERIFY(p.waitForStarted());
+        QVERIFY(p.waitForFinished(540000));
+        const QString out = QString::fromUtf8(p.readAll());
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(out));
+        QVERIFY2(out.contains(QStringLiteral("device: Lectern CPU emulator  backend: cuda")),
+                 qPrintable(out));
+        QVERIFY2(out.contains(QRegularExpression(QStringLiteral("^roofline: copy [0-9]"),
+                                                 QRegularExpression::MultilineOption)),
+                 qPrintable(out));
+        const QStringList rows = {
+            QStringLiteral("decode tok/s (batch 1)"),   QStringLiteral("decode tok/s (CUDA graphs)"),
+            QStringLiteral("prefill tok/s (64)"),       QStringLiteral("wkv7 chunked / sequential"),
+            QStringLiteral("prefill s at 300"),         QStringLiteral("decode ms/tok after 300"),
+            QStringLiteral("attention core s at 300"),  QStringLiteral("prefill s at 4200"),
+            QStringLiteral("decode ms/tok after 4200"), QStringLiteral("attention core s at 4200"),
+            QStringLiteral("decode ms/tok synth 6500")};
+        for (const QString& row : rows) {
+            const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +
+                                            QStringLiteral(" +(\\S+)"),
+                                        QRegularExpression::MultilineOption);
+            const auto m = re.match(out);
+            QVERIFY2(m.hasMatch(), qPrintable(QStringLiteral("no row '%1' in:\n%2").arg(row, out)));
+            bool ok = false;
+            const double v = m.captured(1).toDouble(&ok);
+            QVERIFY2(ok && std::isfinite(v) && v > 0,
+                     qPrintable(QStringLiteral("row '%1': %2").arg(row, m.captured(1))));
+        }
+        // The profile lists ops with their time, for the prefill and for the decode.
+        for (const char* what : {"profile prefill 64: ", "profile decode x3: "}) {
+            const int at = int(out.indexOf(QLatin1String(what)));
+            QVERIFY2(at >= 0, qPrintable(out));
+            const QString after = out.mid(at).section(QLatin1Char('\n'), 1, 1);
+            QVERIFY2(after.contains(QRegularExpression(QStringLiteral("^  \\S+ +[0-9.]+ ms"))),
+                     qPrintable(out));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCliBenchEmu)
+#include "tst_cli_bench_emu.moc"
