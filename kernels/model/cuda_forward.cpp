@@ -228,6 +228,37 @@ Result<bool> CudaModel::launch_graph(State::Impl& s, CudaState& st, int segment,
     return true;
 }
 
+CudaState& CudaModel::device_state(State::Impl& s) {
+    // The state's device copy: made on its first GPU call, refreshed after CPU calls.
+    if (!s.device) {
+        s.device = std::make_unique<CudaState>(*this, s.attention.chunk_size);
+        s.device_rec_valid = false;
+    }
+    return static_cast<CudaState&>(*s.device);
+}
+
+Result<void> CudaModel::bring_up(State::Impl& s, CudaState& st, int T) {
+    if (!s.device_rec_valid) {
+        LECTERN_TRY(st.upload(s.rec));  // host copy current: a CPU call or a fresh state
+        s.device_rec_valid = true;
+        s.host_rec_stale = false;
+    }
+    // Every attention block's device KV caught up with the host, with room for T more rows:
+    // dense mirrors while they fit the budget, else the paged cache (cuda_state_paged.cpp).
+    if (attention_active(config(), s.attention)) LECTERN_TRY(st.prepare(s.kv, T));
+    return {};
+}
+
+Result<void> CudaModel::warm_up(State::Impl& s, int next_tokens) {
+    CudaState& st = device_state(s);
+    const ActiveState active(m_active, st);
+    LECTERN_TRY(bring_up(s, st, next_tokens));
+    if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess)
+        return make_error(std::string("CUDA error while moving a state to the GPU: ") +
+                          cudaGetErrorString(e));
+    return {};
+}
+
 Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
                                 std::vector<float>& logits, ForwardTrace* trace) {
     const ModelConfig& c = config();
@@ -239,26 +270,10 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
                           std::to_string(sparse_max_top_k) + ", not " +
                           std::to_string(s.attention.top_k) + "; use --backend cpu");
 
-    // The state's device copy: made on its first GPU call, refreshed after CPU calls.
-    if (!s.device) {
-        s.device = std::make_unique<CudaState>(*this, s.attention.chunk_size);
-        s.device_rec_valid = false;
-    }
-    auto& st = static_cast<CudaState&>(*s.device);
+    CudaState& st = device_state(s);
     // This state's pool is in use for the whole call: reclaim_idle_pools must leave it alone.
-    struct ActiveState {
-        CudaState*& slot;
-        ~ActiveState() { slot = nullptr; }
-    } active{m_active};
-    m_active = &st;
-    if (!s.device_rec_valid) {
-        LECTERN_TRY(st.upload(s.rec));  // host copy current: a CPU call or a fresh state
-        s.device_rec_valid = true;
-        s.host_rec_stale = false;
-    }
-    // Every attention block's device KV caught up with the host, with room for the call: dense
-    // mirrors while they fit the budget, else the paged cache (cuda_state_paged.cpp).
-    if (attention) LECTERN_TRY(st.prepare(s.kv, T));
+    const ActiveState active(m_active, st);
+    LECTERN_TRY(bring_up(s, st, T));
     LECTERN_TRY(st.begin());
 
     logits.assign(all_rows ? std::size_t(T) * V : V, 0.0f);

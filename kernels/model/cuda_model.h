@@ -70,6 +70,7 @@ public:
     ~CudaModel() override;
 
     std::string describe() const override;
+    Result<void> warm_up(State::Impl& s, int next_tokens) override;
     Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
                          std::vector<float>& logits, ForwardTrace* trace) override;
 
@@ -172,6 +173,17 @@ private:
     std::mutex m_states_mutex;
     std::vector<CudaState*> m_states;
     CudaState* m_active = nullptr;
+    // Marks a state as in a call (or warm_up) while it lives: reclaim_idle_pools leaves it alone.
+    struct ActiveState {
+        CudaState*& slot;
+        ActiveState(CudaState*& active, CudaState& st) : slot(active) { slot = &st; }
+        ~ActiveState() { slot = nullptr; }
+    };
+    // The state's device copy, made if it has none yet (nothing uploaded).
+    CudaState& device_state(State::Impl& s);
+    // Upload what the device copy lacks (the recurrent state after a CPU call or for a fresh
+    // state; the KV rows, with room for T more): the start of every call, and warm_up.
+    Result<void> bring_up(State::Impl& s, CudaState& st, int T);
 };
 
 }  // namespace lectern::cuda

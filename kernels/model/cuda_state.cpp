@@ -58,6 +58,57 @@ Result<void> CudaState::upload(const RecurrentState& in) {
     return {};
 }
 
+std::unique_ptr<DeviceState> CudaState::fork() const {
+    if (m_pages || !m_committed) return nullptr;
+    // Charged only if it fits as it is: taking back idle states' memory could take this state's
+    // own mirrors (it is not in a call), the very rows being copied.
+    std::size_t charge = 0;
+    for (const KvMirror& k : m_kv) charge += k.charged;
+    if (charge > m_model.kv_available() || !m_model.charge_kv(charge)) return nullptr;
+    auto copy = std::make_unique<CudaState>(m_model, m_chunk_size);
+    const std::size_t row_bytes = m_C * sizeof(float);
+    for (std::size_t j = 0; j < m_kv.size(); ++j) {
+        // Charged from the start, so the copy's destructor gives back what was taken.
+        copy->m_kv[j].charged = m_kv[j].charged;
+    }
+    const auto same = [](const DeviceBuffer& from, DeviceBuffer& to, std::size_t used) {
+        if (from.size() == 0) return true;
+        auto b = DeviceBuffer::allocate(from.size());
+        if (!b) return false;
+        to = std::move(*b);
+        return used == 0 || cudaMemcpy(to.data(), from.data(), used,
+                                       cudaMemcpyDeviceToDevice) == cudaSuccess;
+    };
+    // Both recurrent buffers, the roles kept; only the committed one holds the state.
+    const bool committed_a = m_committed == static_cast<const float*>(m_a.data());
+    if (!same(m_a, copy->m_a, 0) || !same(m_b, copy->m_b, 0)) {
+        cudaGetLastError();  // an allocation failure is not sticky
+        return nullptr;
+    }
+    copy->m_committed = static_cast<float*>(committed_a ? copy->m_a.data() : copy->m_b.data());
+    copy->m_work = static_cast<float*>(committed_a ? copy->m_b.data() : copy->m_a.data());
+    if (cudaMemcpy(copy->m_committed, m_committed, m_floats * sizeof(float),
+                   cudaMemcpyDeviceToDevice) != cudaSuccess) {
+        cudaGetLastError();
+        return nullptr;
+    }
+    for (std::size_t j = 0; j < m_kv.size(); ++j) {
+        const KvMirror& k = m_kv[j];
+        KvMirror& c = copy->m_kv[j];
+        if (!same(k.keys, c.keys, std::size_t(k.rows) * row_bytes) ||
+            !same(k.values, c.values, std::size_t(k.rows) * row_bytes) ||
+            !same(k.means, c.means, std::size_t(k.mean_chunks) * row_bytes)) {
+            cudaGetLastError();
+            return nullptr;
+        }
+        c.capacity = k.capacity;
+        c.rows = k.rows;
+        c.mean_chunks = k.mean_chunks;
+        c.mean_capacity = k.mean_capacity;
+    }
+    return copy;
+}
+
 Result<void> CudaState::download(RecurrentState& out) {
     if (!m_committed) return make_error("no recurrent state on the GPU");
     std::vector<float> flat(m_floats);

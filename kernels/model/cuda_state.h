@@ -36,6 +36,10 @@ public:
 
     Result<void> download(RecurrentState& out) override;
     Result<void> upload(const RecurrentState& in);
+    // A device copy (recurrent state and dense KV mirrors, copied on the device) when this state
+    // is dense and the budget has room for the copy's mirrors without taking anyone's back;
+    // null otherwise (paged, or no room: the fork uploads from the host when it first runs).
+    std::unique_ptr<DeviceState> fork() const override;
 
     // The flat recurrent layout: per RWKV block att_shift [C], wkv [H*N*N], ffn_shift [C]; then
     // per attention block ffn_shift [C].

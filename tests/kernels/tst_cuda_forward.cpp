@@ -1,6 +1,7 @@
 // The whole model on the GPU (lectern_cuda_engine) against the CPU engine on the committed test
 // models: logits of one prefill, GPU prefill vs GPU token-by-token decode, split invariance on the
 // GPU, states moved between the backends through serialize, the CPU fallback (compat attention),
+// a fork continuing exactly as its original, forks of a state put on the GPU ahead (warm_up),
 // a traced call in the middle (traces themselves: tst_cuda_trace), a failed call leaving a GPU
 // state untouched, the paged KV cache (a budget too
 // small for the dense KV mirrors), and decode from CUDA graphs = plain decode bit for bit (pure
@@ -222,13 +223,42 @@ private slots:
             joined.insert(joined.end(), rest.begin(), rest.end());
             why = agree(joined, want_second, V, tol, prefill);
             QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU, traced call, GPU: ") + why));
-            const auto from_fork = feed(copy, second, {}, &error);
+            // The fork (copied on the device when the state is dense: State::fork) continues
+            // exactly as the original did, call for call (a traced call = an untraced one).
+            const auto from_fork = feed(copy, second, {1}, &error);
             QVERIFY2(!from_fork.empty(), qPrintable(error));
-            why = agree(from_fork, want_second, V, tol, prefill);
-            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("fork of a GPU state: ") + why));
+            QVERIFY2(from_fork.size() == joined.size() &&
+                         std::memcmp(from_fork.data(), joined.data(),
+                                     joined.size() * sizeof(float)) == 0,
+                     "a fork of a GPU state continues differently from the state itself");
         }
 
-        // 6. A failed call (token outside the vocabulary) leaves the GPU state as it was.
+        // 6. A state made on the host (as a document store loads one), put on the GPU ahead
+        // (warm_up), then forked per question: every fork continues exactly as the state itself
+        // would, and the state stays as it was.
+        {
+            lectern::State host(cpu, a);
+            QVERIFY2(!feed(host, first, {}, &error).empty(), qPrintable(error));
+            auto bytes = host.serialize();
+            QVERIFY(bytes);
+            auto base = lectern::State::deserialize(gpu, *bytes);
+            QVERIFY(base);
+            auto warmed = lectern::warm_up(*base, int(second.size()));
+            QVERIFY2(warmed, warmed ? "" : warmed.error().message.c_str());
+            lectern::State q1 = base->fork(), q2 = base->fork();
+            const auto a1 = feed(q1, second, {}, &error);
+            QVERIFY2(!a1.empty(), qPrintable(error));
+            why = agree(a1, want_second, V, tol, prefill);
+            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("fork of a warmed state: ") + why));
+            const auto a2 = feed(q2, second, {}, &error);
+            const auto a0 = feed(*base, second, {}, &error);
+            QVERIFY2(!a2.empty() && !a0.empty(), qPrintable(error));
+            QVERIFY2(std::memcmp(a2.data(), a1.data(), a1.size() * sizeof(float)) == 0 &&
+                         std::memcmp(a0.data(), a1.data(), a1.size() * sizeof(float)) == 0,
+                     "forks of a warmed state, or the state itself, continue differently");
+        }
+
+        // 7. A failed call (token outside the vocabulary) leaves the GPU state as it was.
         {
             lectern::State s(gpu, a);
             QVERIFY2(!feed(s, first, {}, &error).empty(), qPrintable(error));

@@ -158,4 +158,11 @@ struct ForwardTrace {
 Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
                      std::vector<float>& logits, ForwardTrace* trace = nullptr);
 
+// Put `state` on its model's device now, as its first call would (the GPU backend: the recurrent
+// state and the KV rows, with room for `next_tokens` more), so that forks made afterwards are
+// copied there instead of each uploading the rows from the host (State::fork). Nothing to do on
+// the CPU backend or in compat mode. On failure the state is unchanged and still usable (its next
+// call uploads as usual).
+Result<void> warm_up(State& state, int next_tokens = 4096);
+
 }  // namespace lectern

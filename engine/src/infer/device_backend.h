@@ -23,6 +23,10 @@ public:
     virtual ~DeviceState() = default;
     // Copy the device's recurrent state into `out` (shapes as RecurrentState::zeros).
     virtual Result<void> download(RecurrentState& out) = 0;
+    // A copy on the device for a forked State (State::fork, under the model's mutex), equal to
+    // this one; null when the backend cannot make one cheaply here (the fork then starts on the
+    // host and uploads on its first call, as before).
+    virtual std::unique_ptr<DeviceState> fork() const { return nullptr; }
 };
 
 // A model's weights on the device and the forward pass there. One call at a time (the engine
@@ -35,6 +39,8 @@ public:
     // contract: on success the device state is authoritative; on failure the recurrent state is
     // unchanged). `trace`, when given, already has room for the call's rows (grow_trace,
     // infer/forward_trace.h); the device fills those of its attention blocks (record_trace).
+    // Make the state's device copy now, as a call of `next_tokens` tokens would (lectern::warm_up).
+    virtual Result<void> warm_up(State::Impl& s, int next_tokens) = 0;
     virtual Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
                                  std::vector<float>& logits, ForwardTrace* trace) = 0;
 };

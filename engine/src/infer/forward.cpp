@@ -106,6 +106,17 @@ Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id>
 
 }  // namespace
 
+Result<void> warm_up(State& state, int next_tokens) {
+    State::Impl& s = state.impl();
+    if (!s.broken.empty()) return make_error(s.broken);
+    if (next_tokens < 0) return make_error("warm_up: next_tokens must not be negative");
+    const Model::Impl& m = s.model->impl();
+    std::lock_guard lock(m.mutex);
+    const bool compat = m.config.n_attn > 0 && s.attention.mode == AttentionMode::compat;
+    if (!m.device || compat) return {};
+    return m.device->warm_up(s, next_tokens);
+}
+
 Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
                      std::vector<float>& logits, ForwardTrace* trace) {
     State::Impl& s = state.impl();

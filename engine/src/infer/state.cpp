@@ -101,12 +101,19 @@ State State::fork() const {
     copy->model = m_impl->model;
     copy->attention = m_impl->attention;
     copy->position = m_impl->position;
-    // The copy starts on the host; its next GPU call uploads it (device state is per State).
+    // The host copy is always complete; a GPU state is also copied on the device when the
+    // backend can (a question forked from a document's state then skips uploading its KV rows),
+    // else the copy's next GPU call uploads it.
     if (auto ok = m_impl->sync_host(); !ok) copy->broken = ok.error().message;
     copy->rec = m_impl->rec;
     copy->kv.reserve(m_impl->kv.size());
     for (const KvCache& k : m_impl->kv) copy->kv.push_back(k.fork());
-    copy->broken = m_impl->broken;
+    if (copy->broken.empty()) copy->broken = m_impl->broken;
+    if (m_impl->device && m_impl->device_rec_valid && copy->broken.empty()) {
+        std::lock_guard lock(m_impl->model->impl().mutex);
+        copy->device = m_impl->device->fork();
+        copy->device_rec_valid = copy->device != nullptr;
+    }
     return State(std::move(copy));
 }
 
