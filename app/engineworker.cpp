@@ -47,7 +47,7 @@ void EngineWorker::applySettings(const EngineSettings& settings) {
         settings.threads != m_settings.threads || settings.useCuda != m_settings.useCuda;
     m_settings = settings;
     if (reload && m_model) {  // threads and backend are fixed when a model is loaded
-        m_store.reset();
+        closeStore();
         m_model.reset();
     }
 }
@@ -56,7 +56,7 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     const QString& path) {
     const QString canonical = QFileInfo(path).absoluteFilePath();
     if (m_model && canonical == m_modelPath) return m_model;
-    m_store.reset();  // a store is opened for one model
+    closeStore();  // a store is opened for one model
     m_model.reset();
     m_modelFingerprint.clear();
     lectern::RuntimeOptions runtime;
@@ -113,7 +113,7 @@ lectern::Result<EngineWorker::LoadedTokenizer> EngineWorker::tokenizerFor(const 
 lectern::Result<lectern::DocumentStore*> EngineWorker::openStore(const QString& dir) {
     const QString canonical = QFileInfo(dir).absoluteFilePath();
     if (m_store && canonical == m_storeDir) return &*m_store;
-    m_store.reset();
+    closeStore();
     lectern::StoreRuntime runtime;
     runtime.ram_budget_bytes = std::uint64_t(std::max<qint64>(m_settings.ramBudgetBytes, 1 << 20));
     auto store =
@@ -122,6 +122,27 @@ lectern::Result<lectern::DocumentStore*> EngineWorker::openStore(const QString& 
     m_store.emplace(std::move(*store));
     m_storeDir = canonical;
     return &*m_store;
+}
+
+void EngineWorker::closeStore() {
+    m_documentState.reset();
+    m_store.reset();
+}
+
+lectern::Result<lectern::State*> EngineWorker::documentState(lectern::DocumentStore& store,
+                                                             qint64 asOf) {
+    if (m_documentState && m_documentAsOf == asOf) return &*m_documentState;
+    m_documentState.reset();
+    auto state = store.load_state(asOf);
+    if (!state) return state.error();
+    // On the GPU now, so that each question's fork is copied there. Not fatal: a state that
+    // could not be put there uploads with each question, as before.
+    if (auto warm = lectern::warm_up(*state); !warm)
+        qWarning("lectern: keeping the document on the GPU failed (%s); each question uploads it",
+                 warm.error().message.c_str());
+    m_documentState.emplace(std::move(*state));
+    m_documentAsOf = asOf;
+    return &*m_documentState;
 }
 
 void EngineWorker::loadModel(quint64 id, const QString& path) {
@@ -133,7 +154,7 @@ void EngineWorker::loadModel(quint64 id, const QString& path) {
 }
 
 void EngineWorker::unloadModel(quint64 id) {
-    m_store.reset();
+    closeStore();
     m_model.reset();
     m_modelPath.clear();
     m_modelFingerprint.clear();
@@ -151,11 +172,13 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
         return fail(QStringLiteral("The document's memory could not be opened (%1). Read the "
                                    "document again.")
                         .arg(fromStd(store.error())));
-    auto state = (*store)->load_state(request.asOf);
-    if (!state)
+    auto document = documentState(**store, request.asOf);
+    if (!document)
         return fail(QStringLiteral("That point of the document cannot be asked about (%1). "
                                    "Choose another checkpoint.")
-                        .arg(fromStd(state.error())));
+                        .arg(fromStd(document.error())));
+    // The question runs on a fork: the document's state stays as read, for the next question.
+    lectern::State state = (*document)->fork();
 
     std::vector<lectern::ChatMessage> messages;
     for (const ChatTurn& t : request.history)
@@ -201,7 +224,7 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
     Q_EMIT answerStarted(id);
     lectern::ForwardTrace trace;
     auto generated = lectern::generate(
-        *state, *tok->tokenizer, question, sampling,
+        state, *tok->tokenizer, question, sampling,
         [&](std::string_view piece) {
             if (flags && flags->cancel.load())
                 return false;  // Stop: the text shown so far is the answer
@@ -229,7 +252,7 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
 
 void EngineWorker::exportSession(quint64 id, const SessionExportRequest& request) {
     if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir)
-        m_store.reset();  // nothing of ours writes to it during the copy
+        closeStore();  // nothing of ours writes to it during the copy
     if (auto ok = SessionArchive::write(request); !ok)
         Q_EMIT failed(id, fromStd(ok.error()));
     else

@@ -63,6 +63,11 @@ class EngineWorker : public QObject {
     lectern::Result<std::shared_ptr<const lectern::Model>> ensureModel(const QString& path);
     lectern::Result<LoadedTokenizer> tokenizerFor(const QString& spec);
     lectern::Result<lectern::DocumentStore*> openStore(const QString& dir);
+    // Close the open store and drop what was read from it (the document state).
+    void closeStore();
+    // The open store's state at `asOf` (-1: the end), loaded on the first question about it and
+    // kept: each question runs on a fork of it.
+    lectern::Result<lectern::State*> documentState(lectern::DocumentStore& store, qint64 asOf);
     QString modelFingerprint();
 
     EngineSettings m_settings;
@@ -73,4 +78,10 @@ class EngineWorker : public QObject {
     // The last store used, kept open between questions (its mapped KV chunks stay warm).
     std::optional<lectern::DocumentStore> m_store;
     QString m_storeDir;
+    // The document state of the last question (m_store's, at m_documentAsOf), so the next one
+    // forks it instead of loading it again; with the GPU backend it is kept on the device
+    // (lectern::warm_up) and a fork copies it there instead of uploading every KV row. Declared
+    // after m_store: destroyed before it.
+    std::optional<lectern::State> m_documentState;
+    qint64 m_documentAsOf = -1;
 };

@@ -103,7 +103,7 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
     source.tokens = std::int64_t(ids.size());
 
     // A store is made for one model; the cached one may be this very folder.
-    if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir) m_store.reset();
+    if (QFileInfo(request.storeDir).absoluteFilePath() == m_storeDir) closeStore();
     std::optional<lectern::DocumentStore> store;
     const std::string dir = enginePath(request.storeDir);
     // The manifest is the store's commit point: a folder without one is a creation that was
@@ -200,6 +200,7 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
     for (const lectern::CheckpointInfo& c : after.checkpoints)
         result.checkpoints.append(c.position);
     // Keep the store open: the first question usually follows.
+    closeStore();
     m_store.emplace(std::move(*store));
     m_storeDir = QFileInfo(request.storeDir).absoluteFilePath();
     Q_EMIT ingestFinished(id, result);

@@ -112,11 +112,24 @@ class TestEngineController : public QObject {
             previous = p.weight;
         }
 
-        // Greedy twice gives the same answer (the store is never modified by asking).
+        // Greedy twice gives the same answer (the store is never modified by asking, and the
+        // document state the worker keeps between questions is never modified either: each
+        // question runs on a fork of it), also after a question about another point of it.
         finished.clear();
         engine.ask(askRequest(QStringLiteral("Who is the keeper of the lighthouse?")));
         QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 1, 60000);
         QCOMPARE(finished.first().at(1).value<AnswerResult>().text, result.text);
+        QCOMPARE(finished.first().at(1).value<AnswerResult>().attended.size(),
+                 result.attended.size());
+        AskRequest early = askRequest(QStringLiteral("Who is the keeper of the lighthouse?"));
+        early.asOf = m_ingested.checkpoints.first();
+        engine.ask(early);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 2 || !failed.isEmpty(), 60000);
+        QVERIFY(failed.isEmpty());
+        engine.ask(askRequest(QStringLiteral("Who is the keeper of the lighthouse?")));
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 3 || !failed.isEmpty(), 60000);
+        QVERIFY(failed.isEmpty());
+        QCOMPARE(finished.at(2).at(1).value<AnswerResult>().text, result.text);
     }
 
     // The bundled demo model on the bundled sample: the answer is right and the passage shown
