@@ -1,9 +1,9 @@
 // lectern-cli bench on the emulated CUDA backend (lectern-cli-emu): every row of the GPU benchmark
 // that tools/gpu-check.sh asks for (rooflines, decode plain and from CUDA graphs, prefill, the WKV-7
-// kernels' ratio, the per-op profile, RWKV-X contexts with the attention core, synthetic contexts)
-// on the rwkvx-tiny shape. The figures mean nothing here; what is checked is that the path runs to
-// the end and prints every row with a finite positive value, so a GPU machine's minutes are not
-// spent finding a crash.
+// kernels' ratio, the per-op profile, RWKV-X contexts with a question's start and the attention
+// core, synthetic contexts) on the rwkvx-tiny shape. The figures mean nothing here; what is
+// checked is that the path runs to the end and prints every row with a finite positive value, so
+// a GPU machine's minutes are not spent finding a crash.
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTest>
@@ -41,6 +41,8 @@ private slots:
             QStringLiteral("prefill s at 300"),         QStringLiteral("decode ms/tok after 300"),
             QStringLiteral("attention core s at 300"),  QStringLiteral("prefill s at 4200"),
             QStringLiteral("decode ms/tok after 4200"), QStringLiteral("attention core s at 4200"),
+            QStringLiteral("fork + 1 token ms after 300"),
+            QStringLiteral("fork + 1 token ms after 4200"),
             QStringLiteral("decode ms/tok synth 6500")};
         for (const QString& row : rows) {
             const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +
