@@ -46,6 +46,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "cuda_emu_log.h"
@@ -201,6 +202,19 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_sme
     }
     if (block.y != 1 || block.z != 1 || grid.z != 1)
         fail("launch: only 1-D blocks and 2-D grids");
+    if (check_kernel_pointers()) {
+        int index = 0;
+        const auto check = [&index](const auto& arg) {
+            if constexpr (std::is_pointer_v<std::decay_t<decltype(arg)>>) {
+                if (arg && !kernel_may_read(arg)) {
+                    std::fprintf(stderr, "cuda_emu: kernel argument %d is a host pointer\n", index);
+                    std::abort();
+                }
+            }
+            ++index;
+        };
+        (check(args), ...);
+    }
     if (const cudaError_t e = enqueue(stream, [=] {
             run_launch(kernel, grid, block, dynamic_smem, args...);
         });

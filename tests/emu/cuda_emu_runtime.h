@@ -3,7 +3,8 @@
 // CUDA backend (kernels/model) runs unchanged on machines without a GPU.
 // Model: the device is the host. Device memory is aligned host memory, tracked so that misuse CUDA
 // would report (freeing a pointer twice, a host pointer where a copy's kind says device, more than
-// the emulated card holds) fails here too. Work runs when it is issued, in issue order, whatever
+// the emulated card holds; with LECTERN_EMU_DEVICE_POINTERS=1, a kernel launched with a host
+// pointer) fails here too. Work runs when it is issued, in issue order, whatever
 // the stream: a missing synchronisation between streams cannot show (the one ordering is always a
 // valid one). Stream capture records each operation issued to the capturing stream (kernel
 // arguments copied, as CUDA copies them) and a graph launch replays them, so a graph that bakes in
@@ -109,6 +110,29 @@ inline bool inside(const std::map<const unsigned char*, std::size_t>& table, con
 inline bool is_device(const void* p, std::size_t n) {
     std::lock_guard<std::mutex> g(allocations().lock);
     return inside(allocations().device, p, n);
+}
+// Whether a kernel may dereference p on a GPU: inside (or just past the end of) a device
+// allocation, or pinned host memory (mapped for the device).
+inline bool kernel_may_read(const void* p) {
+    std::lock_guard<std::mutex> g(allocations().lock);
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (const auto* table : {&allocations().device, &allocations().pinned}) {
+        auto it = table->upper_bound(b);
+        if (it == table->begin()) continue;
+        --it;
+        if (b >= it->first && b <= it->first + it->second) return true;
+    }
+    return false;
+}
+// LECTERN_EMU_DEVICE_POINTERS=1: every pointer a kernel is launched with must be one
+// (kernel_may_read); set for the GPU tests run on the emulator, which use device buffers only
+// (the emulator's own tests hand kernels host vectors).
+inline bool check_kernel_pointers() {
+    static const bool on = [] {
+        const char* e = std::getenv("LECTERN_EMU_DEVICE_POINTERS");
+        return e && e[0] == '1';
+    }();
+    return on;
 }
 
 // The capture under way on this thread, if any (ThreadLocal or Global mode: the calls CUDA then
