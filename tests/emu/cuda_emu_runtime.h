@@ -189,6 +189,9 @@ inline cudaError_t cudaMalloc(void** p, std::size_t n) {
     const std::size_t rounded = (std::max<std::size_t>(n, 1) + 255) / 256 * 256;
     auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, rounded));
     if (!q) return cudaErrorMemoryAllocation;
+    // New device memory holds whatever was there before; NaN bytes make a read of memory nothing
+    // wrote show in the results (as the NaN-filled shared memory does).
+    std::memset(q, 0xFF, rounded);
     a.device[q] = n;
     a.device_bytes += n;
     *p = q;
