@@ -66,49 +66,6 @@ struct Case {
     bool half_matrices = false;  // bf16 or f16 matrices (the prefill rounds GEMM inputs)
 };
 
-// How closely two sets of logits must agree (see the file comment).
-enum class Rule { exact_tolerance, near_ties, rounded_prefill };
-
-// Per-row scaled differences of two [rows][V] arrays.
-std::vector<double> row_errors(const std::vector<float>& got, const std::vector<float>& want,
-                               int V) {
-    std::vector<double> e;
-    for (std::size_t r = 0; r * std::size_t(V) < want.size(); ++r) {
-        double err = 0, scale = 1;
-        for (std::size_t i = r * V; i < (r + 1) * std::size_t(V); ++i) {
-            if (std::isnan(got[i])) return {INFINITY};
-            err = std::max(err, std::abs(double(got[i]) - double(want[i])));
-            scale = std::max(scale, std::abs(double(want[i])));
-        }
-        e.push_back(err / scale);
-    }
-    return e;
-}
-
-// Empty when got agrees with want under the rules in the file comment, else why not.
-QString agree(const std::vector<float>& got, const std::vector<float>& want, int V, double tol,
-              Rule rule) {
-    if (got.size() != want.size())
-        return QStringLiteral("sizes differ: %1 vs %2").arg(got.size()).arg(want.size());
-    const auto e = row_errors(got, want, V);
-    std::size_t over = 0, worst = 0;
-    for (std::size_t i = 0; i < e.size(); ++i) {
-        if (e[i] > tol) ++over;
-        if (e[i] > e[worst]) worst = i;
-    }
-    std::vector<double> sorted = e;
-    std::nth_element(sorted.begin(), sorted.begin() + long(sorted.size() / 2), sorted.end());
-    const double median = sorted.empty() ? 0.0 : sorted[sorted.size() / 2];
-    bool ok = over == 0;
-    if (rule == Rule::near_ties) ok = over * 100 <= 3 * e.size() && e[worst] <= 10 * tol;
-    if (rule == Rule::rounded_prefill)
-        ok = over * 4 <= e.size() && e[worst] <= 20 * tol && median <= tol / 2;
-    if (ok) return {};
-    return QStringLiteral("%1 of %2 rows over %3; worst row %4: %5; median %6")
-        .arg(over).arg(e.size()).arg(tol).arg(worst).arg(e[worst], 0, 'g', 3)
-        .arg(median, 0, 'g', 3);
-}
-
 }  // namespace
 
 class TestCudaForward : public QObject {

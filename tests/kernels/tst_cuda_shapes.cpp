@@ -56,28 +56,6 @@ std::shared_ptr<const lectern::Model> random_model(const lectern::ModelConfig& c
     return m ? *m : nullptr;
 }
 
-// Empty when every row of got is within tol of want (at most 3 % over and none over 10x when
-// `near_ties`), else why not.
-QString agree(const std::vector<float>& got, const std::vector<float>& want, int V, double tol,
-              bool near_ties) {
-    if (got.size() != want.size()) return QStringLiteral("sizes differ");
-    std::size_t rows = want.size() / std::size_t(V), over = 0;
-    double worst = 0;
-    for (std::size_t r = 0; r < rows; ++r) {
-        double err = 0, scale = 1;
-        for (std::size_t i = r * V; i < (r + 1) * std::size_t(V); ++i) {
-            if (!std::isfinite(got[i])) return QStringLiteral("row %1 is not finite").arg(r);
-            err = std::max(err, std::abs(double(got[i]) - double(want[i])));
-            scale = std::max(scale, std::abs(double(want[i])));
-        }
-        worst = std::max(worst, err / scale);
-        if (err / scale > tol) ++over;
-    }
-    const bool ok = near_ties ? over * 100 <= 3 * rows && worst <= 10 * tol : over == 0;
-    if (ok) return {};
-    return QStringLiteral("%1 of %2 rows over %3, worst %4").arg(over).arg(rows).arg(tol).arg(worst);
-}
-
 }  // namespace
 
 Q_DECLARE_METATYPE(lectern::ModelConfig)
@@ -140,13 +118,14 @@ private slots:
         QVERIFY2(!want.empty(), qPrintable(error));
         const auto got = feed(sg, ids, {}, &error);
         QVERIFY2(!got.empty(), qPrintable(error));
-        QString why = agree(got, want, V, prefill_tol, attention);
+        const Rule rule = attention ? Rule::near_ties : Rule::exact_tolerance;
+        QString why = agree(got, want, V, prefill_tol, rule);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU prefill vs CPU: ") + why));
         std::vector<std::size_t> every;
         for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
         const auto decoded = feed(sd, ids, every, &error);
         QVERIFY2(!decoded.empty(), qPrintable(error));
-        why = agree(decoded, want, V, 2e-3, attention);
+        why = agree(decoded, want, V, 2e-3, rule);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU decode vs CPU: ") + why));
     }
 };
