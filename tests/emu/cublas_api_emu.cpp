@@ -50,8 +50,7 @@ cublasStatus_t saxpy(cublasHandle_t handle, int n, const float* alpha, const flo
     if (n < 0 || incx == 0 || incy == 0) return CUBLAS_STATUS_INVALID_VALUE;
     const float a = *alpha;
     return issue(handle, [=] {
-        for (int i = 0; i < n; ++i)
-            y[std::ptrdiff_t(i) * incy] = std::fma(a, x[std::ptrdiff_t(i) * incx], y[std::ptrdiff_t(i) * incy]);
+        for (std::ptrdiff_t i = 0; i < n; ++i) y[i * incy] = std::fma(a, x[i * incx], y[i * incy]);
     });
 }
 
@@ -87,12 +86,14 @@ cublasStatus_t gemm_ex(cublasHandle_t handle, cublasOperation_t op_a, cublasOper
         std::vector<float> a_rows(std::size_t(m) * k), b_cols(std::size_t(n) * k);
         for (int i = 0; i < m; ++i)
             for (int p = 0; p < k; ++p)
-                a_rows[std::size_t(i) * k + p] = element(
-                    A, type_a, op_a == CUBLAS_OP_N ? std::size_t(p) * lda + i : std::size_t(i) * lda + p);
+                a_rows[std::size_t(i) * k + p] =
+                    element(A, type_a, op_a == CUBLAS_OP_N ? std::size_t(p) * lda + i
+                                                           : std::size_t(i) * lda + p);
         for (int j = 0; j < n; ++j)
             for (int p = 0; p < k; ++p)
-                b_cols[std::size_t(j) * k + p] = element(
-                    B, type_b, op_b == CUBLAS_OP_N ? std::size_t(j) * ldb + p : std::size_t(p) * ldb + j);
+                b_cols[std::size_t(j) * k + p] =
+                    element(B, type_b, op_b == CUBLAS_OP_N ? std::size_t(j) * ldb + p
+                                                           : std::size_t(p) * ldb + j);
         float* c = static_cast<float*>(C);
         for (int j = 0; j < n; ++j)
             for (int i = 0; i < m; ++i) {

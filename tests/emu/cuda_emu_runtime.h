@@ -14,6 +14,7 @@
 // The emulated card: LECTERN_EMU_DEVICE_MEMORY_MB (default 8192) of memory, compute capability 9.0.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -107,6 +108,10 @@ inline bool inside(const std::map<const unsigned char*, std::size_t>& table, con
     --it;
     return b >= it->first && b + n <= it->first + it->second;
 }
+// Bytes to allocate for n: at least one, a whole number of the 256-byte alignment (aligned_alloc).
+inline std::size_t allocation_bytes(std::size_t n) {
+    return (std::max<std::size_t>(n, 1) + 255) / 256 * 256;
+}
 inline bool is_device(const void* p, std::size_t n) {
     std::lock_guard<std::mutex> g(allocations().lock);
     return inside(allocations().device, p, n);
@@ -186,7 +191,7 @@ inline cudaError_t cudaMalloc(void** p, std::size_t n) {
     auto& a = emu::allocations();
     std::lock_guard<std::mutex> g(a.lock);
     if (a.device_bytes + n > emu::device_memory_total()) return cudaErrorMemoryAllocation;
-    const std::size_t rounded = (std::max<std::size_t>(n, 1) + 255) / 256 * 256;
+    const std::size_t rounded = emu::allocation_bytes(n);
     auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, rounded));
     if (!q) return cudaErrorMemoryAllocation;
     // New device memory holds whatever was there before; NaN bytes make a read of memory nothing
@@ -212,7 +217,7 @@ inline cudaError_t cudaFree(void* p) {
 inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
     *p = nullptr;
     if (emu::capturing_here) return emu::forbidden_during_capture();
-    auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, (std::max<std::size_t>(n, 1) + 255) / 256 * 256));
+    auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, emu::allocation_bytes(n)));
     if (!q) return cudaErrorMemoryAllocation;
     std::lock_guard<std::mutex> g(emu::allocations().lock);
     emu::allocations().pinned[q] = n;

@@ -1,6 +1,8 @@
-// Shared by the whole-model GPU tests (tst_cuda_forward, tst_cuda_trace): where the committed
-// test models are, loading a model on a backend or with a GPU memory budget, the smallest budget a
-// model loads with, seeded random tokens, and feeding tokens in calls cut at given positions.
+// Shared by the whole-model GPU tests (tst_cuda_forward, tst_cuda_trace, tst_cuda_shapes): their
+// setup (a usable GPU, the backend registered), where the committed test models are, loading a
+// model on a backend or with a GPU memory budget, the smallest budget a model loads with, seeded
+// random tokens, feeding tokens in calls cut at given positions (the CPU tests' infer_test::feed),
+// and the rules two sets of logits must agree by.
 #pragma once
 
 #include <QDir>
@@ -15,9 +17,27 @@
 #include <span>
 #include <vector>
 
+#include "../infer/infer_test_util.h"
+#include "gpu_test_util.h"
 #include "lectern/inference.h"
+#ifdef LECTERN_HAVE_CUDA
+#include "lectern/cuda_backend.h"
+#endif
+
+// QSKIP unless a GPU is usable, then register the CUDA backend; first in initTestCase().
+#ifdef LECTERN_HAVE_CUDA
+#define LECTERN_REQUIRE_GPU_BACKEND()   \
+    do {                                \
+        LECTERN_REQUIRE_GPU();          \
+        lectern::register_cuda_backend(); \
+    } while (false)
+#else
+#define LECTERN_REQUIRE_GPU_BACKEND() LECTERN_REQUIRE_GPU()
+#endif
 
 namespace cuda_forward_test {
+
+using infer_test::every_position;
 
 using lectern::token_id;
 
@@ -73,23 +93,12 @@ inline std::vector<token_id> tokens(int n, int vocab, unsigned seed) {
     return t;
 }
 
-// Every row of logits of `ids` fed in calls starting at `cuts` (0 implied).
+// Every row of logits of `ids` fed in calls starting at `cuts` (0 implied); empty on error.
 inline std::vector<float> feed(lectern::State& s, const std::vector<token_id>& ids,
-                        std::vector<std::size_t> cuts, QString* error) {
-    cuts.push_back(0);
-    cuts.push_back(ids.size());
-    std::sort(cuts.begin(), cuts.end());
-    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-    std::vector<float> all, part;
-    for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
-        auto ok = lectern::forward(s, std::span(ids.data() + cuts[i], cuts[i + 1] - cuts[i]),
-                                   true, part);
-        if (!ok) {
-            *error = QString::fromStdString(ok.error().message);
-            return {};
-        }
-        all.insert(all.end(), part.begin(), part.end());
-    }
+                               std::vector<std::size_t> cuts, QString* error) {
+    std::string why;
+    auto all = infer_test::feed(s, ids, std::move(cuts), &why);
+    if (all.empty()) *error = QString::fromStdString(why);
     return all;
 }
 

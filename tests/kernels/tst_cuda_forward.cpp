@@ -46,9 +46,6 @@
 #include "cuda_forward_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
-#ifdef LECTERN_HAVE_CUDA
-#include "lectern/cuda_backend.h"
-#endif
 
 namespace {
 
@@ -72,12 +69,7 @@ class TestCudaForward : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase() {
-        LECTERN_REQUIRE_GPU();
-#ifdef LECTERN_HAVE_CUDA
-        lectern::register_cuda_backend();
-#endif
-    }
+    void initTestCase() { LECTERN_REQUIRE_GPU_BACKEND(); }
 
     void model_data() {
         QTest::addColumn<int>("index");
@@ -120,8 +112,7 @@ private slots:
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU vs CPU prefill: ") + why));
 
         // 2. GPU token by token vs the CPU (decode: GEMV, no bf16 rounding).
-        std::vector<std::size_t> every;
-        for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
+        const auto every = every_position(ids.size());
         lectern::State sd(gpu, a);
         const auto decoded = feed(sd, ids, every, &error);
         QVERIFY2(!decoded.empty(), qPrintable(error));
@@ -244,18 +235,17 @@ private slots:
             auto graphed = lectern::Model::load(path.toStdString(), rt);
             QVERIFY(plain && graphed);
             const auto ids = tokens(64, (*plain)->config().vocab, 11);
-            std::vector<std::size_t> every;
-            for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
+            const auto every = every_position(ids.size());
             QString error;
             lectern::State a(*plain, {}), b(*graphed, {});
             const auto want = feed(a, ids, every, &error);
             QVERIFY2(!want.empty(), qPrintable(error));
             const std::vector<token_id> head(ids.begin(), ids.begin() + 30),
                 tail(ids.begin() + 30, ids.end());
-            auto got = feed(b, head, every_of(head.size()), &error);
+            auto got = feed(b, head, every_position(head.size()), &error);
             QVERIFY2(!got.empty(), qPrintable(error));
             QVERIFY(b.serialize());
-            const auto rest = feed(b, tail, every_of(tail.size()), &error);
+            const auto rest = feed(b, tail, every_position(tail.size()), &error);
             QVERIFY2(!rest.empty(), qPrintable(error));
             got.insert(got.end(), rest.begin(), rest.end());
             QVERIFY2(got == want, file);
@@ -335,7 +325,7 @@ private slots:
         auto got = feed(sb, head, head_cuts, &error);
         QVERIFY2(!got.empty(), qPrintable(error));
         QVERIFY(sb.serialize());
-        const auto rest = feed(sb, tail, every_of(tail.size()), &error);
+        const auto rest = feed(sb, tail, every_position(tail.size()), &error);
         QVERIFY2(!rest.empty(), qPrintable(error));
         got.insert(got.end(), rest.begin(), rest.end());
         QCOMPARE(got.size(), want.size());
@@ -412,8 +402,7 @@ private slots:
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged GPU vs CPU prefill: ") + why));
 
         // Decode: dense mirrors until they outgrow the budget, then paged, one token at a time.
-        std::vector<std::size_t> every;
-        for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
+        const auto every = every_position(ids.size());
         {
             lectern::State sd(gpu, a);
             const auto decoded = feed(sd, ids, every, &error);
@@ -523,12 +512,6 @@ private slots:
     }
 
 private:
-    static std::vector<std::size_t> every_of(std::size_t n) {
-        std::vector<std::size_t> cuts;
-        for (std::size_t i = 1; i < n; ++i) cuts.push_back(i);
-        return cuts;
-    }
-
     static const std::vector<Case>& cases() {
         static const std::vector<Case> all = [] {
             const QString g = data_dir() + QStringLiteral("/golden/");

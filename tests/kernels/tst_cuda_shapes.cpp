@@ -19,9 +19,6 @@
 #include "cuda_forward_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
-#ifdef LECTERN_HAVE_CUDA
-#include "lectern/cuda_backend.h"
-#endif
 
 namespace {
 
@@ -64,12 +61,7 @@ class TestCudaShapes : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase() {
-        LECTERN_REQUIRE_GPU();
-#ifdef LECTERN_HAVE_CUDA
-        lectern::register_cuda_backend();
-#endif
-    }
+    void initTestCase() { LECTERN_REQUIRE_GPU_BACKEND(); }
 
     void shapes_data() {
         QTest::addColumn<lectern::ModelConfig>("config");
@@ -121,8 +113,7 @@ private slots:
         const Rule rule = attention ? Rule::near_ties : Rule::exact_tolerance;
         QString why = agree(got, want, V, prefill_tol, rule);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU prefill vs CPU: ") + why));
-        std::vector<std::size_t> every;
-        for (std::size_t i = 1; i < ids.size(); ++i) every.push_back(i);
+        const auto every = every_position(ids.size());
         const auto decoded = feed(sd, ids, every, &error);
         QVERIFY2(!decoded.empty(), qPrintable(error));
         why = agree(decoded, want, V, 2e-3, rule);

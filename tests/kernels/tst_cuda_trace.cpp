@@ -21,9 +21,6 @@
 #include "cuda_forward_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
-#ifdef LECTERN_HAVE_CUDA
-#include "lectern/cuda_backend.h"
-#endif
 
 namespace {
 
@@ -90,12 +87,7 @@ class TestCudaTrace : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
-    void initTestCase() {
-        LECTERN_REQUIRE_GPU();
-#ifdef LECTERN_HAVE_CUDA
-        lectern::register_cuda_backend();
-#endif
-    }
+    void initTestCase() { LECTERN_REQUIRE_GPU_BACKEND(); }
 
     void traced_calls_data() {
         QTest::addColumn<int>("chunk");
