@@ -284,8 +284,15 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     const bool graphs = T == 1 && m_graphs_enabled && !m_graphs_failed;
     // A traced call: the attention blocks record into `trace` (it has room for the call's rows).
     m_trace = TraceTarget{attention ? trace : nullptr, T, 0};
-    for (int start = 0; start < T && result; start += kSegmentRows) {
-        const int n = std::min(kSegmentRows, T - start);
+    // A cache in f16 or int8: the CPU reads complete chunks rounded and a query's own chunk in
+    // float32, so segments end where chunks do and each chunk they complete is rounded on the
+    // device (take_sealed_chunk) before a later segment can select it.
+    const bool sealing = attention && s.attention.kv_dtype != KvDType::f32;
+    const int B = std::max(1, s.attention.chunk_size);
+    int n = 0;
+    for (int start = 0; start < T && result; start += n) {
+        n = std::min(kSegmentRows, T - start);
+        if (sealing) n = std::min(n, B - int((s.position + start) % B));
         const bool last = start + n == T;
         float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
         m_trace.segment_start = start;
@@ -302,9 +309,14 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
             }
             const float* hk = *rows;
             const float* hv = hk + std::size_t(n) * c.n_embd;
-            s.kv[std::size_t(j)].impl().append(hk, hv, n, std::size_t(c.n_embd));
+            KvCache::Impl& host = s.kv[std::size_t(j)].impl();
+            host.append(hk, hv, n, std::size_t(c.n_embd));
             kv.rows += n;
             appended = true;
+            if (sealing && kv.rows % B == 0) {
+                if (auto ok = st.take_sealed_chunk(j, host, kv.rows / B - 1); !ok)
+                    result = with_context("rounding a KV chunk on the GPU", ok.error());
+            }
         }
     }
     m_trace = TraceTarget{};

@@ -82,6 +82,11 @@ public:
     Result<const float*> new_rows(int j, int n);
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);
+    // A KV cache in f16 or int8: the host just sealed block j's chunk c in that precision. The
+    // device takes the chunk's rounded rows (dense: into the mirror; paged: its slot is dropped
+    // and reloads from the host when next selected) and the host's mean, so later queries select
+    // and read the chunk exactly as the CPU does (cuda_state_paged.cpp).
+    Result<void> take_sealed_chunk(int j, const KvCache::Impl& host, std::int64_t c);
 
     // Dense mode. Room for `rows` rows in block j's mirror (grows geometrically within the budget).
     Result<void> reserve(int j, std::int64_t rows);

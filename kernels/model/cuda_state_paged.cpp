@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include "cuda_check.cuh"
 #include "cuda_state.h"
@@ -155,6 +157,37 @@ void CudaState::rollback(int j) {
     // A slot's rows past the committed ones would be rewritten before any query reads them, but
     // dropping the slots from the partial chunk on keeps that argument out of the picture.
     if (m_pages) m_pages->planner().forget_from(j, k.rows / m_chunk_size);
+}
+
+Result<void> CudaState::take_sealed_chunk(int j, const KvCache::Impl& host, std::int64_t c) {
+    KvMirror& k = m_kv[std::size_t(j)];
+    const int B = m_chunk_size;
+    if (c < 0 || c >= host.store.chunk_count() || (c + 1) * B > k.rows || c >= k.mean_chunks)
+        return make_error("a sealed KV chunk the GPU has not computed");
+    const std::size_t row_bytes = m_C * sizeof(float);
+    m_staging.resize(std::size_t(B) * m_C * 2);
+    if (m_pages) {
+        m_pages->planner().forget(j, c);
+    } else {
+        float* sk = m_staging.data();
+        float* sv = sk + std::size_t(B) * m_C;
+        if (auto staged = stage_host_rows(host, c * B, B, m_C, sk, sv); !staged) return staged;
+        const std::size_t offset = std::size_t(c) * B * row_bytes;
+        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + offset, sk,
+                                    std::size_t(B) * row_bytes, cudaMemcpyHostToDevice));
+        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.values.data()) + offset, sv,
+                                    std::size_t(B) * row_bytes, cudaMemcpyHostToDevice));
+    }
+    // The host's mean is of the stored (rounded) rows: [H][chunks][64] -> the device's [C] row.
+    float* mean = m_staging.data();
+    const int H = int(m_C / kv_head_dim);
+    for (int h = 0; h < H; ++h)
+        std::memcpy(mean + std::size_t(h) * kv_head_dim,
+                    host.store.means(h) + std::size_t(c) * kv_head_dim,
+                    kv_head_dim * sizeof(float));
+    LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.means.data()) + std::size_t(c) * row_bytes,
+                                mean, row_bytes, cudaMemcpyHostToDevice));
+    return {};
 }
 
 }  // namespace lectern::cuda
