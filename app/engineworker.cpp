@@ -43,10 +43,11 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {}
 EngineWorker::~EngineWorker() = default;
 
 void EngineWorker::applySettings(const EngineSettings& settings) {
-    const bool reload =
-        settings.threads != m_settings.threads || settings.useCuda != m_settings.useCuda;
+    const bool reload = settings.threads != m_settings.threads ||
+                        settings.useCuda != m_settings.useCuda ||
+                        (settings.useCuda && settings.gpuMemoryBytes != m_settings.gpuMemoryBytes);
     m_settings = settings;
-    if (reload && m_model) {  // threads and backend are fixed when a model is loaded
+    if (reload && m_model) {  // threads, backend and GPU budget are fixed when a model is loaded
         closeStore();
         m_model.reset();
     }
@@ -64,6 +65,7 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     runtime.backend = m_settings.useCuda && EngineController::capabilities().cuda
                           ? lectern::Backend::cuda
                           : lectern::Backend::cpu;
+    runtime.gpu_memory_budget = std::size_t(qMax<qint64>(m_settings.gpuMemoryBytes, 0));
     auto model = lectern::Model::load(enginePath(canonical), runtime);
     if (!model)
         return lectern::make_error(

@@ -232,6 +232,9 @@ EngineSettings LibraryController::engineSettings() const {
                                    gpu ? QStringLiteral("1") : QStringLiteral("0")) ==
                     QLatin1String("1") &&
                 gpu;
+    s.gpuMemoryBytes = qMax<qint64>(
+        0, m_library->setting(QStringLiteral("engine/gpuMemoryBytes"), QStringLiteral("0"))
+               .toLongLong());
     return s;
 }
 
@@ -241,5 +244,7 @@ void LibraryController::setEngineSettings(const EngineSettings& s) {
                           QString::number(s.ramBudgetBytes));
     m_library->setSetting(QStringLiteral("engine/useCuda"),
                           s.useCuda ? QStringLiteral("1") : QStringLiteral("0"));
+    m_library->setSetting(QStringLiteral("engine/gpuMemoryBytes"),
+                          QString::number(s.gpuMemoryBytes));
     m_engine->applySettings(s);
 }

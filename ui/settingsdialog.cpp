@@ -191,9 +191,23 @@ QWidget* SettingsDialog::createEngineTab()
         m_backend->setItemData(1, 0, Qt::UserRole - 1);  // disables the item
     }
     m_backend->setCurrentIndex(engine.useCuda && caps.cuda ? 1 : 0);
+    // A cap for a GPU shared with other programs: the weights, then as much of the documents'
+    // attention cache as fits (the rest is read from memory and disk as it is needed).
+    m_gpuMemory = new QSpinBox(page);
+    m_gpuMemory->setRange(0, 1024 * 1024);
+    m_gpuMemory->setSingleStep(1024);
+    m_gpuMemory->setSuffix(tr(" MiB"));
+    m_gpuMemory->setSpecialValueText(tr("Automatic (most of the free memory)"));
+    m_gpuMemory->setValue(int(engine.gpuMemoryBytes >> 20));
+    m_gpuMemory->setAccessibleName(tr("GPU memory"));
+    m_gpuMemory->setToolTip(tr("GPU memory the model and the documents' attention cache may use"));
+    const auto gpuChosen = [this] { m_gpuMemory->setEnabled(m_backend->currentData().toBool()); };
+    connect(m_backend, &QComboBox::currentIndexChanged, this, gpuChosen);
+    gpuChosen();
     form->addRow(tr("Threads:"), m_threads);
     form->addRow(tr("Memory budget:"), m_memory);
     form->addRow(tr("Backend:"), m_backend);
+    form->addRow(tr("GPU memory:"), m_gpuMemory);
     return page;
 }
 
@@ -343,6 +357,7 @@ void SettingsDialog::accept()
     engine.threads = m_threads->value();
     engine.ramBudgetBytes = qint64(m_memory->value()) << 20;
     engine.useCuda = m_backend->currentData().toBool();
+    engine.gpuMemoryBytes = qint64(m_gpuMemory->value()) << 20;
     m_controller->setEngineSettings(engine);
     SamplingSettings s = m_controller->samplingSettings();
     s.temperature = m_temperature->value();

@@ -63,6 +63,7 @@ private:
     QSpinBox* m_threads = nullptr;
     QSpinBox* m_memory = nullptr;
     QComboBox* m_backend = nullptr;
+    QSpinBox* m_gpuMemory = nullptr;
     QDoubleSpinBox* m_temperature = nullptr;
     QDoubleSpinBox* m_topP = nullptr;
     QSpinBox* m_topK = nullptr;

@@ -362,6 +362,8 @@ int runAsk(const QStringList& args)
     int traceFirst = 0;
     int traceRows = 0;
 
+    // On the GPU: where the state's KV rows sit after the question (dense or paged), printed last.
+    std::string deviceNote;
     const bool logitsOut = parser.isSet(QStringLiteral("logits-out"));
     if (logitsOut || sampling.max_tokens == 0) {
         const bool generateToo = sampling.max_tokens > 0;
@@ -371,6 +373,7 @@ int runAsk(const QStringList& args)
                                    provenance && !generateToo ? &trace : nullptr);
         if (!ok)
             return fail(ok.error().message);
+        deviceNote = lectern::device_memory_note(probe);
         if (logitsOut) {
             QFile file(parser.value(QStringLiteral("logits-out")));
             const QByteArray bytes(reinterpret_cast<const char*>(logits.data()),
@@ -405,6 +408,7 @@ int runAsk(const QStringList& args)
         writeStdout(std::string_view("\n"));
         if (!result)
             return fail(result.error().message);
+        deviceNote = lectern::device_memory_note(*state);
         std::fprintf(stderr, "[%zu question tokens, %zu generated, finish: %s, seed %llu]\n",
                      question.size(), result->tokens.size(),
                      std::string(lectern::finish_reason_name(result->finish)).c_str(),
@@ -448,6 +452,8 @@ int runAsk(const QStringList& args)
             out += "attended: nothing in the document\n";
         writeStdout(out);
     }
+    if (!deviceNote.empty())
+        std::fprintf(stderr, "[%s]\n", deviceNote.c_str());
     return Success;
 }
 

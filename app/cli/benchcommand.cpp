@@ -190,11 +190,9 @@ lectern::Result<double> decodeTokS(lectern::State& state, int n, int vocab)
 }
 
 int runModelBench(const QString& path, int prefill, int decode, int context, int threads,
-                  const lectern::AttentionOptions& attention, lectern::Backend backend)
+                  const lectern::AttentionOptions& attention, lectern::RuntimeOptions runtime)
 {
-    lectern::RuntimeOptions runtime;
     runtime.threads = threads;
-    runtime.backend = backend;
     auto model = lectern::Model::load(path.toStdString(), runtime);
     if (!model)
         return fail(model.error().message);
@@ -237,7 +235,7 @@ int runModelBench(const QString& path, int prefill, int decode, int context, int
         return fail(decode_deep.error().message);
 
     std::printf("model: %s\n", qPrintable(path));
-    std::printf("backend: %s\n", lectern::backend_name(backend));
+    std::printf("backend: %s\n", lectern::backend_name(runtime.backend));
     std::printf("threads: %d\n", threads);
     std::printf("prefill_tokens: %d\n", prefill);
     std::printf("prefill_tok_s: %.1f\n", prefill_s > 0 ? prefill / prefill_s : 0.0);
@@ -381,7 +379,7 @@ int runBench(const QStringList& args)
         lectern::RuntimeOptions runtime;
         if (!applyBackend(parser, runtime, &error))
             return fail(error);
-        return runModelBench(chosen->path, *p, *d, *c, *n, attention, runtime.backend);
+        return runModelBench(chosen->path, *p, *d, *c, *n, attention, runtime);
     }
     if (!parser.isSet(tokenizer))
         return fail(QStringLiteral("nothing to benchmark: give --tokenizer, --op, --extract, "

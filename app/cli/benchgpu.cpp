@@ -282,13 +282,13 @@ int runShapeBench(const QCommandLineParser& parser)
             {
                 // A question's start as the app makes it: fork the document's state (on the
                 // GPU: copied on the device when the budget has room) and decode one token.
-                QElapsedTimer t;
-                t.start();
+                QElapsedTimer clock;
+                clock.start();
                 lectern::State question = s.fork();
                 if (auto first = decodeSeconds(question, 1, c.vocab); !first)
                     return fail(first.error().message);
                 const std::string f = "fork + 1 token ms after " + std::to_string(ctx);
-                row(f.c_str(), double(t.nsecsElapsed()) / 1e6, 0, "ms");
+                row(f.c_str(), double(clock.nsecsElapsed()) / 1e6, 0, "ms");
             }
 #ifdef LECTERN_HAVE_CUDA
             if (runtime.backend == lectern::Backend::cuda) {

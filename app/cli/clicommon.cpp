@@ -44,6 +44,13 @@ void addBackendOption(QCommandLineParser& parser)
         QStringLiteral("Where the model runs: auto (the GPU when one is usable, else the CPU), "
                        "cpu or cuda (default: $LECTERN_BACKEND, else auto)."),
         QStringLiteral("auto|cpu|cuda")));
+    parser.addOption(QCommandLineOption(
+        QStringLiteral("gpu-memory-mb"),
+        QStringLiteral("cuda: MiB of GPU memory the model may use, weights first, then the "
+                       "document's attention cache (what does not fit is read from RAM and "
+                       "disk as needed); 0 = 90% of the free memory (default: "
+                       "$LECTERN_GPU_MEMORY_MB, else 0)."),
+        QStringLiteral("n")));
 }
 
 bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& runtime,
@@ -58,6 +65,17 @@ bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& run
         return false;
     }
     runtime.backend = choice->backend;
+    QString budget = parser.value(QStringLiteral("gpu-memory-mb"));
+    if (budget.isEmpty())
+        budget = qEnvironmentVariable("LECTERN_GPU_MEMORY_MB", QStringLiteral("0"));
+    bool ok = false;
+    const qint64 mib = budget.trimmed().toLongLong(&ok);
+    if (!ok || mib < 0 || mib > (qint64(1) << 30)) {
+        *error = QStringLiteral("invalid --gpu-memory-mb '%1' (expected MiB, 0 = automatic)")
+                     .arg(budget.left(40));
+        return false;
+    }
+    runtime.gpu_memory_budget = std::size_t(mib) << 20;
 #ifdef LECTERN_HAVE_CUDA
     if (request == QLatin1String("auto") && choice->backend == lectern::Backend::cpu &&
         !choice->note.empty())

@@ -46,10 +46,11 @@ std::optional<lectern::AttentionMode> parseAttentionMode(const QString& name);  
 std::optional<lectern::KvDType> parseKvDType(const QString& name);              // f32|f16|int8
 const char* kvDTypeName(lectern::KvDType type);
 
-// --backend auto|cpu|cuda, for every command that loads a model. The default is the environment
-// variable LECTERN_BACKEND when set (the test suite pins cpu), else auto.
+// --backend auto|cpu|cuda and --gpu-memory-mb, for every command that loads a model. The
+// defaults are the environment variables LECTERN_BACKEND (the test suite pins cpu; else auto)
+// and LECTERN_GPU_MEMORY_MB (else 0: automatic).
 void addBackendOption(QCommandLineParser& parser);
-// Resolve --backend into runtime.backend. When auto falls back to the CPU in a build that has
+// Resolve --backend into runtime.backend and --gpu-memory-mb into runtime.gpu_memory_budget. When auto falls back to the CPU in a build that has
 // the CUDA backend, the reason is noted on stderr ("lectern-cli: note: no NVIDIA GPU found ...");
 // a build without CUDA stays silent (the CPU is its only backend). False with `error` set when
 // the request cannot be met (cuda without a GPU, an unknown name).

@@ -498,7 +498,9 @@ int runIngest(const QStringList& args)
     bool lineOpen = false;
     lectern::IngestControl control;
     control.cancel = &g_cancel;
+    std::string deviceNote;  // on the GPU: dense or paged KV, printed with the summary
     control.on_progress = [&](const lectern::IngestProgress& p) {
+        deviceNote = p.device_note;
         if (sinceLine.elapsed() < (tty ? 200 : 2000))
             return;
         sinceLine.restart();
@@ -551,6 +553,8 @@ int runIngest(const QStringList& args)
     std::fprintf(stderr, "[%lld tokens ingested in %.2f s, %.0f tokens/s]\n",
                  static_cast<long long>(rest.size()), seconds,
                  seconds > 0 ? double(rest.size()) / seconds : 0.0);
+    if (!deviceNote.empty())
+        std::fprintf(stderr, "[%s]\n", deviceNote.c_str());
     printSummary(after, dir);
     return Success;
 }

@@ -23,11 +23,6 @@ constexpr std::size_t kAlign = 256;
 
 std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-std::string gib(std::size_t bytes) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
-    return buf;
-}
 
 // Two passes over the weights: first every piece records its size and where its device pointer
 // goes, then one allocation and one copy per piece.
@@ -101,8 +96,8 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
     const std::size_t budget = model.runtime.gpu_memory_budget;
     if (budget > 0) {
         if (budget < used)
-            return make_error("the GPU memory budget of " + gib(budget) + " is smaller than the " +
-                              gib(used) + " the weights and scratch need");
+            return make_error("the GPU memory budget of " + memory_size(budget) + " is smaller than the " +
+                              memory_size(used) + " the weights and scratch need");
         m->m_kv_budget = std::min(budget - used, free);
     } else {
         m->m_kv_budget = std::size_t(double(free) * 0.9);
@@ -110,12 +105,22 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
     return std::unique_ptr<DeviceModel>(std::move(m));
 }
 
+// MiB below a GiB: a small model's budget would read "0.01 GiB".
+std::string memory_size(std::size_t bytes) {
+    char buf[32];
+    if (bytes >= (1ull << 30))
+        std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+    else
+        std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(1ull << 20));
+    return buf;
+}
+
 CudaModel::~CudaModel() {
     if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
 }
 
 std::string CudaModel::describe() const {
-    return m_info.name + ", " + gib(m_weight_bytes) + " of weights, " + gib(m_kv_budget) +
+    return m_info.name + ", " + memory_size(m_weight_bytes) + " of weights, " + memory_size(m_kv_budget) +
            " for KV rows";
 }
 
@@ -162,7 +167,7 @@ Result<void> CudaModel::upload_weights() {
     }
     auto buffer = DeviceBuffer::allocate(p.bytes());
     if (!buffer)
-        return with_context("allocating " + gib(p.bytes()) + " of GPU memory for the weights",
+        return with_context("allocating " + memory_size(p.bytes()) + " of GPU memory for the weights",
                             buffer.error());
     m_weights = std::move(*buffer);
     m_weight_bytes = p.bytes();
@@ -193,7 +198,7 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t total = n_rows_c * piece_c + lora + ffn + logits + selected + shares;
     auto buffer = DeviceBuffer::allocate(total);
     if (!buffer)
-        return with_context("allocating " + gib(total) + " of GPU scratch", buffer.error());
+        return with_context("allocating " + memory_size(total) + " of GPU scratch", buffer.error());
     m_work = std::move(*buffer);
     auto* base = static_cast<std::byte*>(m_work.data());
     std::size_t at = 0;
@@ -226,8 +231,8 @@ Result<void> CudaModel::charge_kv(std::size_t bytes) {
     };
     if (fits() || (reclaim_idle_pools() > 0 && fits())) return {};
     std::lock_guard lock(m_kv_mutex);
-    return make_error("GPU memory budget for KV rows reached (" + gib(m_kv_used) + " used of " +
-                          gib(m_kv_budget) + ", " + gib(bytes) +
+    return make_error("GPU memory budget for KV rows reached (" + memory_size(m_kv_used) + " used of " +
+                          memory_size(m_kv_budget) + ", " + memory_size(bytes) +
                           " more needed): this context is too long for the GPU; raise the "
                           "budget, free GPU memory, or use --backend cpu");
 }

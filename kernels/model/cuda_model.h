@@ -55,6 +55,9 @@ struct DeviceWorkspace {
 
 class CudaState;
 
+// "1.50 GiB", or "12.3 MiB" below a GiB, for messages.
+std::string memory_size(std::size_t bytes);
+
 // A run of consecutive entries of the model's block_order, [begin, end), launched as one piece:
 // with LN0 before it when it starts the model, with the final LN and the head after it when it
 // ends the model (and rows are wanted). A one-token call with graphs replays each such run

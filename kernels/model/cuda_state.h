@@ -40,6 +40,8 @@ public:
     // is dense and the budget has room for the copy's mirrors without taking anyone's back;
     // null otherwise (paged, or no room: the fork uploads from the host when it first runs).
     std::unique_ptr<DeviceState> fork() const override;
+    // "KV rows on the GPU: ..." (dense) or "paged KV cache on the GPU: ..." (cuda_state_paged.cpp).
+    std::string memory_note() const override;
 
     // The flat recurrent layout: per RWKV block att_shift [C], wkv [H*N*N], ffn_shift [C]; then
     // per attention block ffn_shift [C].

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <string>
 
 #include "cuda_check.cuh"
 #include "cuda_state.h"
@@ -32,6 +33,20 @@ Result<void> CudaState::prepare(const std::vector<KvCache>& hosts, int T) {
     for (std::size_t j = 0; j < m_kv.size(); ++j)
         if (auto ok = paged_catch_up(int(j), hosts[j].impl(), T); !ok) return ok;
     return {};
+}
+
+std::string CudaState::memory_note() const {
+    if (m_kv.empty()) return "the recurrent state on the GPU (no attention blocks)";
+    if (!m_pages) {
+        std::size_t bytes = 0;
+        for (const KvMirror& k : m_kv) bytes += k.charged;
+        return "KV rows on the GPU: " + memory_size(bytes) + " (every chunk resident)";
+    }
+    const int slots = m_pages->slot_count();
+    return "paged KV cache on the GPU: " + std::to_string(slots) + " chunk slots (" +
+           memory_size(std::size_t(slots) * m_pages->slot_bytes()) + ") for " +
+           std::to_string(useful_slots(0)) +
+           " chunks of the attention blocks; the others are read from RAM or disk when selected";
 }
 
 int CudaState::useful_slots(std::int64_t rows) const {

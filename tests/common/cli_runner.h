@@ -12,10 +12,11 @@ struct CliRun {
     QByteArray err;
 };
 
-inline CliRun runLecternCli(const QStringList& args, int timeoutMs = 120000)
+// `program`: a lectern-cli build (tests/emu runs lectern-cli-emu, the emulated GPU backend's).
+inline CliRun runCli(const QString& program, const QStringList& args, int timeoutMs = 120000)
 {
     QProcess p;
-    p.start(QStringLiteral(LECTERN_BIN_DIR "/lectern-cli"), args);
+    p.start(program, args);
     CliRun r;
     if (!p.waitForFinished(timeoutMs)) {
         p.kill();
@@ -26,4 +27,9 @@ inline CliRun runLecternCli(const QStringList& args, int timeoutMs = 120000)
     r.out = p.readAllStandardOutput();
     r.err = p.readAllStandardError();
     return r;
+}
+
+inline CliRun runLecternCli(const QStringList& args, int timeoutMs = 120000)
+{
+    return runCli(QStringLiteral(LECTERN_BIN_DIR "/lectern-cli"), args, timeoutMs);
 }

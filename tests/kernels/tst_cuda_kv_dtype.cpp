@@ -156,6 +156,8 @@ private slots:
         lectern::State sp(gpu, a);
         const auto got = feed(sp, ids, {100, 101, 170}, &error);
         QVERIFY2(!got.empty(), qPrintable(error));
+        QVERIFY2(lectern::device_memory_note(sp).starts_with("paged KV cache"),
+                 lectern::device_memory_note(sp).c_str());
         const QString why = agree(got, want, V, tol, Rule::near_ties);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("paged GPU vs CPU: ") + why));
     }

@@ -1,6 +1,7 @@
 // SettingsDialog OK and Cancel: OK saves the model and tokenizer (QSettings) and the engine and
 // answer settings (the library, through LibraryController), and a dialog opened later shows
 // them; Cancel changes nothing; an empty tokenizer means the bundled World vocabulary.
+#include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QLineEdit>
@@ -43,6 +44,7 @@ void changeEverything(const SettingsDialog& dialog)
 {
     field<QSpinBox>(dialog, "Threads")->setValue(1);
     field<QSpinBox>(dialog, "Memory budget")->setValue(768);
+    field<QSpinBox>(dialog, "GPU memory")->setValue(6144);
     field<QDoubleSpinBox>(dialog, "Temperature")->setValue(0.7);
     field<QDoubleSpinBox>(dialog, "Top-p")->setValue(0.85);
     field<QSpinBox>(dialog, "Top-k")->setValue(40);
@@ -90,8 +92,8 @@ private Q_SLOTS:
     {
         SettingsDialog dialog(m_controller.get());
         for (const char* name : {"Model file", "Tokenizer", "Threads", "Memory budget", "Backend",
-                                 "Temperature", "Top-p", "Top-k", "Presence penalty",
-                                 "Frequency penalty", "Seed", "Longest answer",
+                                 "GPU memory", "Temperature", "Top-p", "Top-k",
+                                 "Presence penalty", "Frequency penalty", "Seed", "Longest answer",
                                  "Download address", "Expected SHA-256", "Download progress"})
             QVERIFY2(UiTest::findByAccessibleName<QWidget>(&dialog, QLatin1String(name)), name);
     }
@@ -113,6 +115,7 @@ private Q_SLOTS:
         QCOMPARE(engine.threads, 1);
         QCOMPARE(engine.ramBudgetBytes, qint64(768) << 20);
         QVERIFY(!engine.useCuda);
+        QCOMPARE(engine.gpuMemoryBytes, qint64(6144) << 20);
         const SamplingSettings s = m_controller->samplingSettings();
         QCOMPARE(s.temperature, 0.7);
         QCOMPARE(s.topP, 0.85);
@@ -130,6 +133,7 @@ private Q_SLOTS:
         QCOMPARE(again.tokenizer(), AppTest::tokenizerPath());
         QCOMPARE(field<QSpinBox>(again, "Threads")->value(), 1);
         QCOMPARE(field<QSpinBox>(again, "Memory budget")->value(), 768);
+        QCOMPARE(field<QSpinBox>(again, "GPU memory")->value(), 6144);
         QCOMPARE(field<QDoubleSpinBox>(again, "Temperature")->value(), 0.7);
         QCOMPARE(field<QSpinBox>(again, "Top-k")->value(), 40);
         QCOMPARE(field<QSpinBox>(again, "Seed")->value(), 1234);
@@ -153,11 +157,28 @@ private Q_SLOTS:
         const EngineSettings engine = m_controller->engineSettings();
         QCOMPARE(engine.threads, engineBefore.threads);
         QCOMPARE(engine.ramBudgetBytes, engineBefore.ramBudgetBytes);
+        QCOMPARE(engine.gpuMemoryBytes, engineBefore.gpuMemoryBytes);
         const SamplingSettings s = m_controller->samplingSettings();
         QCOMPARE(s.temperature, samplingBefore.temperature);
         QCOMPARE(s.topK, samplingBefore.topK);
         QCOMPARE(s.seed, samplingBefore.seed);
         QCOMPARE(s.maxTokens, samplingBefore.maxTokens);
+    }
+
+    // The GPU's memory cap applies to the CUDA backend only: editable while it is chosen.
+    void gpuMemoryFollowsTheBackend()
+    {
+        SettingsDialog dialog(m_controller.get());
+        auto* backend = field<QComboBox>(dialog, "Backend");
+        auto* gpuMemory = field<QSpinBox>(dialog, "GPU memory");
+        QCOMPARE(gpuMemory->value(), 0);  // automatic
+        QVERIFY(!gpuMemory->specialValueText().isEmpty());
+        backend->setCurrentIndex(0);
+        QVERIFY(!gpuMemory->isEnabled());
+        if (!EngineController::capabilities().cuda)
+            QSKIP("no usable CUDA GPU here: the CUDA entry cannot be chosen");
+        backend->setCurrentIndex(1);
+        QVERIFY(gpuMemory->isEnabled());
     }
 
     void emptyTokenizerMeansWorld()

@@ -91,6 +91,7 @@ struct IngestProgress {
     std::int64_t tokens_total = 0;  // tokens_expected
     double tokens_per_s = 0.0;      // this call's rate so far
     double eta_s = 0.0;             // at that rate
+    std::string device_note;        // on a GPU: where the KV rows sit (device_memory_note)
 };
 
 struct IngestControl {

@@ -165,4 +165,10 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
 // call uploads as usual).
 Result<void> warm_up(State& state, int next_tokens = 4096);
 
+// Where `state`'s data sits on its model's device, in words, for notes and logs: empty on the CPU
+// backend and before the state's first device call; else e.g. "KV rows on the GPU: 3.1 MiB
+// (every chunk resident)" or "paged KV cache on the GPU: 12 chunk slots (6.0 MiB) for 48 chunks
+// ...", which tells a user why questions over a long document read from RAM or disk.
+std::string device_memory_note(const State& state);
+
 }  // namespace lectern

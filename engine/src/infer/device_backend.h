@@ -27,6 +27,8 @@ public:
     // this one; null when the backend cannot make one cheaply here (the fork then starts on the
     // host and uploads on its first call, as before).
     virtual std::unique_ptr<DeviceState> fork() const { return nullptr; }
+    // Where this state's data sits on the device, in words (device_memory_note).
+    virtual std::string memory_note() const { return {}; }
 };
 
 // A model's weights on the device and the forward pass there. One call at a time (the engine

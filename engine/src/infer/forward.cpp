@@ -117,6 +117,13 @@ Result<void> warm_up(State& state, int next_tokens) {
     return m.device->warm_up(s, next_tokens);
 }
 
+std::string device_memory_note(const State& state) {
+    const State::Impl& s = state.impl();
+    // Under the model's mutex: another state's call may take this state's pool back.
+    std::lock_guard lock(s.model->impl().mutex);
+    return s.device ? s.device->memory_note() : std::string();
+}
+
 Result<void> forward(State& state, std::span<const token_id> tokens, bool all_rows,
                      std::vector<float>& logits, ForwardTrace* trace) {
     State::Impl& s = state.impl();

@@ -176,6 +176,7 @@ void Ingest::report(std::int64_t position) const {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
     p.tokens_per_s = secs > 0 ? double(position - m_first) / secs : 0.0;
     p.eta_s = p.tokens_per_s > 0 ? double(p.tokens_total - position) / p.tokens_per_s : 0.0;
+    if (m_s.work) p.device_note = device_memory_note(*m_s.work);
     m_control.on_progress(p);
 }
 
