@@ -58,11 +58,12 @@ if [ -n "$bundle" ]; then
   done
   # The whole model on the GPU: random-weight models of the released shapes (bench --shape),
   # decode/prefill against the rooflines measured in the same process. Each run is capped so the
-  # script stays inside its 8 minutes; a capped run still prints the rows it finished.
+  # script stays inside its 8 minutes; a capped run still prints the rows it finished. RWKV-X
+  # with an f16 KV cache (GPU_BENCH_KV), a document store's: the prefill seals completed chunks.
   if [ "${GPU_BENCH:-1}" != 0 ] && [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--shape"; then
     for shape in ${GPU_BENCH_SHAPES:-rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b}; do
       cap=${GPU_BENCH_CAP:-45}; extra=""
-      [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072} --synthetic-contexts ${GPU_BENCH_SYNTHETIC:-131072,1048576}"; }
+      [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072} --synthetic-contexts ${GPU_BENCH_SYNTHETIC:-131072,1048576} --kv-dtype ${GPU_BENCH_KV:-f16}"; }
       echo >>"$results"
       # shellcheck disable=SC2086
       timeout "$cap" "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill 4096 \

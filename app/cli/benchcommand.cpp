@@ -310,8 +310,9 @@ int runBench(const QStringList& args)
                                                     "measurement (4096)."),
                                      QStringLiteral("N"), QStringLiteral("4096"));
     const QCommandLineOption kvDtype(QStringLiteral("kv-dtype"),
-                                     QStringLiteral("model: KV-cache type of attention blocks "
-                                                    "f32|f16|int8 (f32)."),
+                                     QStringLiteral("model, shape: KV-cache type of attention "
+                                                    "blocks f32|f16|int8 (f32; a document "
+                                                    "store's is f16)."),
                                      QStringLiteral("TYPE"), QStringLiteral("f32"));
     const QCommandLineOption extract(
         QStringLiteral("extract"),

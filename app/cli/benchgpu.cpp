@@ -163,12 +163,20 @@ int runShapeBench(const QCommandLineParser& parser)
     const double loadS = double(loadTimer.nsecsElapsed()) / 1e9;
     const lectern::ModelConfig& c = (*model)->config();
     lectern::AttentionOptions attention;  // native, chunk 2048, top-k 3 (the released config)
+    // --kv-dtype f16 is a document store's cache: on the GPU each completed chunk is then sealed
+    // (taken back rounded from the host), which the RWKV-X rows include.
+    const auto kv = parseKvDType(parser.value(QStringLiteral("kv-dtype")));
+    if (!kv)
+        return fail(QStringLiteral("--kv-dtype must be f32, f16 or int8"), UsageError);
+    attention.kv_dtype = *kv;
 
     const double bytes = weightBytesPerToken(c, es);
     const double flops = flopsPerToken(c, bytes, es);
-    std::printf("shape: %s  device: %s  backend: %s  weights/token: %.2f GB  load: %.1f s\n",
+    std::printf("shape: %s  device: %s  backend: %s  kv: %s  weights/token: %.2f GB  load: "
+                "%.1f s\n",
                 qPrintable(parser.value(QStringLiteral("shape"))), device.c_str(),
-                lectern::backend_name(runtime.backend), bytes / 1e9, loadS);
+                lectern::backend_name(runtime.backend), kvDTypeName(attention.kv_dtype),
+                bytes / 1e9, loadS);
     if (copyGbS > 0)
         std::printf("roofline: copy %.0f GB/s -> decode %.1f tok/s; bf16 GEMM %.0f TFLOP/s -> "
                     "prefill %.0f tok/s\n",

@@ -18,19 +18,21 @@ private slots:
         QProcess p;
         p.setProcessChannelMode(QProcess::MergedChannels);
         // Contexts: one below the chunk size (2048: no chunk to select), one above (two complete
-        // chunks to score and attend); a synthetic context of three chunks.
+        // chunks to score and attend); a synthetic context of three chunks. An f16 cache, as a
+        // document store's: the prefill seals each chunk it completes.
         p.start(QStringLiteral(LECTERN_CLI_EMU),
                 {QStringLiteral("bench"), QStringLiteral("--backend"), QStringLiteral("cuda"),
                  QStringLiteral("--shape"), QStringLiteral("rwkvx-tiny"),
                  QStringLiteral("--prefill"), QStringLiteral("64"), QStringLiteral("--decode"),
                  QStringLiteral("3"), QStringLiteral("--profile"), QStringLiteral("--contexts"),
                  QStringLiteral("300,4200"), QStringLiteral("--synthetic-contexts"),
-                 QStringLiteral("6500")});
+                 QStringLiteral("6500"), QStringLiteral("--kv-dtype"), QStringLiteral("f16")});
         QVERIFY(p.waitForStarted());
         QVERIFY(p.waitForFinished(540000));
         const QString out = QString::fromUtf8(p.readAll());
         QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(out));
-        QVERIFY2(out.contains(QStringLiteral("device: Lectern CPU emulator  backend: cuda")),
+        QVERIFY2(out.contains(
+                     QStringLiteral("device: Lectern CPU emulator  backend: cuda  kv: f16")),
                  qPrintable(out));
         QVERIFY2(out.contains(QRegularExpression(QStringLiteral("^roofline: copy [0-9]"),
                                                  QRegularExpression::MultilineOption)),
