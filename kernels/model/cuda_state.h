@@ -85,9 +85,9 @@ public:
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);
     // A KV cache in f16 or int8: the host just sealed block j's chunk c in that precision. The
-    // device takes the chunk's rounded rows (dense: into the mirror; paged: its slot is dropped
-    // and reloads from the host when next selected) and the host's mean, so later queries select
-    // and read the chunk exactly as the CPU does (cuda_state_paged.cpp).
+    // device rounds its copy of the chunk's rows the same way (dense: in the mirror; paged: in
+    // its slot, if it has one) and takes the host's mean, so later queries select and read the
+    // chunk exactly as the CPU does (cuda_state_paged.cpp).
     Result<void> take_sealed_chunk(int j, const KvCache::Impl& host, std::int64_t c);
 
     // Dense mode. Room for `rows` rows in block j's mirror (grows geometrically within the budget).

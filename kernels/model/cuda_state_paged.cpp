@@ -9,7 +9,9 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "cuda_engine_common.h"
 #include "cuda_state.h"
+#include "lectern/cuda/kv_seal.h"
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
@@ -179,29 +181,28 @@ Result<void> CudaState::take_sealed_chunk(int j, const KvCache::Impl& host, std:
     const int B = m_chunk_size;
     if (c < 0 || c >= host.store.chunk_count() || (c + 1) * B > k.rows || c >= k.mean_chunks)
         return make_error("a sealed KV chunk the GPU has not computed");
-    const std::size_t row_bytes = m_C * sizeof(float);
-    m_staging.resize(std::size_t(B) * m_C * 2);
-    if (m_pages) {
-        m_pages->planner().forget(j, c);
-    } else {
-        float* sk = m_staging.data();
-        float* sv = sk + std::size_t(B) * m_C;
-        if (auto staged = stage_host_rows(host, c * B, B, m_C, sk, sv); !staged) return staged;
-        const std::size_t offset = std::size_t(c) * B * row_bytes;
-        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + offset, sk,
-                                    std::size_t(B) * row_bytes, cudaMemcpyHostToDevice));
-        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.values.data()) + offset, sv,
-                                    std::size_t(B) * row_bytes, cudaMemcpyHostToDevice));
+    // The rows, rounded where they are on the device exactly as the host rounded its copy of
+    // them (kv_seal.cu); a paged chunk without a slot is loaded from the host, rounded, later.
+    const KvDType dtype = host.options.kv_dtype;
+    if (!m_pages) {
+        const std::size_t at = std::size_t(c) * B * m_C;
+        LECTERN_TRY(kv_seal_chunk(dtype, B, int(m_C), m_C, static_cast<float*>(k.keys.data()) + at,
+                                  static_cast<float*>(k.values.data()) + at, m_model.stream()));
+    } else if (const int slot = m_pages->planner().slot_of(j, c); slot >= 0) {
+        LECTERN_TRY(kv_seal_chunk(dtype, B, int(m_C), m_C, m_pages->slot_keys(slot),
+                                  m_pages->slot_values(slot), m_model.stream()));
     }
-    // The host's mean is of the stored (rounded) rows: [H][chunks][64] -> the device's [C] row.
-    float* mean = m_staging.data();
+    // The host's mean, of the stored rows, [H][chunks][64] -> the device's [C] row: the same
+    // selections as the CPU (a mean summed on the device would differ in its last bits).
+    m_staging.resize(m_C);
     const int H = int(m_C / kv_head_dim);
     for (int h = 0; h < H; ++h)
-        std::memcpy(mean + std::size_t(h) * kv_head_dim,
+        std::memcpy(m_staging.data() + std::size_t(h) * kv_head_dim,
                     host.store.means(h) + std::size_t(c) * kv_head_dim,
                     kv_head_dim * sizeof(float));
-    LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.means.data()) + std::size_t(c) * row_bytes,
-                                mean, row_bytes, cudaMemcpyHostToDevice));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(static_cast<float*>(k.means.data()) + std::size_t(c) * m_C,
+                                     m_staging.data(), m_C * sizeof(float), cudaMemcpyHostToDevice,
+                                     m_model.stream()));
     return {};
 }
 

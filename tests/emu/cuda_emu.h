@@ -145,6 +145,7 @@ T __ldg(const T* p) {
 // -ffp-contract=off, so plain operations round the same way.
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 using std::isnan;
 using std::max;

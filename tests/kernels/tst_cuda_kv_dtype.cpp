@@ -2,10 +2,11 @@
 // as the CPU engine, which reads every complete chunk in the cache's precision and a query's own
 // chunk in float32 (attention/kv_cache_impl.h), whatever the calls' cuts. Checked GPU vs CPU: one
 // prefill (chunks complete inside the call, so later queries of the same call select rounded
-// chunks), token-by-token decode, prefills cut at random positions, a state that went through
-// serialize/deserialize (its rows come back from the host, as a reopened document store's do)
-// continuing, and the paged KV cache under a small budget. QSKIPs without a device
-// (tests/emu runs it on the emulated backend as tst_cuda_kv_dtype_emu).
+// chunks), token-by-token decode (and the same decode from CUDA graphs, bit for bit), prefills
+// cut at random positions, a state that went through serialize/deserialize (its rows come back
+// from the host, as a reopened document store's do) continuing, and the paged KV cache under a
+// small budget. QSKIPs without a device (tests/emu runs it on the emulated backend as
+// tst_cuda_kv_dtype_emu).
 //
 // Model rwkvx-c128-1attn-f32 (f32 matrices: GPU and CPU differ only by summation order), chunk 16,
 // top-k 3, 300 tokens: 18 chunks complete. Rule near_ties (at most 3 % of the rows over the
@@ -88,6 +89,21 @@ private slots:
         QVERIFY2(!decoded.empty(), qPrintable(error));
         why = agree(decoded, want, V, tol, Rule::near_ties);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU decode vs CPU: ") + why));
+
+        // 2b. The same decode replayed from CUDA graphs (RWKV blocks graphed, attention blocks
+        // launched; the sealing between tokens writes into the buffers the graphs read): the
+        // same bits as the plain launches.
+        {
+            lectern::RuntimeOptions rt;
+            rt.backend = lectern::Backend::cuda;
+            rt.cuda_graphs = true;
+            auto graphed = lectern::Model::load(model_path().toStdString(), rt);
+            QVERIFY2(graphed, graphed ? "" : graphed.error().message.c_str());
+            lectern::State sgr(*graphed, a);
+            const auto replayed = feed(sgr, ids, every_position(ids.size()), &error);
+            QVERIFY2(!replayed.empty(), qPrintable(error));
+            QVERIFY(replayed == decoded);
+        }
 
         // 3. Calls cut anywhere, inside chunks and on their boundaries.
         std::mt19937 rng(99u);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lectern/backend.h"
+#include "lectern/kv_dtype.h"
 #include "lectern/model_config.h"
 #include "lectern/result.h"
 #include "lectern/tokenizer.h"
@@ -21,9 +22,6 @@ enum class AttentionMode : std::uint8_t {
     native,  // paper/training MoBA (§3.3): split-invariant, what "ingest once, ask later" needs
     compat,  // official rwkv-x 0.1.3 (§3.4-§3.6): prefill chunk-local, decode shared top-k
 };
-
-// Precision the attention KV cache is kept in.
-enum class KvDType : std::uint8_t { f32, f16, int8 };
 
 struct AttentionOptions {
     AttentionMode mode = AttentionMode::native;

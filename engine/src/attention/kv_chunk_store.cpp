@@ -94,6 +94,23 @@ void store_rows(KvDType dtype, const float* x, std::size_t n, std::byte* dst, fl
 
 }  // namespace
 
+void kv_round_trip(KvDType dtype, const float* x, std::size_t n, float* out) {
+    switch (dtype) {
+        case KvDType::f32:
+            if (out != x) std::memmove(out, x, n * sizeof(float));
+            return;
+        case KvDType::f16:
+            for (std::size_t i = 0; i < n; ++i) out[i] = kv_half_to_float(f32_to_f16(x[i]));
+            return;
+        case KvDType::int8: {
+            std::vector<std::int8_t> q(n);
+            const float s = quantize_int8(x, n, q.data());
+            for (std::size_t i = 0; i < n; ++i) out[i] = float(q[i]) * s;  // as kv_load_row
+            return;
+        }
+    }
+}
+
 KvChunk::KvChunk(KvDType dtype, int n_head, int rows)
     : m_dtype(dtype), m_heads(n_head), m_rows(rows) {
     const std::size_t bytes = std::size_t(n_head) * slice_bytes();

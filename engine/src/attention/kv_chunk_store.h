@@ -56,6 +56,10 @@ LECTERN_ALWAYS_INLINE inline float kv_half_to_float(std::uint16_t h) {
 // Row `i` of a head's keys (or values) as float32 into out[64].
 void kv_load_row(const KvRows& rows, bool values, int i, float* out);
 
+// n values of one head's keys (or values) stored in `dtype` as a chunk stores them (int8: one
+// absmax scale for the n) and read back as kv_load_row reads them, into out (may equal x).
+void kv_round_trip(KvDType dtype, const float* x, std::size_t n, float* out);
+
 // The mean key of `rows` (double accumulation in row order) into out[64]: what a chunk stores as
 // its mean, and what verify_chunk_file recomputes to check a file's stored means bit for bit.
 void kv_mean_key(const KvRows& rows, float* out);
