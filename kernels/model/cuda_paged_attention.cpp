@@ -85,6 +85,13 @@ Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAtt
                 need.push_back(chosen);
         all.insert(need.begin(), need.end());
     }
+    // The chunks to come from the host: those of a document store start reading from disk now,
+    // all at once, while the first ones are staged (ChunkStore::prefetch).
+    std::vector<std::int64_t> cold;
+    for (const std::int64_t chunk : all)
+        if (!pages.planner().resident(j, chunk)) cold.push_back(chunk);
+    std::sort(cold.begin(), cold.end());
+    host.store.prefetch(cold);
     if (int(all.size()) > pages.slot_count()) {
         // Room for the whole call if the budget has it; otherwise the split below copes, given
         // a pool that holds the largest query's chunks. So a pool smaller than that must reach

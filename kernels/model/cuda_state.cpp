@@ -251,6 +251,11 @@ Result<void> CudaState::catch_up(int j, const KvCache::Impl& host) {
     m_staging.resize(std::size_t(B) * m_C * 2);
     float* sk = m_staging.data();
     float* sv = sk + std::size_t(B) * m_C;
+    // A reopened document: its chunk files start reading from disk, all of them, while the first
+    // are staged (ChunkStore::prefetch).
+    std::vector<std::int64_t> chunks;
+    for (std::int64_t c = k.rows / B; c < host.store.chunk_count(); ++c) chunks.push_back(c);
+    host.store.prefetch(chunks);
     while (k.rows < want) {
         const std::int64_t r0 = k.rows;
         const std::int64_t n = r0 < chunk_rows ? std::min<std::int64_t>((r0 / B + 1) * B, want) - r0

@@ -1,7 +1,8 @@
 // States whose complete KV chunks were written to chunk files, dropped from memory and read back
 // through a disk source (what a document store does) behave exactly like all-in-memory states:
 // bit-identical logits, forks, serialize images; a corrupted chunk file makes forward() fail with
-// an error naming the file instead of crashing.
+// an error naming the file instead of crashing. ChunkStore::prefetch starts reading announced chunk
+// files into the page cache (Linux) and leaves the others alone.
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -10,6 +11,17 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#ifdef __linux__
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+#include <QElapsedTimer>
+#include <QThread>
+
+#include <random>
 
 #include "attention/kv_cache_impl.h"
 #include "infer/state_impl.h"
@@ -48,6 +60,36 @@ QString move_chunks_to_disk(State& s, const std::string& root,
     }
     return {};
 }
+
+#ifdef __linux__
+// The share of a file's pages in the page cache (mincore over a map of it); -1 on error.
+double resident_share(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    void* p = size > 0 ? ::mmap(nullptr, std::size_t(size), PROT_READ, MAP_SHARED, fd, 0) : nullptr;
+    ::close(fd);
+    if (!p || p == MAP_FAILED) return -1;
+    const std::size_t page = std::size_t(::sysconf(_SC_PAGESIZE));
+    const std::size_t pages = (std::size_t(size) + page - 1) / page;
+    std::vector<unsigned char> in(pages);
+    const bool ok = ::mincore(p, std::size_t(size), in.data()) == 0;
+    ::munmap(p, std::size_t(size));
+    if (!ok) return -1;
+    std::size_t n = 0;
+    for (const unsigned char b : in) n += b & 1u;
+    return double(n) / double(pages);
+}
+
+// Drop a file's (clean, synced) pages from the page cache.
+void evict(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+}
+#endif
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return !a.empty() && a.size() == b.size() &&
@@ -173,6 +215,65 @@ private Q_SLOTS:
                  image.error().message.c_str());
         // The in-memory original is unaffected.
         QVERIFY(forward(mem, next, false, logits));
+    }
+
+    // Announced chunks of a disk source start reading into the page cache at once; a chunk not
+    // announced is left alone.
+    void prefetch_reads_announced_chunk_files() {
+#ifndef __linux__
+        QSKIP("prefetch uses posix_fadvise (Linux); elsewhere it is a hint that does nothing");
+#else
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const std::string root = dir.path().toStdString();
+        const int H = 4, rows = 2048;  // 4 MiB of f32 rows per chunk file
+        std::mt19937 rng(7);
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        ChunkStore store(H, rows, KvDType::f32);
+        std::vector<std::string> paths;
+        for (int c = 0; c < 3; ++c) {
+            std::vector<std::vector<float>> k(H), v(H);
+            std::vector<const float*> kp, vp;
+            for (int h = 0; h < H; ++h) {
+                for (int i = 0; i < rows * kv_head_dim; ++i) {
+                    k[std::size_t(h)].push_back(d(rng));
+                    v[std::size_t(h)].push_back(d(rng));
+                }
+                kp.push_back(k[std::size_t(h)].data());
+                vp.push_back(v[std::size_t(h)].data());
+            }
+            auto chunk = KvChunk::build(KvDType::f32, H, rows, kp.data(), vp.data());
+            paths.push_back(chunk_file_path(root, 0, c));
+            QVERIFY(write_chunk_file(paths.back(), *chunk, 0, c));
+            std::vector<float> means;
+            for (int h = 0; h < H; ++h)
+                means.insert(means.end(), chunk->mean(h), chunk->mean(h) + kv_head_dim);
+            store.append_from_source(means.data());
+        }
+        store.set_source(make_disk_chunk_source(std::make_shared<ChunkFileCache>(1 << 20), root, 0,
+                                                KvDType::f32, H, rows));
+        for (const std::string& p : paths) evict(p);
+        for (const std::string& p : paths)
+            if (const double r = resident_share(p); r < 0 || r > 0.5)
+                QSKIP(qPrintable(QStringLiteral("this file system keeps %1 of a file's pages "
+                                                "cached after POSIX_FADV_DONTNEED")
+                                     .arg(r)));
+        const std::int64_t announced[] = {0, 2};
+        store.prefetch(announced);
+        QElapsedTimer t;
+        t.start();
+        while ((resident_share(paths[0]) < 0.99 || resident_share(paths[2]) < 0.99) &&
+               t.elapsed() < 10000)
+            QThread::msleep(10);
+        QVERIFY2(resident_share(paths[0]) >= 0.99 && resident_share(paths[2]) >= 0.99,
+                 qPrintable(QStringLiteral("after %1 ms: %2, %3 of the announced files cached")
+                                .arg(t.elapsed())
+                                .arg(resident_share(paths[0]))
+                                .arg(resident_share(paths[2]))));
+        QVERIFY2(resident_share(paths[1]) <= 0.5,
+                 qPrintable(QString::number(resident_share(paths[1]))));
+        QVERIFY(store.acquire(0) && store.acquire(2));  // and read as usual
+#endif
     }
 
 private:

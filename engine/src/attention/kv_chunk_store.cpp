@@ -284,6 +284,12 @@ bool ChunkStore::resident(std::int64_t c) const {
     return c >= 0 && c < chunk_count() && m_chunks[std::size_t(c)] != nullptr;
 }
 
+void ChunkStore::prefetch(std::span<const std::int64_t> chunks) const {
+    if (!m_source) return;
+    for (const std::int64_t c : chunks)
+        if (c >= 0 && c < chunk_count() && !m_chunks[std::size_t(c)]) m_source->prefetch(c);
+}
+
 Result<std::shared_ptr<const KvChunk>> ChunkStore::acquire(std::int64_t c) const {
     if (c < 0 || c >= chunk_count())
         return make_error("KV chunk " + std::to_string(c) + " out of range (" +

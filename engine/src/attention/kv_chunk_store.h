@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,8 @@ class ChunkSource {
 public:
     virtual ~ChunkSource() = default;
     virtual Result<std::shared_ptr<const KvChunk>> load(std::int64_t c) const = 0;
+    // A hint that chunk c will be loaded soon: start reading it (from disk) without waiting.
+    virtual void prefetch(std::int64_t c) const { (void)c; }
 };
 
 // Complete chunks in order, chunk c covering cache rows [c*B, (c+1)*B), with the mean keys kept
@@ -166,6 +169,10 @@ public:
     // Chunk c, from memory or from the source. Errors (I/O, a corrupt file) name the file.
     Result<std::shared_ptr<const KvChunk>> acquire(std::int64_t c) const;
     bool resident(std::int64_t c) const;  // held in memory (no source access needed)
+    // Announce chunks about to be acquired: those only in the source start reading now, so that
+    // acquiring them one after another does not wait on the disk for each (the GPU's paged KV
+    // cache announces every chunk a call needs before loading the first).
+    void prefetch(std::span<const std::int64_t> chunks) const;
     // In-memory chunks only (compat mode, tests): precondition resident(c).
     const KvChunk& chunk(std::int64_t c) const { return *m_chunks[std::size_t(c)]; }
     // The in-memory chunk c, null when it lives only in the source.

@@ -159,4 +159,15 @@ void MappedFile::release() {
 
 #endif
 
+void advise_will_read(const std::string& path) {
+#if defined(__linux__)
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);  // starts readahead; does not block
+    ::close(fd);
+#else
+    (void)path;
+#endif
+}
+
 }  // namespace lectern

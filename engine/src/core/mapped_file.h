@@ -37,4 +37,9 @@ class MappedFile {
 #endif
 };
 
+// Ask the OS to start reading `path` into its page cache now, without waiting: a later map of it
+// then finds its pages there instead of faulting them in one by one. A hint: errors are ignored,
+// and it does nothing where the platform has no such call (posix_fadvise WILLNEED on Linux).
+void advise_will_read(const std::string& path);
+
 }  // namespace lectern

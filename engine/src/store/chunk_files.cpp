@@ -382,6 +382,10 @@ public:
         return chunk;
     }
 
+    void prefetch(std::int64_t c) const override {
+        advise_will_read(chunk_file_path(m_dir, m_block, c));
+    }
+
 private:
     std::shared_ptr<ChunkFileCache> m_cache;
     std::string m_dir;
