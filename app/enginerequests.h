@@ -23,7 +23,7 @@ struct EngineSettings {
     int threads = 0;                      // 0 = all hardware threads
     qint64 ramBudgetBytes = 512ll << 20;  // mapped KV chunk files kept open per store
     bool useCuda = false;                 // honoured only when the build has CUDA (capabilities())
-    qint64 gpuMemoryBytes = 0;            // with useCuda: device memory for weights and KV; 0 = auto
+    qint64 gpuMemoryBytes = 0;            // with useCuda: GPU memory for weights and KV (0: auto)
 };
 
 // Read a document (again): extract, tokenize, create or open its store, ingest the rest.

@@ -50,10 +50,11 @@ const char* kvDTypeName(lectern::KvDType type);
 // defaults are the environment variables LECTERN_BACKEND (the test suite pins cpu; else auto)
 // and LECTERN_GPU_MEMORY_MB (else 0: automatic).
 void addBackendOption(QCommandLineParser& parser);
-// Resolve --backend into runtime.backend and --gpu-memory-mb into runtime.gpu_memory_budget. When auto falls back to the CPU in a build that has
-// the CUDA backend, the reason is noted on stderr ("lectern-cli: note: no NVIDIA GPU found ...");
-// a build without CUDA stays silent (the CPU is its only backend). False with `error` set when
-// the request cannot be met (cuda without a GPU, an unknown name).
+// Resolve --backend into runtime.backend and --gpu-memory-mb into runtime.gpu_memory_budget. When
+// auto falls back to the CPU in a build that has the CUDA backend, the reason is noted on stderr
+// ("lectern-cli: note: no NVIDIA GPU found ..."); a build without CUDA stays silent (the CPU is its
+// only backend). False with `error` set when the request cannot be met (cuda without a GPU, an
+// unknown name, a bad --gpu-memory-mb).
 bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& runtime,
                   QString* error);
 

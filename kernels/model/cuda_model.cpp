@@ -23,7 +23,6 @@ constexpr std::size_t kAlign = 256;
 
 std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-
 // Two passes over the weights: first every piece records its size and where its device pointer
 // goes, then one allocation and one copy per piece.
 class WeightPacker {
@@ -96,8 +95,9 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
     const std::size_t budget = model.runtime.gpu_memory_budget;
     if (budget > 0) {
         if (budget < used)
-            return make_error("the GPU memory budget of " + memory_size(budget) + " is smaller than the " +
-                              memory_size(used) + " the weights and scratch need");
+            return make_error("the GPU memory budget of " + memory_size(budget) +
+                              " is smaller than the " + memory_size(used) +
+                              " the weights and scratch need");
         m->m_kv_budget = std::min(budget - used, free);
     } else {
         m->m_kv_budget = std::size_t(double(free) * 0.9);
@@ -120,8 +120,8 @@ CudaModel::~CudaModel() {
 }
 
 std::string CudaModel::describe() const {
-    return m_info.name + ", " + memory_size(m_weight_bytes) + " of weights, " + memory_size(m_kv_budget) +
-           " for KV rows";
+    return m_info.name + ", " + memory_size(m_weight_bytes) + " of weights, " +
+           memory_size(m_kv_budget) + " for KV rows";
 }
 
 Result<void> CudaModel::upload_weights() {
@@ -167,8 +167,9 @@ Result<void> CudaModel::upload_weights() {
     }
     auto buffer = DeviceBuffer::allocate(p.bytes());
     if (!buffer)
-        return with_context("allocating " + memory_size(p.bytes()) + " of GPU memory for the weights",
-                            buffer.error());
+        return with_context(
+            "allocating " + memory_size(p.bytes()) + " of GPU memory for the weights",
+            buffer.error());
     m_weights = std::move(*buffer);
     m_weight_bytes = p.bytes();
     return p.upload(m_weights);
@@ -231,10 +232,10 @@ Result<void> CudaModel::charge_kv(std::size_t bytes) {
     };
     if (fits() || (reclaim_idle_pools() > 0 && fits())) return {};
     std::lock_guard lock(m_kv_mutex);
-    return make_error("GPU memory budget for KV rows reached (" + memory_size(m_kv_used) + " used of " +
-                          memory_size(m_kv_budget) + ", " + memory_size(bytes) +
-                          " more needed): this context is too long for the GPU; raise the "
-                          "budget, free GPU memory, or use --backend cpu");
+    return make_error("GPU memory budget for KV rows reached (" + memory_size(m_kv_used) +
+                      " used of " + memory_size(m_kv_budget) + ", " + memory_size(bytes) +
+                      " more needed): this context is too long for the GPU; raise the "
+                      "budget, free GPU memory, or use --backend cpu");
 }
 
 void CudaModel::register_state(CudaState* state) {

@@ -168,7 +168,8 @@ private slots:
                  r.err.constData());
         QVERIFY2(r.out.contains("tokens: 1500\n") && r.out.contains("status: complete\n"),
                  r.out.constData());
-        const CliRun info = ingest(kCpu, path(QStringLiteral("cpu-") + kvDType), m_docFile, kvDType);
+        const CliRun info =
+            ingest(kCpu, path(QStringLiteral("cpu-") + kvDType), m_docFile, kvDType);
         QVERIFY2(info.exitCode == 0, info.err.constData());  // already ingested: the summary only
         const auto checkpoints = [](const QByteArray& out) {
             return QRegularExpression(QStringLiteral("checkpoints: (\\d+)"))
@@ -202,9 +203,11 @@ private slots:
         QTest::newRow("f16-paged") << "cpu-f16" << true << QStringList{};
         // A 1 MiB map budget: chunk files are unmapped and mapped again as pages load.
         QTest::newRow("int8-paged-ram1")
-            << "cpu-int8" << true << QStringList{QStringLiteral("--ram-budget-mb"), QStringLiteral("1")};
+            << "cpu-int8" << true
+            << QStringList{QStringLiteral("--ram-budget-mb"), QStringLiteral("1")};
         QTest::newRow("f16-paged-as-of")
-            << "cpu-f16" << true << QStringList{QStringLiteral("--as-of-token"), QStringLiteral("768")};
+            << "cpu-f16" << true
+            << QStringList{QStringLiteral("--as-of-token"), QStringLiteral("768")};
     }
     void askOnGpu()
     {
@@ -229,7 +232,8 @@ private slots:
         QVERIFY2(gpuRun.exitCode == 0, gpuRun.err.constData());
         QCOMPARE(gpuRun.out.split('\n').value(0), cpu.out.split('\n').value(0));
         const auto a = attended(cpu.out), b = attended(gpuRun.out);
-        QVERIFY2(!a.isEmpty() && a.size() == b.size(), (cpu.out + "---\n" + gpuRun.out).constData());
+        QVERIFY2(!a.isEmpty() && a.size() == b.size(),
+                 (cpu.out + "---\n" + gpuRun.out).constData());
         for (qsizetype i = 0; i < a.size(); ++i) {
             QCOMPARE(b[i].range, a[i].range);
             QVERIFY2(std::fabs(b[i].weight - a[i].weight) <= 2e-4,
@@ -248,10 +252,12 @@ private slots:
     void appendOnGpu()
     {
         QFETCH(bool, paged);
-        const QString store = path(QStringLiteral("append-") + QLatin1String(QTest::currentDataTag()));
+        const QString store =
+            path(QStringLiteral("append-") + QLatin1String(QTest::currentDataTag()));
         QVERIFY(copyDir(path(QStringLiteral("cpu-f16")), store));
         const CliRun r = ingest(kGpu, store, m_moreFile, QStringLiteral("f16"),
-                                QStringList{QStringLiteral("--append")} + gpu(paged ? m_pagedMb : 0));
+                                QStringList{QStringLiteral("--append")} +
+                                    gpu(paged ? m_pagedMb : 0));
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QVERIFY2(r.out.contains("tokens: 2100\n") && r.out.contains("sources: 2\n"),
                  r.out.constData());

@@ -2,8 +2,8 @@
 // document store's do (store/chunk_files.cpp maps them from disk): the dense mirrors' first upload
 // and the paged KV cache's loads read every chunk through the source, each announced first by
 // ChunkStore::prefetch (so a store on disk reads them ahead, all at once), and the logits are the
-// same bits as those of the same state with its chunks in memory. QSKIPs without a device (tests/emu
-// runs it on the emulated backend as tst_cuda_chunk_source_emu).
+// same bits as those of the same state with its chunks in memory. QSKIPs without a device
+// (tests/emu runs it on the emulated backend as tst_cuda_chunk_source_emu).
 #include <QTest>
 
 #include <set>

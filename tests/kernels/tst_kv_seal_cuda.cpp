@@ -60,7 +60,9 @@ void TestKvSealCuda::matchesCpu()
     std::vector<float> keys = gpu_test::uniform(n, -3.0f, 3.0f, seed);
     std::vector<float> values = gpu_test::uniform(n, -3.0f, 3.0f, seed + 1);
     if (special) {
-        const auto at = [&](int r, int c) { return std::size_t(r) * std::size_t(stride) + std::size_t(c); };
+        const auto at = [&](int r, int c) {
+            return std::size_t(r) * std::size_t(stride) + std::size_t(c);
+        };
         for (int r = 0; r < rows; ++r)
             for (int d = 0; d < 64; ++d) {
                 keys[at(r, d)] = 0.0f;                                // head 0 of the keys: zeros

@@ -18,7 +18,8 @@ void kv_seal_chunk(KvDType dtype, int rows, int n_embd, std::size_t stride, floa
             for (int r = 0; r < rows; ++r)
                 for (int d = 0; d < kv_head_dim; ++d)
                     slice[std::size_t(r) * kv_head_dim + std::size_t(d)] =
-                        base[std::size_t(r) * stride + std::size_t(h) * kv_head_dim + std::size_t(d)];
+                        base[std::size_t(r) * stride + std::size_t(h) * kv_head_dim +
+                             std::size_t(d)];
             kv_round_trip(dtype, slice.data(), slice.size(), slice.data());
             for (int r = 0; r < rows; ++r)
                 for (int d = 0; d < kv_head_dim; ++d)
