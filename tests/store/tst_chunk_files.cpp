@@ -11,27 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "chunk_test_util.h"
 #include "store/chunk_files.h"
 
 using namespace lectern;
 
 namespace {
 
-std::shared_ptr<const KvChunk> random_chunk(KvDType dtype, int H, int rows, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, 1.5f);
-    std::vector<std::vector<float>> k(static_cast<std::size_t>(H)), v(static_cast<std::size_t>(H));
-    std::vector<const float*> kp, vp;
-    for (int h = 0; h < H; ++h) {
-        for (int i = 0; i < rows * kv_head_dim; ++i) {
-            k[std::size_t(h)].push_back(d(rng));
-            v[std::size_t(h)].push_back(d(rng));
-        }
-        kp.push_back(k[std::size_t(h)].data());
-        vp.push_back(v[std::size_t(h)].data());
-    }
-    return KvChunk::build(dtype, H, rows, kp.data(), vp.data());
-}
+using chunk_test::random_chunk;
 
 bool same_head(const KvRows& a, const KvRows& b) {
     const std::size_t n = std::size_t(a.count) * kv_head_dim * kv_dtype_size(a.dtype);

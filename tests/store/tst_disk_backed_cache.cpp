@@ -21,9 +21,8 @@
 #include <QElapsedTimer>
 #include <QThread>
 
-#include <random>
-
 #include "attention/kv_cache_impl.h"
+#include "chunk_test_util.h"
 #include "infer/state_impl.h"
 #include "infer_test_util.h"
 #include "store/chunk_files.h"
@@ -227,22 +226,10 @@ private Q_SLOTS:
         QVERIFY(dir.isValid());
         const std::string root = dir.path().toStdString();
         const int H = 4, rows = 2048;  // 4 MiB of f32 rows per chunk file
-        std::mt19937 rng(7);
-        std::normal_distribution<float> d(0.0f, 1.0f);
         ChunkStore store(H, rows, KvDType::f32);
         std::vector<std::string> paths;
         for (int c = 0; c < 3; ++c) {
-            std::vector<std::vector<float>> k(H), v(H);
-            std::vector<const float*> kp, vp;
-            for (int h = 0; h < H; ++h) {
-                for (int i = 0; i < rows * kv_head_dim; ++i) {
-                    k[std::size_t(h)].push_back(d(rng));
-                    v[std::size_t(h)].push_back(d(rng));
-                }
-                kp.push_back(k[std::size_t(h)].data());
-                vp.push_back(v[std::size_t(h)].data());
-            }
-            auto chunk = KvChunk::build(KvDType::f32, H, rows, kp.data(), vp.data());
+            auto chunk = chunk_test::random_chunk(KvDType::f32, H, rows, unsigned(7 + c));
             paths.push_back(chunk_file_path(root, 0, c));
             QVERIFY(write_chunk_file(paths.back(), *chunk, 0, c));
             std::vector<float> means;
@@ -263,7 +250,7 @@ private Q_SLOTS:
         QElapsedTimer t;
         t.start();
         while ((resident_share(paths[0]) < 0.99 || resident_share(paths[2]) < 0.99) &&
-               t.elapsed() < 10000)
+               t.elapsed() < 30000)  // ~0.2 s here; a loaded CI machine may take longer
             QThread::msleep(10);
         QVERIFY2(resident_share(paths[0]) >= 0.99 && resident_share(paths[2]) >= 0.99,
                  qPrintable(QStringLiteral("after %1 ms: %2, %3 of the announced files cached")
