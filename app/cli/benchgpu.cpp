@@ -164,7 +164,7 @@ int runShapeBench(const QCommandLineParser& parser)
     const lectern::ModelConfig& c = (*model)->config();
     lectern::AttentionOptions attention;  // native, chunk 2048, top-k 3 (the released config)
     // --kv-dtype f16 is a document store's cache: on the GPU each completed chunk is then sealed
-    // (taken back rounded from the host), which the RWKV-X rows include.
+    // (rounded on the device, kv_seal.cu), which the RWKV-X rows include.
     const auto kv = parseKvDType(parser.value(QStringLiteral("kv-dtype")));
     if (!kv)
         return fail(QStringLiteral("--kv-dtype must be f32, f16 or int8"), UsageError);
