@@ -1,9 +1,9 @@
 // Traced forward calls on the GPU (lectern::ForwardTrace: for every token, attention block and
-// head, the chunks the sparse attention chose and each one's share of the softmax mass) against
-// the CPU engine's traces of the same tokens, on the committed RWKV-X test model: a prefill and
+// head, the chunks the sparse attention chose and each one's share of the softmax mass) against the
+// CPU engine's traces of the same tokens, on the committed RWKV-X test model: a prefill and
 // token-by-token decode, with dense KV mirrors and with the paged KV cache (a budget far below the
-// mirrors). Also: tracing changes no logits (traced = untraced GPU calls, bit for bit), and a
-// failed traced call adds no rows. QSKIPs without a device.
+// mirrors), with float32 and f16 caches. Also: tracing changes no logits (traced = untraced GPU
+// calls, bit for bit), and a failed traced call adds no rows. QSKIPs without a device.
 //
 // Agreement: the chunks are chosen on q·mean scores that differ between the backends by float32
 // rounding, so a near-tied choice may flip (as in tst_cuda_forward); at least 97 % of the
@@ -83,6 +83,8 @@ QString traces_agree(const lectern::ForwardTrace& gpu, const lectern::ForwardTra
 
 }  // namespace
 
+Q_DECLARE_METATYPE(lectern::KvDType)
+
 class TestCudaTrace : public QObject {
     Q_OBJECT
 
@@ -93,14 +95,20 @@ private Q_SLOTS:
         QTest::addColumn<int>("chunk");
         QTest::addColumn<int>("top_k");
         QTest::addColumn<bool>("paged");
-        QTest::newRow("c16k3 dense") << 16 << 3 << false;
-        QTest::newRow("c8k4 dense") << 8 << 4 << false;
-        QTest::newRow("c16k3 paged") << 16 << 3 << true;
+        QTest::addColumn<lectern::KvDType>("kv_dtype");
+        QTest::newRow("c16k3 dense") << 16 << 3 << false << lectern::KvDType::f32;
+        QTest::newRow("c8k4 dense") << 8 << 4 << false << lectern::KvDType::f32;
+        QTest::newRow("c16k3 paged") << 16 << 3 << true << lectern::KvDType::f32;
+        // A document store's f16 cache: the prefill's segments end at chunk boundaries and each
+        // completed chunk is sealed on the device (tst_cuda_kv_dtype); the trace spans them all.
+        QTest::newRow("c16k3 dense f16") << 16 << 3 << false << lectern::KvDType::f16;
+        QTest::newRow("c16k3 paged f16") << 16 << 3 << true << lectern::KvDType::f16;
     }
     void traced_calls() {
         QFETCH(int, chunk);
         QFETCH(int, top_k);
         QFETCH(bool, paged);
+        QFETCH(lectern::KvDType, kv_dtype);
         const QString path = data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth");
         auto cpu = load(path, lectern::Backend::cpu);
         QVERIFY(cpu);
@@ -118,6 +126,7 @@ private Q_SLOTS:
         lectern::AttentionOptions a;
         a.chunk_size = chunk;
         a.top_k = top_k;
+        a.kv_dtype = kv_dtype;
         const auto ids = tokens(200, c.vocab, 900u + unsigned(chunk * top_k));
         const std::size_t prefix = 150;
         QString error;
