@@ -86,6 +86,19 @@ inline std::size_t weights_and_scratch(const QString& path) {
     return hi;
 }
 
+// A GPU budget that puts a model's KV rows in the paged cache with a small pool: its weights and
+// scratch (`weights`, from weights_and_scratch), `means_room` for the chunk means (KvPages::grow
+// leaves 64 KiB of the KV budget for them, which take up to ~55 KiB per state on the test models
+// and twice that while they grow), and f32 slots for one query's chunks (its own and
+// n_head * (top_k - 1) chosen ones) plus 3.
+inline std::size_t small_paged_budget(std::size_t weights, const lectern::ModelConfig& c,
+                                      int chunk, int top_k,
+                                      std::size_t means_room = std::size_t(128) << 10) {
+    const int min_slots = 1 + c.n_head * (top_k - 1);
+    const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
+    return weights + means_room + std::size_t(min_slots + 3) * slot;
+}
+
 inline std::vector<token_id> tokens(int n, int vocab, unsigned seed) {
     std::mt19937 rng(seed);
     std::vector<token_id> t(static_cast<std::size_t>(n));

@@ -78,11 +78,9 @@ private slots:
         a.kv_dtype = lectern::KvDType::f16;
         // As tst_cuda_forward's paged_kv_cache: room for a few slots beyond one query's need, far
         // below the 430 tokens' dense rows (430 KiB).
-        const std::size_t slot = std::size_t(a.chunk_size) * std::size_t(c.n_embd) * 4 * 2;
-        const int min_slots = 1 + c.n_head * (a.top_k - 1);
-        auto gpu = paged ? load_with_budget(model_path(), weights_and_scratch(model_path()) +
-                                                              (std::size_t(128) << 10) +
-                                                              std::size_t(min_slots + 3) * slot)
+        auto gpu = paged ? load_with_budget(model_path(),
+                                            small_paged_budget(weights_and_scratch(model_path()),
+                                                               c, a.chunk_size, a.top_k))
                          : load(model_path(), lectern::Backend::cuda);
         QVERIFY(gpu);
 

@@ -291,11 +291,8 @@ private slots:
             // As paged_kv_cache: room for a few chunk slots beyond the minimum pool.
             auto probe = load(path, lectern::Backend::cpu);
             QVERIFY(probe);
-            const lectern::ModelConfig& c = probe->config();
-            const int min_slots = 1 + c.n_head * (top_k - 1);
-            const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
-            rt.gpu_memory_budget = weights_and_scratch(path) + (std::size_t(128) << 10) +
-                                   std::size_t(min_slots + 3) * slot;
+            rt.gpu_memory_budget =
+                small_paged_budget(weights_and_scratch(path), probe->config(), chunk, top_k);
         }
         auto plain = lectern::Model::load(path.toStdString(), rt);
         rt.cuda_graphs = true;
@@ -364,16 +361,11 @@ private slots:
         QVERIFY(cpu && free_gpu);
         const lectern::ModelConfig& c = cpu->config();
         const int V = c.vocab;
-        // One query reads its own chunk and up to n_head * (top_k - 1) chosen ones.
-        const int min_slots = 1 + c.n_head * (top_k - 1);
-        const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
-        // KvPages::grow leaves 64 KiB of the KV budget for the chunk means (which take up to
-        // 19 KiB per block here, twice that while one grows); 128 KiB besides the slots keeps
-        // the means' growth clear of the pool, which gets 9-11 slots of the 19-76 the blocks'
-        // chunks would take.
+        // The chunk means take up to 19 KiB per block here, twice that while one grows; 128 KiB
+        // besides the slots keeps their growth clear of the pool, which gets 9-11 slots of the
+        // 19-76 the blocks' chunks would take.
         const std::size_t weights = weights_and_scratch(path);
-        auto gpu = load_with_budget(
-            path, weights + (std::size_t(128) << 10) + std::size_t(min_slots + 3) * slot);
+        auto gpu = load_with_budget(path, small_paged_budget(weights, c, chunk, top_k));
         QVERIFY(gpu);
         lectern::AttentionOptions a;
         a.chunk_size = chunk;
@@ -454,7 +446,7 @@ private slots:
         // after the take-back; tst_cuda_forward_emu found it).
         {
             auto pair = load_with_budget(
-                path, weights + (std::size_t(256) << 10) + std::size_t(min_slots + 3) * slot);
+                path, small_paged_budget(weights, c, chunk, top_k, std::size_t(256) << 10));
             QVERIFY(pair);
             const std::size_t head = 280;  // paged, as above
             lectern::State first(pair, a);

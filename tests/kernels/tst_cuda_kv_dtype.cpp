@@ -158,11 +158,9 @@ private slots:
         const lectern::ModelConfig& c = m_cpu->config();
         const int V = c.vocab;
         // Room for a few slots beyond one query's need (as tst_cuda_forward's paged_kv_cache).
-        const int min_slots = 1 + c.n_head * (a.top_k - 1);
-        const std::size_t slot = std::size_t(a.chunk_size) * std::size_t(c.n_embd) * 4 * 2;
-        auto gpu = load_with_budget(model_path(), weights_and_scratch(model_path()) +
-                                                      (std::size_t(128) << 10) +
-                                                      std::size_t(min_slots + 3) * slot);
+        auto gpu = load_with_budget(
+            model_path(),
+            small_paged_budget(weights_and_scratch(model_path()), c, a.chunk_size, a.top_k));
         QVERIFY(gpu);
         const auto ids = tokens(300, V, 717u);
         QString error;

@@ -115,10 +115,8 @@ private Q_SLOTS:
         const lectern::ModelConfig& c = cpu->config();
         std::shared_ptr<const lectern::Model> gpu;
         if (paged) {  // as tst_cuda_forward's paged_kv_cache: a few slots beyond the minimum
-            const int min_slots = 1 + c.n_head * (top_k - 1);
-            const std::size_t slot = std::size_t(chunk) * std::size_t(c.n_embd) * 4 * 2;
-            gpu = load_with_budget(path, weights_and_scratch(path) + (std::size_t(128) << 10) +
-                                             std::size_t(min_slots + 3) * slot);
+            gpu = load_with_budget(path,
+                                   small_paged_budget(weights_and_scratch(path), c, chunk, top_k));
         } else {
             gpu = load(path, lectern::Backend::cuda);
         }
