@@ -20,7 +20,8 @@
 //   __shfl_xor_sync / __syncwarp in whole warps, __ldg, gemv.cu's non-coherent load; a kernel
 //   using anything else fails to compile (undeclared) or aborts at run time;
 // - host memory: device pointers are host pointers (a kernel given a host pointer works here);
-//   work runs when issued, whatever the stream (cuda_emu_runtime.h);
+//   work runs in issue order whatever the stream, when issued or (LECTERN_EMU_ASYNC=1) when the
+//   host first waits for it (cuda_emu_runtime.h);
 // - float math is the host's (expf, fmaf from libm), so results match the GPU only to tolerance;
 // - events time host wall clock.
 // It is strict where CUDA is undefined and a kernel might get away with it on today's hardware: a

@@ -4,9 +4,16 @@
 // Model: the device is the host. Device memory is aligned host memory, tracked so that misuse CUDA
 // would report (freeing a pointer twice, a host pointer where a copy's kind says device, more than
 // the emulated card holds; with LECTERN_EMU_DEVICE_POINTERS=1, a kernel launched with a host
-// pointer) fails here too. Work runs when it is issued, in issue order, whatever
-// the stream: a missing synchronisation between streams cannot show (the one ordering is always a
-// valid one). Stream capture records each operation issued to the capturing stream (kernel
+// pointer) fails here too. Work runs in issue order, whatever the stream: a missing
+// synchronisation between streams cannot show (the one ordering is always a valid one). By default
+// it runs when issued; with LECTERN_EMU_ASYNC=1 (set for the GPU tests and the CLI run on the
+// emulator) asynchronous work waits in a queue until the host synchronises on it (a synchronous
+// copy or memset, a stream, device or event synchronisation, freeing memory), as late as a GPU may
+// run it, so host code that reuses a pinned buffer before its copy ran, or reads results it never
+// waited for, sees the stale bytes it would see on a GPU. Copies between device memory and
+// pageable host memory keep CUDA's rules: host-to-device takes the source bytes when issued,
+// device-to-host completes before returning; pinned memory is read and written when the copy
+// runs. Stream capture records each operation issued to the capturing stream (kernel
 // arguments copied, as CUDA copies them) and a graph launch replays them, so a graph that bakes in
 // a pointer or a size which later calls change replays the stale one, as on a GPU. While a capture
 // is under way on the calling thread, the calls CUDA forbids there (synchronous copies and
@@ -17,9 +24,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,6 +76,7 @@ struct CUgraphExec_st {
 };
 struct CUevent_st {
     std::chrono::steady_clock::time_point at;
+    std::uint64_t issued = 0;  // the queue position of its last record (LECTERN_EMU_ASYNC)
 };
 using cudaStream_t = CUstream_st*;  // the same type as lectern::cuda::cuda_stream
 using cudaGraph_t = CUgraph_st*;
@@ -116,6 +126,10 @@ inline bool is_device(const void* p, std::size_t n) {
     std::lock_guard<std::mutex> g(allocations().lock);
     return inside(allocations().device, p, n);
 }
+inline bool is_pinned(const void* p, std::size_t n) {
+    std::lock_guard<std::mutex> g(allocations().lock);
+    return inside(allocations().pinned, p, n);
+}
 // Whether a kernel may dereference p on a GPU: inside (or just past the end of) a device
 // allocation, or pinned host memory (mapped for the device).
 inline bool kernel_may_read(const void* p) {
@@ -148,15 +162,67 @@ inline cudaError_t forbidden_during_capture(cudaError_t e = cudaErrorStreamCaptu
     capturing_here->invalidated = true;
     return e;
 }
-// Runs `work` now, or records it when `stream` is capturing. Work on the legacy stream while this
-// thread captures another stream is an implicit dependency CUDA refuses.
-inline cudaError_t enqueue(cudaStream_t stream, std::function<void()> work) {
+// LECTERN_EMU_ASYNC=1: issued work waits in one queue (issue order, every stream) until the
+// host synchronises on it.
+inline bool deferring() {
+    static const bool on = [] {
+        const char* e = std::getenv("LECTERN_EMU_ASYNC");
+        return e && e[0] == '1';
+    }();
+    return on;
+}
+struct Queue {
+    std::mutex lock;                 // the queue and the counter
+    std::recursive_mutex running;    // one drain at a time, so work runs in issue order
+    std::deque<std::pair<std::uint64_t, std::function<void()>>> work;
+    std::uint64_t issued = 0;        // the position of the last work queued
+};
+inline Queue& queue() {
+    static Queue q;
+    return q;
+}
+// Runs the queued work up to position `upto` (everything by default): what a synchronisation
+// waits for.
+inline void drain(std::uint64_t upto = UINT64_MAX) {
+    Queue& q = queue();
+    std::lock_guard<std::recursive_mutex> hold(q.running);
+    for (;;) {
+        std::function<void()> next;
+        {
+            std::lock_guard<std::mutex> g(q.lock);
+            if (q.work.empty() || q.work.front().first > upto) return;
+            next = std::move(q.work.front().second);
+            q.work.pop_front();
+        }
+        next();
+    }
+}
+// Runs `work` now (or, with LECTERN_EMU_ASYNC, queues it), or records it when `stream` is
+// capturing. Work on the legacy stream while this thread captures another stream is an implicit
+// dependency CUDA refuses. `position`: where the work went in the queue (0 when it ran or was
+// recorded).
+inline cudaError_t enqueue(cudaStream_t stream, std::function<void()> work,
+                           std::uint64_t* position = nullptr) {
+    if (position) *position = 0;
     if (stream && stream->capture) {
         stream->capture->nodes.push_back(std::move(work));
         return cudaSuccess;
     }
     if (capturing_here && !stream) return forbidden_during_capture(cudaErrorStreamCaptureImplicit);
-    work();
+    if (!deferring()) {
+        work();
+        return cudaSuccess;
+    }
+    Queue& q = queue();
+    std::lock_guard<std::mutex> g(q.lock);
+    q.work.emplace_back(++q.issued, std::move(work));
+    if (position) *position = q.issued;
+    return cudaSuccess;
+}
+// A call that synchronises with the device before it acts (refused during a capture).
+inline cudaError_t synchronize() {
+    if (capturing_here) return forbidden_during_capture();
+    drain();
     return cudaSuccess;
 }
 }  // namespace emu
@@ -205,6 +271,7 @@ inline cudaError_t cudaMalloc(void** p, std::size_t n) {
 inline cudaError_t cudaFree(void* p) {
     if (!p) return cudaSuccess;
     if (emu::capturing_here) return emu::forbidden_during_capture();
+    emu::drain();  // cudaFree waits for the device's work
     auto& a = emu::allocations();
     std::lock_guard<std::mutex> g(a.lock);
     const auto it = a.device.find(static_cast<unsigned char*>(p));
@@ -226,6 +293,7 @@ inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
 }
 inline cudaError_t cudaFreeHost(void* p) {
     if (!p) return cudaSuccess;
+    emu::drain();
     std::lock_guard<std::mutex> g(emu::allocations().lock);
     auto& pinned = emu::allocations().pinned;
     const auto it = pinned.find(static_cast<unsigned char*>(p));
@@ -260,12 +328,28 @@ inline void check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind
 inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind) {
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::check_copy(dst, src, n, kind);
+    emu::drain();  // on the legacy stream: after the work issued before it, and waited for
     if (n) std::memmove(dst, src, n);
     return cudaSuccess;
 }
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind,
                                    cudaStream_t stream = nullptr) {
     emu::check_copy(dst, src, n, kind);
+    if (n && emu::deferring() && !(stream && stream->capture) && !emu::capturing_here) {
+        // Pageable host memory, as CUDA treats it: a source is staged before the call returns (the
+        // caller may rewrite it at once); a destination is written before it returns.
+        const bool device_src = emu::is_device(src, n), device_dst = emu::is_device(dst, n);
+        if (!device_src && !emu::is_pinned(src, n)) {
+            auto staged = std::make_shared<std::vector<unsigned char>>(
+                static_cast<const unsigned char*>(src), static_cast<const unsigned char*>(src) + n);
+            return emu::enqueue(stream, [=] { std::memmove(dst, staged->data(), n); });
+        }
+        if (!device_dst && !emu::is_pinned(dst, n)) {
+            emu::drain();
+            std::memmove(dst, src, n);
+            return cudaSuccess;
+        }
+    }
     return emu::enqueue(stream, [=] {
         if (n) std::memmove(dst, src, n);
     });
@@ -273,6 +357,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cu
 inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (n && !emu::is_device(p, n)) emu::fail_host("cudaMemset: not n bytes of device memory");
+    emu::drain();
     if (n) std::memset(p, value, n);
     return cudaSuccess;
 }
@@ -282,12 +367,8 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream
         if (n) std::memset(p, value, n);
     });
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) {
-    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
-}
-inline cudaError_t cudaDeviceSynchronize() {
-    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
-}
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::synchronize(); }
+inline cudaError_t cudaDeviceSynchronize() { return emu::synchronize(); }
 
 // One device.
 struct cudaDeviceProp {
@@ -319,6 +400,7 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
 inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
     if (!s || s->capture) return cudaErrorInvalidValue;
+    if (!emu::capturing_here) emu::drain();  // its queued work still runs
     delete s;
     return cudaSuccess;
 }
@@ -349,6 +431,7 @@ inline cudaError_t cudaGraphDestroy(cudaGraph_t g) {
     return cudaSuccess;
 }
 inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    if (!emu::capturing_here) emu::drain();  // a queued launch still replays it
     delete e;
     return cudaSuccess;
 }
@@ -366,19 +449,28 @@ inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
 }
 inline cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, 0); }
 inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    if (e && !emu::capturing_here) emu::drain(e->issued);  // a queued record still writes it
     delete e;
     return cudaSuccess;
 }
 inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr) {
-    return emu::enqueue(stream, [e] { e->at = std::chrono::steady_clock::now(); });
+    std::uint64_t position = 0;
+    const cudaError_t r =
+        emu::enqueue(stream, [e] { e->at = std::chrono::steady_clock::now(); }, &position);
+    if (r == cudaSuccess && position) e->issued = position;
+    return r;
 }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) {
-    return emu::capturing_here ? emu::forbidden_during_capture() : cudaSuccess;
+// Waits for the work issued before the event's record, not for what came after.
+inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (emu::capturing_here) return emu::forbidden_during_capture();
+    emu::drain(e->issued);
+    return cudaSuccess;
 }
 inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) {
     return cudaSuccess;  // work already ran in issue order
 }
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+    emu::drain(std::max(start->issued, stop->issued));
     *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
     return cudaSuccess;
 }
