@@ -60,6 +60,7 @@ struct IngestResult {
     qint64 bytesOnDisk = 0;
     QList<DocumentPage> pages;
     QList<qint64> checkpoints;  // positions one can ask "as of"
+    QString deviceNote;         // on a GPU: where the KV rows sat (lectern::device_memory_note)
 };
 
 struct ChatTurn {
@@ -104,6 +105,7 @@ struct AnswerResult {
     QString finishReason;  // "stop_token", "stop_string", "max_tokens", "cancelled"
     int tokens = 0;
     QList<AttendedPage> attended;
+    QString deviceNote;  // on a GPU: where the KV rows sat (lectern::device_memory_note)
 };
 
 Q_DECLARE_METATYPE(EngineSettings)

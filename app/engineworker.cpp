@@ -249,6 +249,7 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
     rows = std::max(1, std::min(rows, trace.rows - first));
     if (trace.rows > first)
         result.attended = AnswerProvenance::pagesFor(**store, trace, first, rows, request.pages);
+    result.deviceNote = QString::fromStdString(lectern::device_memory_note(state));
     Q_EMIT answerFinished(id, result);
 }
 

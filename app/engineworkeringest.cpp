@@ -165,7 +165,9 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
     control.pause = flags ? &flags->pause : nullptr;
     QElapsedTimer sinceSignal;
     sinceSignal.start();
+    QString deviceNote;
     control.on_progress = [&](const lectern::IngestProgress& p) {
+        if (!p.device_note.empty()) deviceNote = QString::fromStdString(p.device_note);
         if (sinceSignal.elapsed() < 100 && p.tokens_done < p.tokens_total)
             return;  // about ten signals a second keep the GUI's queue short
         sinceSignal.restart();
@@ -199,6 +201,7 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
         result.pages.append(DocumentPage{p.textBegin, p.textEnd, p.label});
     for (const lectern::CheckpointInfo& c : after.checkpoints)
         result.checkpoints.append(c.position);
+    result.deviceNote = deviceNote;
     // Keep the store open: the first question usually follows.
     closeStore();
     m_store.emplace(std::move(*store));

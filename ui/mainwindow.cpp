@@ -18,6 +18,7 @@
 #include <QStyle>
 #include <QSystemTrayIcon>
 
+#include "backendlabel.h"
 #include "chatpanel.h"
 #include "lectern/version.h"
 #include "librarycontroller.h"
@@ -63,6 +64,7 @@ MainWindow::MainWindow(LibraryController* controller, QWidget* parent)
     m_modelLabel->setObjectName(QStringLiteral("modelLabel"));
     m_modelLabel->setAccessibleName(tr("Model status"));
     statusBar()->addPermanentWidget(m_modelLabel);
+    statusBar()->addPermanentWidget(new BackendLabel(controller, this));
     createMenus();
 
     connect(m_library, &LibraryPanel::currentDocumentChanged, this, &MainWindow::documentSelected);

@@ -1,11 +1,13 @@
 // SettingsDialog's model panel: a valid model shows its validated architecture; a broken one is
-// refused with the engine's message and leaves the previous model in place.
+// refused with the engine's message and leaves the previous model in place. The status bar's
+// backend field on a machine without a GPU (tests/emu/tst_app_gpu_emu: with one, emulated).
 #include <QLabel>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "backendlabel.h"
 #include "enginecontroller.h"
 #include "library.h"
 #include "librarycontroller.h"
@@ -45,6 +47,7 @@ private Q_SLOTS:
     }
     void opensValidModel();
     void refusesBrokenModel();
+    void backendLabelSaysCpu();
 };
 
 void TestMainWindow::opensValidModel()
@@ -64,6 +67,25 @@ void TestMainWindow::refusesBrokenModel()
     QVERIFY(dialog.modelPath().endsWith(QLatin1String("rwkvx-tiny-f32.pth")));
     const auto* status = dialog.findChild<QLabel*>(QStringLiteral("modelStatus"));
     QVERIFY(status && status->text().contains(QLatin1String("expected")));
+}
+
+void TestMainWindow::backendLabelSaysCpu()
+{
+    const EngineController::Capabilities caps = EngineController::capabilities();
+    EngineSettings settings = m_controller->engineSettings();
+    settings.useCuda = false;
+    m_controller->setEngineSettings(settings);
+    BackendLabel label(m_controller.get());
+    QCOMPARE(label.text(), QStringLiteral("CPU"));
+    // Why not the GPU: the engine's own words (no CUDA in this build, no driver, no device), or
+    // where to choose it.
+    QVERIFY2(caps.cuda ? label.toolTip().contains(QLatin1String("Settings"))
+                       : label.toolTip().contains(caps.cudaNote.mid(1)),
+             qPrintable(label.toolTip()));
+    // A result without a device note (the CPU's) changes nothing.
+    Q_EMIT m_engine.answerFinished(1, AnswerResult{});
+    QCOMPARE(label.text(), QStringLiteral("CPU"));
+    QVERIFY(!label.toolTip().contains(QLatin1String("Last run")));
 }
 
 QTEST_MAIN(TestMainWindow)

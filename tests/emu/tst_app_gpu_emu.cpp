@@ -1,0 +1,202 @@
+// The application on the GPU, emulated (lectern_cuda_engine_emu): the engine worker reads a
+// document into its store and answers questions with the CUDA backend chosen in the engine
+// settings, as the GUI does (the document's state kept on the device and forked per question),
+// and gives the same greedy answers and attended pages as the CPU. The results say where the KV
+// rows sat (all on the GPU, or paged under a small GPU memory setting), and the status bar's
+// backend field shows it.
+#include <QRegularExpression>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <cmath>
+#include <variant>
+
+#include "apptestutil.h"
+#include "backendlabel.h"
+#include "enginecontroller.h"
+#include "lectern/cuda_backend.h"
+#include "library.h"
+#include "librarycontroller.h"
+
+namespace {
+
+const QString kQuestion = QStringLiteral("Who is the keeper of the lighthouse?");
+
+EngineSettings onGpu(qint64 gpuMemoryBytes = 0)
+{
+    EngineSettings s;
+    s.threads = 2;
+    s.useCuda = true;
+    s.gpuMemoryBytes = gpuMemoryBytes;
+    return s;
+}
+
+// Runs a request on `engine` and returns the finished signal's result, or the failure message.
+template <typename Result, typename Start>
+std::variant<Result, QString> run(EngineController& engine, Start start,
+                                  void (EngineController::*finishedSignal)(quint64, const Result&))
+{
+    QSignalSpy finished(&engine, finishedSignal);
+    QSignalSpy failed(&engine, &EngineController::failed);
+    start();
+    if (!QTest::qWaitFor([&] { return !finished.isEmpty() || !failed.isEmpty(); }, 600000))
+        return QStringLiteral("timed out");
+    if (!failed.isEmpty()) return failed.first().at(1).toString();
+    return finished.first().at(1).value<Result>();
+}
+
+// The failure message of a run, or nothing.
+template <typename Result>
+QString failure(const std::variant<Result, QString>& outcome)
+{
+    const QString* message = std::get_if<QString>(&outcome);
+    return message ? *message : QString();
+}
+
+}  // namespace
+
+class TestAppGpuEmu : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_document;
+    IngestResult m_cpuRead;
+    AnswerResult m_cpuAnswer;
+
+    IngestRequest ingestRequest(const QString& store) const
+    {
+        IngestRequest r = AppTest::storeTemplate();
+        r.documentPath = m_document;
+        r.storeDir = m_dir.filePath(store);
+        return r;
+    }
+    AskRequest askRequest(const QString& store, const IngestResult& read) const
+    {
+        AskRequest a;
+        a.storeDir = m_dir.filePath(store);
+        a.modelPath = AppTest::modelPath();
+        a.tokenizerSpec = AppTest::tokenizerPath();
+        a.question = kQuestion;
+        a.sampling = AppTest::greedy(16);
+        a.pages = read.pages;
+        return a;
+    }
+    std::variant<IngestResult, QString> read(EngineController& engine, const QString& store)
+    {
+        return run<IngestResult>(engine, [&] { engine.ingest(ingestRequest(store)); },
+                                 &EngineController::ingestFinished);
+    }
+    std::variant<AnswerResult, QString> ask(EngineController& engine, const QString& store,
+                                            const IngestResult& read)
+    {
+        return run<AnswerResult>(engine, [&] { engine.ask(askRequest(store, read)); },
+                                 &EngineController::answerFinished);
+    }
+    // The same answer and attended pages as the CPU's on its own store.
+    static QString differs(const AnswerResult& a, const AnswerResult& cpu)
+    {
+        if (a.text != cpu.text) return QStringLiteral("answer \"%1\" vs \"%2\"").arg(a.text, cpu.text);
+        if (a.attended.size() != cpu.attended.size()) return QStringLiteral("attended pages");
+        for (qsizetype i = 0; i < a.attended.size(); ++i)
+            if (a.attended[i].page != cpu.attended[i].page ||
+                std::abs(a.attended[i].weight - cpu.attended[i].weight) > 1e-3)
+                return QStringLiteral("attended page %1").arg(i);
+        return {};
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        lectern::register_cuda_backend();  // before capabilities(), as the app's main() does
+        QVERIFY2(EngineController::capabilities().cuda,
+                 qPrintable(EngineController::capabilities().cudaNote));
+        QVERIFY(m_dir.isValid());
+        m_document = AppTest::writeDocument(m_dir.path());
+        QVERIFY(!m_document.isEmpty());
+        EngineController cpu;  // useCuda is off by default
+        auto r = read(cpu, QStringLiteral("cpu"));
+        QVERIFY2(std::holds_alternative<IngestResult>(r), qPrintable(failure(r)));
+        m_cpuRead = std::get<IngestResult>(r);
+        QVERIFY(m_cpuRead.complete && m_cpuRead.deviceNote.isEmpty());
+        auto a = ask(cpu, QStringLiteral("cpu"), m_cpuRead);
+        QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
+        m_cpuAnswer = std::get<AnswerResult>(a);
+        QVERIFY(!m_cpuAnswer.text.isEmpty() && !m_cpuAnswer.attended.isEmpty());
+        QVERIFY(m_cpuAnswer.deviceNote.isEmpty());
+    }
+
+    // Read and asked on the GPU; a CPU-read store asked on the GPU; the same answers.
+    void readAndAskOnTheGpu()
+    {
+        EngineController gpu;
+        gpu.applySettings(onGpu());
+        auto r = read(gpu, QStringLiteral("gpu"));
+        QVERIFY2(std::holds_alternative<IngestResult>(r), qPrintable(failure(r)));
+        const IngestResult gpuRead = std::get<IngestResult>(r);
+        QCOMPARE(gpuRead.tokens, m_cpuRead.tokens);
+        QVERIFY2(gpuRead.deviceNote.startsWith(QLatin1String("KV rows on the GPU")),
+                 qPrintable(gpuRead.deviceNote));
+        for (const QString& store : {QStringLiteral("gpu"), QStringLiteral("cpu")}) {
+            // Twice: the second question forks the document state the first one left on the GPU.
+            for (int i = 0; i < 2; ++i) {
+                auto a = ask(gpu, store, gpuRead);
+                QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
+                const AnswerResult answer = std::get<AnswerResult>(a);
+                const QString why = differs(answer, m_cpuAnswer);
+                QVERIFY2(why.isEmpty(), qPrintable(store + QLatin1String(": ") + why));
+                QVERIFY2(answer.deviceNote.startsWith(QLatin1String("KV rows on the GPU")),
+                         qPrintable(answer.deviceNote));
+            }
+        }
+    }
+
+    // A GPU memory setting too small for the weights is a plain error; one with room for the
+    // weights and a few chunk slots pages the KV rows and still answers as the CPU.
+    void pagedUnderASmallGpuMemorySetting()
+    {
+        EngineController gpu;
+        gpu.applySettings(onGpu(1 << 20));
+        auto refused = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
+        QVERIFY(std::holds_alternative<QString>(refused));
+        const QString why = std::get<QString>(refused);
+        const auto m = QRegularExpression(QStringLiteral("the ([0-9.]+) MiB the weights")).match(why);
+        QVERIFY2(m.hasMatch(), qPrintable(why));
+        gpu.applySettings(onGpu(qint64((m.captured(1).toDouble() + 0.3) * (1 << 20))));
+        auto a = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
+        QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
+        const AnswerResult answer = std::get<AnswerResult>(a);
+        QVERIFY2(answer.deviceNote.startsWith(QLatin1String("paged KV cache on the GPU")),
+                 qPrintable(answer.deviceNote));
+        const QString differ = differs(answer, m_cpuAnswer);
+        QVERIFY2(differ.isEmpty(), qPrintable(differ));
+    }
+
+    // The status bar's backend field: "GPU" with the device's name, then where the last
+    // answer's KV rows sat; "CPU" when the settings choose it.
+    void backendLabelShowsTheDevice()
+    {
+        Library library;
+        QVERIFY(library.open(m_dir.filePath(QStringLiteral("library.sqlite"))));
+        EngineController engine;
+        LibraryController controller(&library, &engine, m_dir.filePath(QStringLiteral("stores")));
+        controller.setEngineSettings(onGpu());
+        BackendLabel label(&controller);
+        QCOMPARE(label.text(), QStringLiteral("GPU"));
+        QVERIFY2(label.toolTip().contains(QLatin1String("Lectern CPU emulator")),
+                 qPrintable(label.toolTip()));
+        auto a = ask(engine, QStringLiteral("cpu"), m_cpuRead);
+        QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
+        QVERIFY2(label.toolTip().contains(QLatin1String("Last run: KV rows on the GPU")),
+                 qPrintable(label.toolTip()));
+        EngineSettings cpu = onGpu();
+        cpu.useCuda = false;
+        QSignalSpy applied(&engine, &EngineController::settingsApplied);
+        controller.setEngineSettings(cpu);
+        QTRY_VERIFY(!applied.isEmpty());
+        QCOMPARE(label.text(), QStringLiteral("CPU"));
+        QVERIFY(!label.toolTip().contains(QLatin1String("Last run")));
+    }
+};
+
+QTEST_MAIN(TestAppGpuEmu)
+#include "tst_app_gpu_emu.moc"
