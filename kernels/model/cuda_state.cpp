@@ -27,6 +27,8 @@ CudaState::CudaState(CudaModel& model, int chunk_size)
 
 CudaState::~CudaState() {
     m_model.unregister_state(this);  // first: a reclaim on another thread may be releasing our pool
+    give_back_all(true);             // borrowed mirrors to their lender
+    end_loan_as_lender();            // lent ones stay with the fork
     for (const auto& graphs : m_graphs)
         for (void* g : graphs)
             if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
@@ -59,18 +61,12 @@ Result<void> CudaState::upload(const RecurrentState& in) {
 }
 
 std::unique_ptr<DeviceState> CudaState::fork() const {
+    // Lending moves buffers between the two objects, never what this state computes: logically
+    // const (and no CudaState is ever a const object).
+    auto& self = const_cast<CudaState&>(*this);
     if (m_pages || !m_committed) return nullptr;
-    // Charged only if it fits as it is: taking back idle states' memory could take this state's
-    // own mirrors (it is not in a call), the very rows being copied.
-    std::size_t charge = 0;
-    for (const KvMirror& k : m_kv) charge += k.charged;
-    if (charge > m_model.kv_available() || !m_model.charge_kv(charge)) return nullptr;
+    if (m_lent && !self.take_back(true)) return nullptr;
     auto copy = std::make_unique<CudaState>(m_model, m_chunk_size);
-    const std::size_t row_bytes = m_C * sizeof(float);
-    for (std::size_t j = 0; j < m_kv.size(); ++j) {
-        // Charged from the start, so the copy's destructor gives back what was taken.
-        copy->m_kv[j].charged = m_kv[j].charged;
-    }
     const auto same = [](const DeviceBuffer& from, DeviceBuffer& to, std::size_t used) {
         if (from.size() == 0) return true;
         auto b = DeviceBuffer::allocate(from.size());
@@ -91,6 +87,26 @@ std::unique_ptr<DeviceState> CudaState::fork() const {
                    cudaMemcpyDeviceToDevice) != cudaSuccess) {
         cudaGetLastError();
         return nullptr;
+    }
+    // The KV mirrors copied when they fit as they are (taking back idle states' memory could
+    // take this state's own mirrors, the very rows being copied); else lent, if this state's
+    // are its own.
+    std::size_t charge = 0;
+    bool borrowing = false;
+    for (const KvMirror& k : m_kv) {
+        charge += k.borrowed ? k.keys.size() + k.values.size() + k.means.size() : k.charged;
+        borrowing = borrowing || k.borrowed;
+    }
+    if (charge > m_model.kv_available() || !m_model.charge_kv(charge)) {
+        if (borrowing || !self.lend_to(*copy)) return nullptr;
+        return copy;
+    }
+    const std::size_t row_bytes = m_C * sizeof(float);
+    for (std::size_t j = 0; j < m_kv.size(); ++j) {
+        const KvMirror& k = m_kv[j];
+        // Charged from the start, so the copy's destructor gives back what was taken.
+        copy->m_kv[j].charged =
+            k.borrowed ? k.keys.size() + k.values.size() + k.means.size() : k.charged;
     }
     for (std::size_t j = 0; j < m_kv.size(); ++j) {
         const KvMirror& k = m_kv[j];
@@ -139,9 +155,11 @@ void CudaState::commit() { std::swap(m_committed, m_work); }
 
 std::size_t CudaState::release_pool() {
     if (m_pages) return m_pages->release_pool();
+    // Borrowed mirrors go back to their lender; lent ones still in use by a fork stay there.
+    std::size_t freed = give_back_all(false);
+    if (!take_back(false)) return freed;
     // Dense mirrors: rows and means go (the host cache has every row); the next call uploads
     // them again (catch_up), or turns paged if the budget no longer has room for them.
-    std::size_t freed = 0;
     for (KvMirror& k : m_kv) {
         m_model.release_kv(k.charged);
         freed += k.charged;
@@ -207,6 +225,13 @@ Result<void> CudaState::reserve(int j, std::int64_t rows) {
         if (n > 0 && cudaMemcpy(to->data(), from->data(), n * row_bytes,
                                 cudaMemcpyDeviceToDevice) != cudaSuccess)
             return fail(make_error("copying the KV mirror to its larger buffer failed"));
+    }
+    if (k.borrowed) {  // the lender's buffers go back to it; the rows are in the copies
+        const std::int64_t kept_rows = k.rows, kept_means = k.mean_chunks;
+        std::lock_guard lock(m_borrowed->lock);
+        give_back(j, *m_borrowed);
+        k.rows = kept_rows;
+        k.mean_chunks = kept_means;
     }
     k.keys = std::move(*keys);
     k.values = std::move(*values);

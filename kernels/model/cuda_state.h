@@ -5,11 +5,13 @@
 // position) while every block's mirror fits the GPU memory budget, or, once one does not, in the
 // paged cache of cuda_kv_pages.h (chunk slots, LRU, loads from the host). The host KvCache stays
 // complete; rows the device lacks (a reopened document, rows a CPU call appended) are uploaded or
-// paged in from it.
+// paged in from it. A dense state whose mirrors do not fit the budget twice lends them to its fork
+// instead of copying them (KvLoan, cuda_state_lend.cpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "attention/kv_cache_impl.h"
@@ -27,6 +29,33 @@ struct KvMirror {
     std::int64_t mean_chunks = 0;
     std::int64_t mean_capacity = 0;  // chunks
     std::size_t charged = 0;         // bytes charged to the model's budget
+    bool borrowed = false;           // keys, values and means are a lender's (KvLoan)
+};
+
+class CudaState;
+
+// A dense state's KV mirrors lent to its fork (State::fork when the budget has no room for a
+// copy: a question forked from a document's state on a card that holds the document once). The
+// fork reads the lender's rows in place and appends its own after them, inside the lender's
+// spare capacity; the lender's open chunk (rows past its last complete chunk, which the fork's
+// sealing may round) is saved first and restored when the mirrors come back. They come back when
+// the fork is destroyed, grows them, turns paged or is reclaimed as idle; or when the lender is
+// used again, which takes them from the fork (whose next call uploads from the host). Shared by
+// both; `lock` guards it and the borrower's borrowed mirrors, since a state may be destroyed on
+// another thread than the one running calls.
+struct KvLoan {
+    struct Block {
+        bool out = false;                     // the buffers are in the borrower's mirror
+        DeviceBuffer keys, values, means;     // given back, waiting for the lender
+        std::size_t charged = 0;              // the lender's budget charge for them
+        DeviceBuffer open_keys, open_values;  // the lender's open-chunk rows
+        std::int64_t open_from = 0, open_rows = 0;
+        std::size_t open_charged = 0;
+    };
+    std::mutex lock;
+    CudaState* borrower = nullptr;  // null once it is destroyed
+    bool lender_alive = true;
+    std::vector<Block> blocks;
 };
 
 class CudaState final : public DeviceState {
@@ -59,7 +88,7 @@ public:
     // Frees the device's copy of the KV cache that the host cache can give back (for
     // CudaModel::reclaim_idle_pools; never during this state's own call): the paged pool (its
     // chunks are reloaded when next needed), or the dense mirrors with their means (uploaded again
-    // by the next call). The bytes freed.
+    // by the next call); borrowed mirrors go back to their lender. The bytes freed.
     std::size_t release_pool();
 
     // Decode graphs (cudaGraphExec_t), one per span of a one-token call (`segments` of them:
@@ -99,6 +128,24 @@ public:
 
 private:
     std::size_t rwkv_offset(int i) const { return std::size_t(i) * (2 * m_C + m_wkv); }
+    // Lending (cuda_state_lend.cpp). lend_to: this dense state's mirrors into `fork`'s; false
+    // (nothing changed) when its open chunks cannot be saved. take_back: mirrors given back are
+    // restored; with `recall`, also those still in a living fork (only from this state's own call
+    // or fork, when the fork cannot be in a call). Whether nothing is out any more.
+    bool lend_to(CudaState& fork);
+    bool take_back(bool recall);
+    // Borrower: block j's buffers back to the lender (or freed with the lender's charge when the
+    // lender is gone: the bytes released), its mirror left empty. Under the loan's lock.
+    std::size_t give_back(int j, KvLoan& loan);
+    // Borrower: every borrowed mirror back (reclaim; `dying`: destruction); the bytes released.
+    std::size_t give_back_all(bool dying);
+    // The bytes of the device's KV copy this state uses, borrowed or lent ones included.
+    std::size_t kv_bytes() const;
+    // Whether a fork holds mirrors of this state now.
+    bool lending() const;
+    // Lender: its loan ended by its destruction (what was given back is freed, what is out is
+    // left to the borrower with its charge).
+    void end_loan_as_lender();
     // Paged mode (cuda_state_paged.cpp).
     Result<void> switch_to_paged();
     Result<void> paged_catch_up(int j, const KvCache::Impl& host, int T);
@@ -119,6 +166,8 @@ private:
     std::unique_ptr<KvPages> m_pages;            // paged mode
     std::vector<std::vector<float>> m_new_rows;  // per block: the call's rows for the host
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
+    std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
+    std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are
 };
 
 }  // namespace lectern::cuda

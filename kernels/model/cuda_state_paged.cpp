@@ -17,6 +17,9 @@
 namespace lectern::cuda {
 
 Result<void> CudaState::prepare(const std::vector<KvCache>& hosts, int T) {
+    // Mirrors lent to a fork come back first (the fork, not in a call now, uploads its own
+    // next time); if they cannot, they are uploaded again.
+    take_back(true);
     if (!m_pages) {
         Result<void> dense;
         m_reserve_failed = false;
@@ -40,9 +43,15 @@ Result<void> CudaState::prepare(const std::vector<KvCache>& hosts, int T) {
 std::string CudaState::memory_note() const {
     if (m_kv.empty()) return "the recurrent state on the GPU (no attention blocks)";
     if (!m_pages) {
-        std::size_t bytes = 0;
-        for (const KvMirror& k : m_kv) bytes += k.charged;
-        return "KV rows on the GPU: " + memory_size(bytes) + " (every chunk resident)";
+        std::string note =
+            "KV rows on the GPU: " + memory_size(kv_bytes()) + " (every chunk resident";
+        if (lending()) note += "; lent to a fork";
+        for (const KvMirror& k : m_kv)
+            if (k.borrowed) {
+                note += "; the rows of the state it was forked from, in place";
+                break;
+            }
+        return note + ")";
     }
     const int slots = m_pages->slot_count();
     return "paged KV cache on the GPU: " + std::to_string(slots) + " chunk slots (" +
@@ -58,6 +67,8 @@ int CudaState::useful_slots(std::int64_t rows) const {
 }
 
 Result<void> CudaState::switch_to_paged() {
+    // Borrowed mirrors go back to their lender, means too (uploaded again from the host).
+    give_back_all(false);
     // The dense rows go (the host has them all); the means stay, with only their bytes charged.
     for (KvMirror& k : m_kv) {
         m_model.release_kv(k.charged);

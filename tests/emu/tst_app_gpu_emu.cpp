@@ -2,8 +2,9 @@
 // document into its store and answers questions with the CUDA backend chosen in the engine
 // settings, as the GUI does (the document's state kept on the device and forked per question),
 // and gives the same greedy answers and attended pages as the CPU. The results say where the KV
-// rows sat (all on the GPU, or paged under a small GPU memory setting), and the status bar's
-// backend field shows it.
+// rows sat (all on the GPU, borrowed from the document's state by a question on a card that holds
+// them once, or paged under a small GPU memory setting), and the status bar's backend field
+// shows it.
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -169,6 +170,35 @@ private Q_SLOTS:
                  qPrintable(answer.deviceNote));
         const QString differ = differs(answer, m_cpuAnswer);
         QVERIFY2(differ.isEmpty(), qPrintable(differ));
+    }
+
+    // A GPU memory setting that holds the document's KV rows once but not twice (a long book on
+    // a small card): each question's fork borrows the rows the document keeps on the GPU instead
+    // of uploading them again, and answers as the CPU.
+    void questionsBorrowTheDocumentsRows() {
+        EngineController gpu;
+        gpu.applySettings(onGpu(1 << 20));
+        auto refused = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
+        const auto weights = QRegularExpression(QStringLiteral("the ([0-9.]+) MiB the weights"))
+                                 .match(failure(refused));
+        QVERIFY2(weights.hasMatch(), qPrintable(failure(refused)));
+        gpu.applySettings(onGpu(0));
+        auto copied = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
+        QVERIFY2(std::holds_alternative<AnswerResult>(copied), qPrintable(failure(copied)));
+        const auto rows = QRegularExpression(QStringLiteral("^KV rows on the GPU: ([0-9.]+) MiB"))
+                              .match(std::get<AnswerResult>(copied).deviceNote);
+        QVERIFY2(rows.hasMatch(), qPrintable(std::get<AnswerResult>(copied).deviceNote));
+        gpu.applySettings(onGpu(qint64(
+            (weights.captured(1).toDouble() + 1.5 * rows.captured(1).toDouble()) * (1 << 20))));
+        for (int question = 0; question < 2; ++question) {
+            auto a = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
+            QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
+            const AnswerResult answer = std::get<AnswerResult>(a);
+            QVERIFY2(answer.deviceNote.contains(QLatin1String("in place")),
+                     qPrintable(answer.deviceNote));
+            const QString why = differs(answer, m_cpuAnswer);
+            QVERIFY2(why.isEmpty(), qPrintable(why));
+        }
     }
 
     // The status bar's backend field: "GPU" with the device's name, then where the last
