@@ -252,8 +252,12 @@ std::size_t CudaModel::reclaim_idle_pools() {
     // A state being destroyed on another thread waits in unregister_state until this is done.
     std::lock_guard lock(m_states_mutex);
     std::size_t freed = 0;
-    for (CudaState* s : m_states)
-        if (s != m_active) freed += s->release_pool();
+    // Twice: a fork that borrowed an idle state's mirrors gives them back in the first pass,
+    // which the lender can free only in the second if it came first (a caller that retries,
+    // as a mirror's growth does, would get them at its retry; one that charges once would not).
+    for (int pass = 0; pass < 2; ++pass)
+        for (CudaState* s : m_states)
+            if (s != m_active) freed += s->release_pool();
     return freed;
 }
 

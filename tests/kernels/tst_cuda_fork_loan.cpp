@@ -7,7 +7,8 @@
 // the fork's sealing rounds (f16 cache, the question crosses a chunk boundary), is restored, so
 // the document continues bit for bit as before; a second fork borrows again; the document used
 // while a fork holds its rows takes them back, and that fork still answers right (from the host);
-// a fork outliving its document keeps the rows, and their budget is freed when it goes.
+// a third state needing the memory while both are idle gets it; a fork outliving its document
+// keeps the rows, and their budget is freed when it goes.
 // QSKIPs without a device (tests/emu: tst_cuda_fork_loan_emu).
 #include <QRegularExpression>
 #include <QTest>
@@ -155,6 +156,26 @@ class TestCudaForkLoan : public QObject {
         joined.insert(joined.end(), rest.begin(), rest.end());
         const QString why = agree(joined, m_cpu_answer, V, 1e-5, Rule::near_ties);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("fork after the recall vs CPU: ") + why));
+    }
+
+    // A third state needing the memory while the document and its borrowing fork are idle
+    // gets it (the fork gives the rows back, the document frees them); both still answer right.
+    void idle_loans_are_reclaimed() {
+        const int V = m_cpu->config().vocab;
+        std::optional<lectern::State> doc = document(m_small);
+        QVERIFY(doc);
+        const double mib = note_mib(*doc);
+        lectern::State fork = doc->fork();
+        QVERIFY2(note(fork).contains(QLatin1String("in place")), qPrintable(note(fork)));
+        auto other = document(m_small);
+        QVERIFY(other);
+        QVERIFY2(note_mib(*other) == mib, qPrintable(note(*other)));
+        QVERIFY2(ask(*other) == m_copied_answer, "the third state answers otherwise");
+        other.reset();
+        const QString why = agree(ask(fork), m_cpu_answer, V, 1e-5, Rule::near_ties);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("the fork, reclaimed: ") + why));
+        const QString doc_why = agree(ask(*doc), m_cpu_answer, V, 1e-5, Rule::near_ties);
+        QVERIFY2(doc_why.isEmpty(), qPrintable(QStringLiteral("the document: ") + doc_why));
     }
 
     // A fork outliving the document keeps the rows; when it goes, their budget is free again:
