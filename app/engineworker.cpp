@@ -180,6 +180,12 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
                                    "Choose another checkpoint.")
                         .arg(fromStd(document.error())));
     // The question runs on a fork: the document's state stays as read, for the next question.
+    // On the GPU the document's rows are put back there first if an earlier question's fork or
+    // another document took their memory (a no-op otherwise), so this fork borrows or copies
+    // them on the device instead of uploading them.
+    if (auto warm = lectern::warm_up(**document); !warm)
+        qWarning("lectern: keeping the document on the GPU failed (%s)",
+                 warm.error().message.c_str());
     lectern::State state = (*document)->fork();
 
     std::vector<lectern::ChatMessage> messages;

@@ -289,13 +289,17 @@ int runShapeBench(const QCommandLineParser& parser)
             row(q.c_str(), *d * 1e3, 0, "ms");
             {
                 // A question's start as the app makes it: fork the document's state (on the
-                // GPU: copied on the device when the budget has room) and decode one token.
+                // GPU: copied on the device when the budget has room, else its rows borrowed,
+                // which the row's label then says) and decode one token.
                 QElapsedTimer clock;
                 clock.start();
                 lectern::State question = s.fork();
                 if (auto first = decodeSeconds(question, 1, c.vocab); !first)
                     return fail(first.error().message);
-                const std::string f = "fork + 1 token ms after " + std::to_string(ctx);
+                const bool borrowed =
+                    lectern::device_memory_note(question).find("in place") != std::string::npos;
+                const std::string f = "fork + 1 token ms after " + std::to_string(ctx) +
+                                      (borrowed ? " (borrowed)" : "");
                 row(f.c_str(), double(clock.nsecsElapsed()) / 1e6, 0, "ms");
             }
 #ifdef LECTERN_HAVE_CUDA

@@ -198,6 +198,9 @@ Result<void> CudaState::reserve(int j, std::int64_t rows) {
         cap = rows;
         if (auto exact = m_model.charge_kv(bytes_for(cap)); !exact) {
             (void)m_model.charge_kv(k.charged);  // the old buffers are still held
+            // A borrowed mirror that cannot grow beside its lender's: the fork keeps the rows
+            // and grows within their charge (the lender uploads them again when it next runs).
+            if (adopt(j)) return reserve(j, rows);
             m_reserve_failed = true;
             return exact.error();
         }

@@ -46,6 +46,7 @@ class CudaState;
 struct KvLoan {
     struct Block {
         bool out = false;                     // the buffers are in the borrower's mirror
+        bool adopted = false;                 // the borrower kept them (the lender uploads again)
         DeviceBuffer keys, values, means;     // given back, waiting for the lender
         std::size_t charged = 0;              // the lender's budget charge for them
         DeviceBuffer open_keys, open_values;  // the lender's open-chunk rows
@@ -139,6 +140,10 @@ private:
     std::size_t give_back(int j, KvLoan& loan);
     // Borrower: every borrowed mirror back (reclaim; `dying`: destruction); the bytes released.
     std::size_t give_back_all(bool dying);
+    // Borrower: block j's mirror becomes its own, with the lender's charge (a mirror that must
+    // grow and cannot beside the lender's: the lender uploads its rows again when it next runs,
+    // as it did before loans when a fork took its memory). False when it is not borrowed.
+    bool adopt(int j);
     // The bytes of the device's KV copy this state uses, borrowed or lent ones included.
     std::size_t kv_bytes() const;
     // Whether a fork holds mirrors of this state now.

@@ -87,26 +87,30 @@ bool CudaState::take_back(bool recall) {
             all = false;
             continue;
         }
-        if (!b.keys.data()) continue;  // never lent, or restored already
         KvMirror& k = m_kv[j];
-        k.keys = std::move(b.keys);
-        k.values = std::move(b.values);
-        k.means = std::move(b.means);
-        k.charged = b.charged;
-        b.charged = 0;
-        // The fork may have rounded this state's open rows (sealing the chunk they start):
-        // the saved copies go back. Failing that, the mirror is dropped and uploaded again.
-        const std::size_t at = std::size_t(b.open_from) * row_bytes;
-        const std::size_t bytes = std::size_t(b.open_rows) * row_bytes;
-        if (b.open_rows > 0 &&
-            (cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + at, b.open_keys.data(), bytes,
-                        cudaMemcpyDeviceToDevice) != cudaSuccess ||
-             cudaMemcpy(static_cast<std::byte*>(k.values.data()) + at, b.open_values.data(), bytes,
-                        cudaMemcpyDeviceToDevice) != cudaSuccess)) {
-            cudaGetLastError();
-            m_model.release_kv(k.charged);
-            k = KvMirror{};
-        }
+        if (b.adopted) {
+            k = KvMirror{};  // the fork kept the rows: the next call uploads them again
+            b.adopted = false;
+        } else if (b.keys.data()) {
+            k.keys = std::move(b.keys);
+            k.values = std::move(b.values);
+            k.means = std::move(b.means);
+            k.charged = b.charged;
+            b.charged = 0;
+            // The fork may have rounded this state's open rows (sealing the chunk they start):
+            // the saved copies go back. Failing that, the mirror is dropped and uploaded again.
+            const std::size_t at = std::size_t(b.open_from) * row_bytes;
+            const std::size_t bytes = std::size_t(b.open_rows) * row_bytes;
+            if (b.open_rows > 0 &&
+                (cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + at, b.open_keys.data(), bytes,
+                            cudaMemcpyDeviceToDevice) != cudaSuccess ||
+                 cudaMemcpy(static_cast<std::byte*>(k.values.data()) + at, b.open_values.data(),
+                            bytes, cudaMemcpyDeviceToDevice) != cudaSuccess)) {
+                cudaGetLastError();
+                m_model.release_kv(k.charged);
+                k = KvMirror{};
+            }
+        }  // else: never lent, or restored already
         b.open_keys = DeviceBuffer();
         b.open_values = DeviceBuffer();
         m_model.release_kv(b.open_charged);
@@ -114,6 +118,20 @@ bool CudaState::take_back(bool recall) {
     }
     if (all) m_lent.reset();
     return all;
+}
+
+bool CudaState::adopt(int j) {
+    if (!m_borrowed) return false;
+    std::lock_guard lock(m_borrowed->lock);
+    KvMirror& k = m_kv[std::size_t(j)];
+    if (!k.borrowed) return false;
+    KvLoan::Block& b = m_borrowed->blocks[std::size_t(j)];
+    k.charged = b.charged;
+    k.borrowed = false;
+    b.charged = 0;
+    b.out = false;
+    b.adopted = m_borrowed->lender_alive;
+    return true;
 }
 
 std::size_t CudaState::give_back(int j, KvLoan& loan) {

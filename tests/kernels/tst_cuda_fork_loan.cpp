@@ -7,7 +7,8 @@
 // the fork's sealing rounds (f16 cache, the question crosses a chunk boundary), is restored, so
 // the document continues bit for bit as before; a second fork borrows again; the document used
 // while a fork holds its rows takes them back, and that fork still answers right (from the host);
-// a third state needing the memory while both are idle gets it; a fork outliving its document
+// a third state needing the memory while both are idle gets it; a fork that must grow its mirror
+// where the budget has no room beside the lender's keeps the rows; a fork outliving its document
 // keeps the rows, and their budget is freed when it goes.
 // QSKIPs without a device (tests/emu: tst_cuda_fork_loan_emu).
 #include <QRegularExpression>
@@ -53,16 +54,17 @@ double note_mib(const lectern::State& s) {
 class TestCudaForkLoan : public QObject {
     Q_OBJECT
 
-    std::shared_ptr<const lectern::Model> m_cpu, m_big, m_small;
+    std::shared_ptr<const lectern::Model> m_cpu, m_big, m_small, m_tight;
     std::vector<token_id> m_document, m_question;
     std::vector<std::byte> m_stored;     // the document's state, as a store keeps it
     std::vector<float> m_cpu_answer;     // the question's logits on the CPU
     std::vector<float> m_copied_answer;  // on the GPU, by a fork that got a copy
 
     // The document's state on `model`'s GPU, as the app puts it there; null on failure.
-    std::optional<lectern::State> document(const std::shared_ptr<const lectern::Model>& model) {
+    std::optional<lectern::State> document(const std::shared_ptr<const lectern::Model>& model,
+                                           int spare = 128) {
         auto s = lectern::State::deserialize(model, m_stored);
-        if (!s || !lectern::warm_up(*s, 128)) return std::nullopt;
+        if (!s || !lectern::warm_up(*s, spare)) return std::nullopt;
         return std::move(*s);
     }
     std::vector<float> ask(lectern::State& s, std::size_t from = 0,
@@ -109,11 +111,12 @@ class TestCudaForkLoan : public QObject {
         const QString why = agree(m_copied_answer, m_cpu_answer, V, 1e-5, Rule::near_ties);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("copied fork vs CPU: ") + why));
 
-        // Room for the document's mirrors once and a half.
-        const std::size_t budget =
-            weights_and_scratch(model_path()) + std::size_t(mib * 1.5 * (1 << 20));
-        m_small = load_with_budget(model_path(), budget);
-        QVERIFY(m_small);
+        // Room for the document's mirrors once and a half; and for less than one question beside
+        // the document's rows (~0.3 MiB of them: 300 of the 1024 rows the mirrors above hold).
+        const std::size_t weights = weights_and_scratch(model_path());
+        m_small = load_with_budget(model_path(), weights + std::size_t(mib * 1.5 * (1 << 20)));
+        m_tight = load_with_budget(model_path(), weights + std::size_t(mib * 0.45 * (1 << 20)));
+        QVERIFY(m_small && m_tight);
     }
 
     // Forks borrow, answer as a copied fork, and give the rows back as they were.
@@ -176,6 +179,23 @@ class TestCudaForkLoan : public QObject {
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("the fork, reclaimed: ") + why));
         const QString doc_why = agree(ask(*doc), m_cpu_answer, V, 1e-5, Rule::near_ties);
         QVERIFY2(doc_why.isEmpty(), qPrintable(QStringLiteral("the document: ") + doc_why));
+    }
+
+    // A document put on the GPU without spare rows, under a budget with no room for a question
+    // beside them: the fork's mirror must grow and cannot beside the lender's, so the fork keeps
+    // the rows (no upload) and the document uploads them again when it next runs.
+    void a_growing_fork_keeps_the_rows() {
+        std::optional<lectern::State> doc = document(m_tight, 1);
+        QVERIFY(doc);
+        QVERIFY2(note(*doc).startsWith(QLatin1String("KV rows on the GPU")),
+                 qPrintable(note(*doc)));
+        lectern::State fork = doc->fork();
+        QVERIFY2(note(fork).contains(QLatin1String("in place")), qPrintable(note(fork)));
+        QVERIFY2(ask(fork) == m_copied_answer, "a fork that kept the rows answers otherwise");
+        QVERIFY2(note(fork).startsWith(QLatin1String("KV rows on the GPU")) &&
+                     !note(fork).contains(QLatin1String("in place")),
+                 qPrintable(note(fork)));
+        QVERIFY2(ask(*doc) == m_copied_answer, "the document, after its fork kept its rows");
     }
 
     // A fork outliving the document keeps the rows; when it goes, their budget is free again:
