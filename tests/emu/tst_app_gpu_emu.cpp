@@ -103,6 +103,19 @@ class TestAppGpuEmu : public QObject {
         if (!m.hasMatch()) qWarning("%s", qPrintable(why));
         return m.hasMatch() ? m.captured(1).toDouble() : 0.0;
     }
+    // Asks `store` (read as `read`) on `engine`: what is wrong, empty when nothing: a failure, a
+    // device note without `note`, or another answer or attended pages than the CPU's. `answer`
+    // gets the result.
+    QString answersAsTheCpu(EngineController& engine, const QString& store, const IngestResult& read,
+                            QLatin1String note, AnswerResult* answer = nullptr)
+    {
+        auto a = ask(engine, store, read);
+        if (!std::holds_alternative<AnswerResult>(a)) return failure(a);
+        const AnswerResult got = std::get<AnswerResult>(a);
+        if (answer) *answer = got;
+        if (!got.deviceNote.contains(note)) return QStringLiteral("note: ") + got.deviceNote;
+        return differs(got, m_cpuAnswer);
+    }
     // The same answer and attended pages as the CPU's on its own store.
     static QString differs(const AnswerResult& a, const AnswerResult& cpu)
     {
@@ -150,13 +163,9 @@ private Q_SLOTS:
         for (const QString& store : {QStringLiteral("gpu"), QStringLiteral("cpu")}) {
             // Twice: the second question forks the document state the first one left on the GPU.
             for (int i = 0; i < 2; ++i) {
-                auto a = ask(gpu, store, gpuRead);
-                QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
-                const AnswerResult answer = std::get<AnswerResult>(a);
-                const QString why = differs(answer, m_cpuAnswer);
+                const QString why =
+                    answersAsTheCpu(gpu, store, gpuRead, QLatin1String("KV rows on the GPU"));
                 QVERIFY2(why.isEmpty(), qPrintable(store + QLatin1String(": ") + why));
-                QVERIFY2(answer.deviceNote.startsWith(QLatin1String("KV rows on the GPU")),
-                         qPrintable(answer.deviceNote));
             }
         }
     }
@@ -170,13 +179,9 @@ private Q_SLOTS:
         const double weights = weightsMib(gpu);
         QVERIFY(weights > 0);
         gpu.applySettings(onGpu(qint64((weights + 0.3) * (1 << 20))));
-        auto a = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
-        QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
-        const AnswerResult answer = std::get<AnswerResult>(a);
-        QVERIFY2(answer.deviceNote.startsWith(QLatin1String("paged KV cache on the GPU")),
-                 qPrintable(answer.deviceNote));
-        const QString differ = differs(answer, m_cpuAnswer);
-        QVERIFY2(differ.isEmpty(), qPrintable(differ));
+        const QString why = answersAsTheCpu(gpu, QStringLiteral("cpu"), m_cpuRead,
+                                            QLatin1String("paged KV cache on the GPU"));
+        QVERIFY2(why.isEmpty(), qPrintable(why));
     }
 
     // A GPU memory setting that holds the document's KV rows once but not twice (a long book on
@@ -188,20 +193,18 @@ private Q_SLOTS:
         const double weights = weightsMib(gpu);
         QVERIFY(weights > 0);
         gpu.applySettings(onGpu(0));
-        auto copied = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
-        QVERIFY2(std::holds_alternative<AnswerResult>(copied), qPrintable(failure(copied)));
+        AnswerResult copied;
+        const QString why = answersAsTheCpu(gpu, QStringLiteral("cpu"), m_cpuRead,
+                                            QLatin1String("KV rows on the GPU"), &copied);
+        QVERIFY2(why.isEmpty(), qPrintable(why));
         const auto rows = QRegularExpression(QStringLiteral("^KV rows on the GPU: ([0-9.]+) MiB"))
-                              .match(std::get<AnswerResult>(copied).deviceNote);
-        QVERIFY2(rows.hasMatch(), qPrintable(std::get<AnswerResult>(copied).deviceNote));
+                              .match(copied.deviceNote);
+        QVERIFY2(rows.hasMatch(), qPrintable(copied.deviceNote));
         gpu.applySettings(onGpu(qint64((weights + 1.5 * rows.captured(1).toDouble()) * (1 << 20))));
         for (int question = 0; question < 2; ++question) {
-            auto a = ask(gpu, QStringLiteral("cpu"), m_cpuRead);
-            QVERIFY2(std::holds_alternative<AnswerResult>(a), qPrintable(failure(a)));
-            const AnswerResult answer = std::get<AnswerResult>(a);
-            QVERIFY2(answer.deviceNote.contains(QLatin1String("in place")),
-                     qPrintable(answer.deviceNote));
-            const QString why = differs(answer, m_cpuAnswer);
-            QVERIFY2(why.isEmpty(), qPrintable(why));
+            const QString borrowed = answersAsTheCpu(gpu, QStringLiteral("cpu"), m_cpuRead,
+                                                     QLatin1String("in place"));
+            QVERIFY2(borrowed.isEmpty(), qPrintable(borrowed));
         }
     }
 
