@@ -94,7 +94,7 @@ std::unique_ptr<DeviceState> CudaState::fork() const {
     std::size_t charge = 0;
     bool borrowing = false;
     for (const KvMirror& k : m_kv) {
-        charge += k.borrowed ? k.keys.size() + k.values.size() + k.means.size() : k.charged;
+        charge += k.bytes();
         borrowing = borrowing || k.borrowed;
     }
     if (charge > m_model.kv_available() || !m_model.charge_kv(charge)) {
@@ -102,12 +102,8 @@ std::unique_ptr<DeviceState> CudaState::fork() const {
         return copy;
     }
     const std::size_t row_bytes = m_C * sizeof(float);
-    for (std::size_t j = 0; j < m_kv.size(); ++j) {
-        const KvMirror& k = m_kv[j];
-        // Charged from the start, so the copy's destructor gives back what was taken.
-        copy->m_kv[j].charged =
-            k.borrowed ? k.keys.size() + k.values.size() + k.means.size() : k.charged;
-    }
+    // Charged from the start, so the copy's destructor gives back what was taken.
+    for (std::size_t j = 0; j < m_kv.size(); ++j) copy->m_kv[j].charged = m_kv[j].bytes();
     for (std::size_t j = 0; j < m_kv.size(); ++j) {
         const KvMirror& k = m_kv[j];
         KvMirror& c = copy->m_kv[j];

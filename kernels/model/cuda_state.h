@@ -30,6 +30,12 @@ struct KvMirror {
     std::int64_t mean_capacity = 0;  // chunks
     std::size_t charged = 0;         // bytes charged to the model's budget
     bool borrowed = false;           // keys, values and means are a lender's (KvLoan)
+
+    // The bytes the mirror holds on the device: its charge, or a borrowed one's buffers (the
+    // lender's loan carries their charge).
+    std::size_t bytes() const {
+        return borrowed ? keys.size() + values.size() + means.size() : charged;
+    }
 };
 
 class CudaState;

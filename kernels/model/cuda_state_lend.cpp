@@ -192,8 +192,7 @@ void CudaState::end_loan_as_lender() {
 std::size_t CudaState::kv_bytes() const {
     std::size_t bytes = 0;
     const auto count = [&] {
-        for (const KvMirror& k : m_kv)
-            bytes += k.borrowed ? k.keys.size() + k.values.size() + k.means.size() : k.charged;
+        for (const KvMirror& k : m_kv) bytes += k.bytes();
     };
     if (m_borrowed) {
         std::lock_guard lock(m_borrowed->lock);
