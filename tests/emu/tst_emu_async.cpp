@@ -102,6 +102,9 @@ private slots:
     void events_wait_for_their_own_work() {
         float* d = device_floats(2, 0.0f);
         QVERIFY(d);
+        // Allocated now: device_floats' synchronous copy would itself wait for everything.
+        void* other = nullptr;
+        QCOMPARE(cudaMalloc(&other, 16), cudaSuccess);
         cudaEvent_t e = nullptr;
         QCOMPARE(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), cudaSuccess);
         QCOMPARE(cudaMemsetAsync(d, 0x3F, sizeof(float)), cudaSuccess);
@@ -110,10 +113,9 @@ private slots:
         QCOMPARE(cudaEventSynchronize(e), cudaSuccess);
         QVERIFY(d[0] != 0.0f);
         QCOMPARE(d[1], 0.0f);
-        // Freeing memory waits for everything.
+        // Destroying the event waits for nothing more; freeing memory waits for everything.
         QCOMPARE(cudaEventDestroy(e), cudaSuccess);
-        float* other = device_floats(1, 0.0f);
-        QVERIFY(other);
+        QCOMPARE(d[1], 0.0f);
         QCOMPARE(cudaFree(other), cudaSuccess);
         QVERIFY(d[1] != 0.0f);
         QCOMPARE(cudaFree(d), cudaSuccess);
