@@ -6,7 +6,11 @@
 #   2. `lectern-cli ingest` of the document into a fresh store — tokens/s against (1);
 #   3. `lectern-cli ask --max-tokens 1` — wall time from process start to the first answer token
 #      (the process exits after it), and peak RSS;
-#   4. disk bytes per token from `lectern-cli store info`.
+#   4. the same ask after the store's files were dropped from the page cache (a reopened
+#      document after a reboot): wall time and major page faults (each one a wait on the disk;
+#      the attention announces the chunk files a call reads before reading them, so they arrive
+#      by readahead instead);
+#   5. disk bytes per token from `lectern-cli store info`.
 # usage: [RAM_MB=n] [LECTERN_CLI=path] tools/bench-store.sh MODEL TOKENS [KV_DTYPE=f16] [CHUNK=2048]
 #        [THREADS=0] [WORKDIR]   (RAM_MB: --ram-budget-mb of ingest and ask)
 set -euo pipefail
@@ -25,21 +29,34 @@ open(f"{work}/doc.ids", "w").write(",".join(map(str, doc)))
 open(f"{work}/doc_q.ids", "w").write(",".join(map(str, doc + q)))
 open(f"{work}/q.ids", "w").write(",".join(map(str, q)))
 PY
-timed() {  # timed NAME CMD... -> prints "NAME wall_s rss_mb"
+timed() {  # timed NAME CMD... -> prints "NAME wall_s cpu_s peak_rss_mb major_faults"
     local name=$1; shift
-    /usr/bin/time -f "%e %M %U %S" -o "$work/time.txt" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
+    /usr/bin/time -f "%e %M %U %S %F" -o "$work/time.txt" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
         echo "$name failed:"; tail -3 "$work/$name.err"; exit 1; }
-    read -r wall rss user sys < "$work/time.txt"
+    read -r wall rss user sys majflt < "$work/time.txt"
     # CPU seconds (user + sys) next to wall time: on a shared machine wall time also counts
     # waiting for a core, CPU time does not.
-    echo "$name wall_s=$wall cpu_s=$(python3 -c "print(round($user + $sys, 2))") peak_rss_mb=$((rss / 1024))"
+    echo "$name wall_s=$wall cpu_s=$(python3 -c "print(round($user + $sys, 2))") peak_rss_mb=$((rss / 1024)) major_faults=$majflt"
 }
 common=(--chunk-size "$chunk" --kv-dtype "$kv" --threads "$threads")
 echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) model=$(basename "$model") tokens=$n kv=$kv chunk=$chunk"
 timed reprocess "$cli" logits --model "$model" --tokens-file "$work/doc_q.ids" "${common[@]}" --out "$work/full.f32"
 rm -rf "$work/store"
 timed ingest "$cli" ingest --model "$model" --store "$work/store" --tokens-file "$work/doc.ids" "${common[@]}" ${RAM_MB:+--ram-budget-mb $RAM_MB}
-timed ask "$cli" ask --store "$work/store" --tokens "$(cat "$work/q.ids")" --max-tokens 1 --threads "$threads" ${RAM_MB:+--ram-budget-mb $RAM_MB} --logits-out "$work/ask.f32"
+ask=("$cli" ask --store "$work/store" --tokens "$(cat "$work/q.ids")" --max-tokens 1 --threads "$threads" ${RAM_MB:+--ram-budget-mb $RAM_MB})
+timed ask "${ask[@]}" --logits-out "$work/ask.f32"
+# Cold: every file of the store dropped from the page cache (Linux; what a reboot does).
+python3 - "$work/store" <<'PY'
+import os, sys
+for d, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        fd = os.open(os.path.join(d, f), os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
+timed ask_cold "${ask[@]}" --logits-out "$work/ask_cold.f32"
+cmp -s "$work/ask.f32" "$work/ask_cold.f32" || echo "ask_cold: logits differ from the warm ask's"
 "$cli" store info "$work/store" | grep -E "bytes_per_token|disk_bytes" || true
 cmp -s "$work/full.f32" "$work/ask.f32" && echo "ask logits == re-processing logits (bit-identical)" \
     || python3 -c "

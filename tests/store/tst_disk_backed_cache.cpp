@@ -2,13 +2,16 @@
 // through a disk source (what a document store does) behave exactly like all-in-memory states:
 // bit-identical logits, forks, serialize images; a corrupted chunk file makes forward() fail with
 // an error naming the file instead of crashing. ChunkStore::prefetch starts reading announced chunk
-// files into the page cache (Linux) and leaves the others alone.
+// files into the page cache (Linux) and leaves the others alone, and a call announces every chunk
+// it will read before reading the first.
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,48 @@ QString move_chunks_to_disk(State& s, const std::string& root,
     }
     return {};
 }
+
+// Chunks handed out from memory, with the order of announcements ('P') and loads ('L').
+class RecordingSource final : public ChunkSource {
+public:
+    std::vector<std::shared_ptr<const KvChunk>> chunks;
+
+    Result<std::shared_ptr<const KvChunk>> load(std::int64_t c) const override {
+        std::lock_guard lock(m_mutex);
+        m_log.push_back({'L', c});
+        return chunks.at(std::size_t(c));
+    }
+    void prefetch(std::int64_t c) const override {
+        std::lock_guard lock(m_mutex);
+        m_log.push_back({'P', c});
+    }
+    // Since the last call: empty when every load came after all announcements and was announced;
+    // otherwise what went wrong. `loads` counts the loads.
+    QString check_and_clear(int* loads) {
+        std::lock_guard lock(m_mutex);
+        std::set<std::int64_t> announced;
+        bool loading = false;
+        QString problem;
+        for (const auto& [kind, c] : m_log) {
+            if (kind == 'P') {
+                if (loading && problem.isEmpty())
+                    problem = QStringLiteral("chunk %1 announced after a load").arg(c);
+                announced.insert(c);
+            } else {
+                loading = true;
+                ++*loads;
+                if (!announced.count(c) && problem.isEmpty())
+                    problem = QStringLiteral("chunk %1 loaded, never announced").arg(c);
+            }
+        }
+        m_log.clear();
+        return problem;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    mutable std::vector<std::pair<char, std::int64_t>> m_log;
+};
 
 #ifdef __linux__
 // The share of a file's pages in the page cache (mincore over a map of it); -1 on error.
@@ -214,6 +259,40 @@ private Q_SLOTS:
                  image.error().message.c_str());
         // The in-memory original is unaffected.
         QVERIFY(forward(mem, next, false, logits));
+    }
+
+    // A call selects for every query and head first and announces all the chunks it will read
+    // from the source, then reads them: one wait on the disk per token, not one per chunk.
+    void calls_announce_before_reading() {
+        const int V = m_model->config().vocab;
+        const auto prompt = infer_test::random_tokens(80, V, 41u);
+        const auto more = infer_test::random_tokens(6, V, 42u);
+        State mem(m_model, native(KvDType::f16));
+        QVERIFY(!infer_test::feed(mem, prompt, {}).empty());
+        State recorded = mem.fork();
+        std::vector<std::shared_ptr<RecordingSource>> sources;
+        for (auto& kv : recorded.impl().kv) {
+            ChunkStore& store = kv.impl().store;
+            auto source = std::make_shared<RecordingSource>();
+            for (std::int64_t c = 0; c < store.chunk_count(); ++c)
+                source->chunks.push_back(store.shared_chunk(c));
+            store.set_source(source);
+            store.drop_resident(store.chunk_count());
+            sources.push_back(source);
+        }
+        QVERIFY(!sources.empty());
+        int loads = 0;
+        for (const token_id t : more) {  // decode: one segment per call
+            const std::vector<token_id> one{t};
+            const auto want = infer_test::feed(mem, one, {0});
+            const auto got = infer_test::feed(recorded, one, {0});
+            QVERIFY(same_bits(got, want));
+            for (const auto& source : sources) {
+                const QString problem = source->check_and_clear(&loads);
+                QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            }
+        }
+        QVERIFY2(loads > 0, "no chunk came from the source");
     }
 
     // Announced chunks of a disk source start reading into the page cache at once; a chunk not
