@@ -162,7 +162,10 @@ Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& ca
                 att.finish(y + t * C + std::size_t(h) * kv_head_dim);
             }
         };
-        attention_parallel_for(pool, n_tasks, 4, attend);
+        // Grain 1: at decode there are only H tasks, each reading (K-1) whole chunks; grain 4
+        // gave 12 heads 3 ranges (8 heads on one of 2 threads, 4 on the other; on 16 cores, 3
+        // busy threads). parallel_for still groups a prefill's many tasks into larger ranges.
+        attention_parallel_for(pool, n_tasks, 1, attend);
         if (first_error.failed.load()) return *first_error.error;
         cache.complete_tail_if_full();
         t0 += seg;
