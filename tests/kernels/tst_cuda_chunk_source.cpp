@@ -9,11 +9,10 @@
 #include <set>
 #include <vector>
 
-#include "attention/kv_cache_impl.h"
 #include "attention/kv_chunk_store.h"
+#include "chunk_source_test_util.h"
 #include "cuda_forward_util.h"
 #include "gpu_test_util.h"
-#include "infer/state_impl.h"
 #include "lectern/inference.h"
 
 namespace {
@@ -38,21 +37,6 @@ public:
     }
     void prefetch(std::int64_t c) const override { announced.insert(c); }
 };
-
-// Every attention block's complete chunks moved from memory into a RecordingSource.
-std::vector<std::shared_ptr<RecordingSource>> move_chunks_to_sources(lectern::State& s) {
-    std::vector<std::shared_ptr<RecordingSource>> sources;
-    for (auto& kv : s.impl().kv) {
-        lectern::ChunkStore& store = kv.impl().store;
-        auto source = std::make_shared<RecordingSource>();
-        for (std::int64_t c = 0; c < store.chunk_count(); ++c)
-            source->chunks.push_back(store.shared_chunk(c));
-        store.set_source(source);
-        store.drop_resident(store.chunk_count());
-        sources.push_back(source);
-    }
-    return sources;
-}
 
 }  // namespace
 
@@ -96,7 +80,8 @@ private slots:
         auto in_memory = lectern::State::deserialize(gpu, *image);
         auto from_source = lectern::State::deserialize(gpu, *image);
         QVERIFY(in_memory && from_source);
-        const auto sources = move_chunks_to_sources(*from_source);
+        const auto sources =
+            chunk_source_test::move_chunks_to_sources<RecordingSource>(*from_source);
 
         const auto want = feed(*in_memory, question, every_position(question.size()), &error);
         QVERIFY2(!want.empty(), qPrintable(error));

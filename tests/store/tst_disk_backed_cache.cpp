@@ -25,6 +25,7 @@
 #include <QThread>
 
 #include "attention/kv_cache_impl.h"
+#include "chunk_source_test_util.h"
 #include "chunk_test_util.h"
 #include "infer/state_impl.h"
 #include "infer_test_util.h"
@@ -270,16 +271,8 @@ private Q_SLOTS:
         State mem(m_model, native(KvDType::f16));
         QVERIFY(!infer_test::feed(mem, prompt, {}).empty());
         State recorded = mem.fork();
-        std::vector<std::shared_ptr<RecordingSource>> sources;
-        for (auto& kv : recorded.impl().kv) {
-            ChunkStore& store = kv.impl().store;
-            auto source = std::make_shared<RecordingSource>();
-            for (std::int64_t c = 0; c < store.chunk_count(); ++c)
-                source->chunks.push_back(store.shared_chunk(c));
-            store.set_source(source);
-            store.drop_resident(store.chunk_count());
-            sources.push_back(source);
-        }
+        const auto sources =
+            chunk_source_test::move_chunks_to_sources<RecordingSource>(recorded);
         QVERIFY(!sources.empty());
         int loads = 0;
         for (const token_id t : more) {  // decode: one segment per call
