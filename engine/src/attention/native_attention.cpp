@@ -83,7 +83,7 @@ Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& ca
 
         // Pass 1: selection. Tasks are head-major so one thread walks consecutive queries of one
         // head, which mostly select the same chunks (cache reuse, here and in pass 2).
-        chosen.resize(n_tasks * std::size_t(std::max(n_select, 0)));
+        chosen.resize(n_tasks * std::size_t(n_select));  // top_k >= 1: validate_attention_options
         n_chosen.resize(n_tasks);
         auto select = [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
@@ -101,7 +101,8 @@ Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& ca
         };
         attention_parallel_for(pool, n_tasks, 4, select);
 
-        // Every chosen chunk that lives only on disk starts reading now, all together.
+        // Every chosen chunk that lives only on disk starts reading now, all together (the store
+        // skips those held in memory).
         if (cache.store.source()) {
             wanted.assign(std::size_t(n_candidates), 0);
             for (std::size_t i = 0; i < n_tasks; ++i)
@@ -109,7 +110,7 @@ Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& ca
                     wanted[std::size_t(chosen[i * std::size_t(n_select) + std::size_t(s)])] = 1;
             announced.clear();
             for (int c = 0; c < n_candidates; ++c)
-                if (wanted[std::size_t(c)] && !cache.store.resident(c)) announced.push_back(c);
+                if (wanted[std::size_t(c)]) announced.push_back(c);
             cache.store.prefetch(announced);
         }
 
