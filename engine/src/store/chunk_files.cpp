@@ -335,6 +335,12 @@ struct ChunkFileCache::Impl {
         return opened;
     }
 
+    // The file is mapped here now (so it was read, and most likely still is in the page cache).
+    bool holds(const std::string& path) const {
+        std::lock_guard lock(mutex);
+        return entries.count(path) != 0;
+    }
+
     mutable std::mutex mutex;
     std::uint64_t budget;
     std::uint64_t mapped = 0;
@@ -382,8 +388,11 @@ public:
         return chunk;
     }
 
+    // Only files this cache has not mapped: decode announces the chunks it selects on every
+    // token, mostly the same ones, and each announcement costs an open, an fadvise and a close.
     void prefetch(std::int64_t c) const override {
-        advise_will_read(chunk_file_path(m_dir, m_block, c));
+        const std::string path = chunk_file_path(m_dir, m_block, c);
+        if (!m_cache->impl().holds(path)) advise_will_read(path);
     }
 
 private:
