@@ -6,15 +6,18 @@
 // Model: a launch runs its blocks one after another; each GPU thread of a block is a fiber
 // (cuda_emu_context.h) with its own stack, all on the calling OS thread, switched only at
 // __syncthreads, __syncwarp and shuffles; __shared__ variables are function statics (one instance,
-// reused by every block); dynamic shared memory is one buffer per launch, refilled with 0xFF bytes
-// (float NaN) before every block and followed by a guard zone checked after it.
+// reused by every block), refilled with 0xFF bytes (float NaN) when the first thread of each block
+// reaches the declaration (cuda_to_cpp.py adds the call, fresh_shared); dynamic shared memory is
+// one buffer per launch, refilled with 0xFF bytes before every block and followed by a guard zone
+// checked after it. So a read of shared memory nothing of the block wrote shows as NaN.
 // Fibers rather than OS threads: with a std::thread per GPU thread and std::barrier the test's
 // cases took minutes on 2 cores; fibers take seconds and are deterministic.
 // Limits (what this does NOT check):
 // - no memory-model or timing fidelity: races are not detected as such; a missing __syncthreads
-//   shows only where the emulator's one order (a warp runs ahead of the others until it waits, see
-//   cuda_emu_fiber.h) makes a warp read data another warp has not written yet or has overwritten;
-//   shared memory starts zeroed and keeps the previous block's contents instead of being garbage;
+//   or __syncwarp shows only where the schedule (a warp runs ahead of the others until it waits;
+//   forward, or with LECTERN_EMU_SCHEDULE=reverse from the last thread and block down, see
+//   cuda_emu_fiber.h) makes a thread read data another has not written yet or has overwritten, as
+//   a wrong result; the kernel tests run under both schedules;
 // - only the CUDA subset these kernels use: 1-D blocks, 2-D grids, static and dynamic shared
 //   memory (up to the 48 KiB a launch gets without an opt-in), full-mask __shfl_sync /
 //   __shfl_xor_sync / __syncwarp in whole warps, __ldg, gemv.cu's non-coherent load; a kernel
@@ -48,6 +51,7 @@
 #include <memory>
 #include <mutex>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cuda_emu_log.h"
@@ -109,6 +113,25 @@ inline uint4 load_global_nc(const uint4* p) {
 // The running launch's dynamic shared memory (extern __shared__ arrays, see cuda_to_cpp.py).
 inline unsigned char* dynamic_shared = nullptr;
 inline void* dynamic_shared_memory() { return dynamic_shared; }
+
+// Counts the blocks run in the process, so fresh_shared knows a new block from the same one.
+inline std::uint64_t block_serial = 0;
+// Called by every thread after a static __shared__ declaration (cuda_to_cpp.py adds the call): the
+// first thread of each block to get there fills the variable with 0xFF bytes, as the GPU gives a
+// block shared memory holding whatever was there, never what this block's kernel left.
+inline void fresh_shared(void* variable, std::size_t bytes) {
+    static std::vector<std::pair<void*, std::uint64_t>> filled;  // variable -> block it was filled for
+    for (auto& [p, serial] : filled)
+        if (p == variable) {
+            if (serial != block_serial) {
+                std::memset(variable, 0xFF, bytes);
+                serial = block_serial;
+            }
+            return;
+        }
+    std::memset(variable, 0xFF, bytes);
+    filled.emplace_back(variable, block_serial);
+}
 }  // namespace emu
 
 #include "cuda_emu_fiber.h"  // NOLINT(build/include_order): needs the definitions above
@@ -170,9 +193,11 @@ void run_launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic
     const std::unique_ptr<float4[]> smem(new float4[(dynamic_smem + guard + 15) / 16]);
     dynamic_shared = reinterpret_cast<unsigned char*>(smem.get());
     BlockRunner runner(block.x);
-    for (unsigned by = 0; by < grid.y; ++by)
-        for (unsigned bx = 0; bx < grid.x; ++bx) {
-            block_idx = dim3(bx, by);
+    const bool reverse = schedule() == Schedule::reverse;  // last block first (cuda_emu_fiber.h)
+    for (unsigned iy = 0; iy < grid.y; ++iy)
+        for (unsigned ix = 0; ix < grid.x; ++ix) {
+            block_idx = reverse ? dim3(grid.x - 1 - ix, grid.y - 1 - iy) : dim3(ix, iy);
+            ++block_serial;
             std::memset(dynamic_shared, 0xFF, dynamic_smem);  // NaN: unwritten reads show
             std::memset(dynamic_shared + dynamic_smem, guard_byte, guard);
             runner.run(body);

@@ -7,6 +7,11 @@
 // Why not round-robin over all fibers: that moves every warp one shuffle at a time, in lockstep,
 // which hides a missing __syncthreads (a warp overwriting shared data the others have not read
 // yet); running ahead exposes it as a wrong result.
+// One order shows only half of the races: a warp reading what a *lower* warp wrote without a
+// barrier between gets the right data by luck (the lower warp ran first). The reverse schedule
+// (LECTERN_EMU_SCHEDULE=reverse, or set_schedule) runs the lanes and warps from the last one down
+// and the blocks from the last one down (cuda_emu.h), so for every pair of threads, warps or blocks
+// one of the two schedules runs the reader first; the kernel tests run under both.
 // Everything is single-threaded, so the scheduler's state needs no locking.
 #pragma once
 
@@ -39,6 +44,23 @@ namespace emu {
 
 enum class WarpOp { sync, shuffle };
 
+// Which thread of a block runs first, and which block of a grid (see the top of this file).
+enum class Schedule { forward, reverse };
+inline Schedule& schedule_setting() {
+    static Schedule s = [] {
+        const char* e = std::getenv("LECTERN_EMU_SCHEDULE");
+        if (!e || !*e || std::strcmp(e, "forward") == 0) return Schedule::forward;
+        if (std::strcmp(e, "reverse") == 0) return Schedule::reverse;
+        std::fprintf(stderr, "cuda_emu: LECTERN_EMU_SCHEDULE must be forward or reverse, not %s\n",
+                     e);
+        std::abort();
+    }();
+    return s;
+}
+inline Schedule schedule() { return schedule_setting(); }
+// For the emulator's own tests; takes effect at the next launch.
+inline void set_schedule(Schedule s) { schedule_setting() = s; }
+
 class BlockRunner;
 inline BlockRunner* running_block = nullptr;
 
@@ -66,10 +88,12 @@ class BlockRunner {
             context_make(f.ctx, f.stack, stack_bytes, &BlockRunner::entry);
         }
         running_block = this;
-        current_ = 0;
-        thread_idx = dim3(0);
+        reverse_ = schedule() == Schedule::reverse;
+        current_ = reverse_ ? unsigned(fibers_.size()) - 1 : 0;
+        thread_idx = dim3(current_);
         starting_from_main_ = true;
-        switch_context(main_ctx_, fibers_[0].ctx, fibers_[0].stack, stack_bytes, false);
+        switch_context(main_ctx_, fibers_[current_].ctx, fibers_[current_].stack, stack_bytes,
+                       false);
         running_block = nullptr;
     }
 
@@ -220,19 +244,23 @@ class BlockRunner {
     }
 
     // The next ready lane of from's warp after from, else the first ready lane of the following
-    // warps (wrapping around); `none` if no fiber is ready.
+    // warps (wrapping around); `none` if no fiber is ready. Reverse schedule: "next" and "first"
+    // count downwards (the lane and warp before, the last ready lane of a warp).
     unsigned next_ready(unsigned from) const {
         const unsigned n_warps = unsigned(warps_.size());
         const unsigned warp = from / 32;
         const unsigned n_lanes = lanes(warp);
         for (unsigned k = 1; k < n_lanes; ++k) {
-            const unsigned i = warp * 32 + (from % 32 + k) % n_lanes;
+            const unsigned step = reverse_ ? n_lanes - k : k;
+            const unsigned i = warp * 32 + (from % 32 + step) % n_lanes;
             if (fibers_[i].state == State::ready) return i;
         }
         for (unsigned k = 1; k <= n_warps; ++k) {
-            const unsigned w = (warp + k) % n_warps;
-            for (unsigned i = w * 32; i < w * 32 + lanes(w); ++i)
+            const unsigned w = (warp + (reverse_ ? n_warps - k : k)) % n_warps;
+            for (unsigned j = 0; j < lanes(w); ++j) {
+                const unsigned i = w * 32 + (reverse_ ? lanes(w) - 1 - j : j);
                 if (fibers_[i].state == State::ready) return i;
+            }
         }
         return none;
     }
@@ -260,6 +288,7 @@ class BlockRunner {
     std::size_t main_stack_size_ = 0;
     bool starting_from_main_ = false;
     unsigned current_ = 0;
+    bool reverse_ = false;  // this block's schedule (Schedule::reverse)
     std::size_t block_arrived_ = 0;
     unsigned exited_ = 0;
 };

@@ -17,6 +17,10 @@ Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rew
   : "l"(__cvta_generic_to_global(p)))`, becomes `v = ::emu::load_global_nc(p);` (the cache hint
   means nothing on the host; the emulator checks the 16-byte alignment the instruction needs).
   Any other asm is an error: it must be taught here explicitly, never guessed;
+- a static `__shared__ [__align__(n)] T name[dims];` declaration (one variable, a plain or
+  `ns::`-qualified type) is followed on its line by `::emu::fresh_shared(&name, sizeof(name));`,
+  which refills the variable with 0xFF bytes for each block (a read of what the block never wrote
+  shows as NaN); any other static __shared__ declaration is an error;
 - `#pragma unroll` lines are blanked (GCC warns about the unknown pragma).
 Line numbers are kept (a `#line` directive names the original file), so compiler messages,
 __FILE__/__LINE__ in error values and debuggers point at the kernel source.
@@ -41,6 +45,8 @@ NC_LOAD = re.compile(r'asm\s*\(\s*"ld\.global\.nc\.L1::no_allocate\.v4\.u32 '
                      r':\s*"=r"\((\w+)\.x\),\s*"=r"\(\1\.y\),\s*"=r"\(\1\.z\),\s*"=r"\(\1\.w\)\s*'
                      r':\s*"l"\(\s*__cvta_generic_to_global\(\s*(\w+)\s*\)\s*\)\s*\)\s*;')
 ASM = re.compile(r'\b(asm|__asm__|__asm)\b')
+STATIC_SHARED = re.compile(r'(?<!extern )__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?'
+                           r'[A-Za-z_][\w:]*\s+([A-Za-z_]\w*)\s*(?:\[[^\];]+\]\s*)*;')
 
 
 class TransformError(Exception):
@@ -203,7 +209,16 @@ def rewrite_shared_and_asm(text):
     text = rewrite_code(text, EXTERN_SHARED,
                         lambda m: f"{m.group(1)}* const {m.group(2)} = static_cast<{m.group(1)}*>("
                                   f"::emu::dynamic_shared_memory());")
+    text = rewrite_code(text, STATIC_SHARED,
+                        lambda m: f"{m.group(0)} ::emu::fresh_shared(&{m.group(1)}, "
+                                  f"sizeof({m.group(1)}));")
     mask = code_mask(text)
+    for m in re.finditer(r'\b__shared__\b', text):
+        declared = STATIC_SHARED.match(text, m.start())
+        if mask[m.start()] and not (declared and text.startswith(" ::emu::fresh_shared",
+                                                                  declared.end())):
+            raise TransformError(f"line {line_of(text, m.start())}: a static __shared__ declaration "
+                                 "the rewrite does not recognise (one variable, `T name[dims];`)")
     for pattern, what in ((ASM, "inline assembly other than gemv.cu's weight load"),
                           (re.compile(r'\bextern\s+__shared__'), "unrecognised extern __shared__")):
         for m in pattern.finditer(text):

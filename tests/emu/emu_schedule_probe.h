@@ -1,0 +1,23 @@
+// Launchers of emu_schedule_probe.cu: small kernels with deliberate shared-memory races and reads
+// of unwritten shared memory, for tst_emu_schedule (the emulator must show each under one of its
+// two schedules). Every pointer is host memory the emulator's kernels may use directly.
+#pragma once
+
+namespace emu_probe {
+
+// One block of 64 threads: thread t writes v[t], then (no barrier) threads of warp 1 read what
+// warp 0 wrote: out[t] = v[t - 32] for t >= 32, v[t] below. Right under the forward schedule only.
+void read_lower_warp(float* out);
+// One warp: lane t writes v[t], then (no __syncwarp) reads lane t + 1's: out[t] = v[t + 1] for
+// t < 31, v[31] for lane 31. Right under the reverse schedule only.
+void read_higher_lane(float* out);
+// The same exchange as read_lower_warp with a __syncthreads between the write and the read, and
+// out[t] = v[63 - t]: right under both schedules.
+void read_after_barrier(float* out);
+// Two blocks of 64 threads: block 0 writes s[t] = t + 1, block 1 writes nothing; after a barrier
+// out[64 * block + t] = s[t]. The first `written` threads of block 0 write (the rest read).
+void read_unwritten(float* out, int written);
+// One thread per block in a grid of `blocks`: order[block] = the number of blocks that ran before it.
+void record_block_order(int* order, int blocks);
+
+}  // namespace emu_probe
