@@ -27,14 +27,7 @@
 #include "cuda_emu_context.h"
 
 // AddressSanitizer must be told about stack switches, or it reports false positives (the asan
-// preset builds this test too).
-#if defined(__SANITIZE_ADDRESS__)
-#define LECTERN_EMU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LECTERN_EMU_ASAN 1
-#endif
-#endif
+// preset builds this test too). LECTERN_EMU_ASAN: cuda_emu_runtime.h, included before this file.
 #ifdef LECTERN_EMU_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -85,6 +78,11 @@ class BlockRunner {
         for (auto& f : fibers_) {
             f.state = State::ready;
             f.shuffles = 0;
+#ifdef LECTERN_EMU_ASAN
+            // A fiber ends by switching away, never returning: ASan's poisoned redzones of its
+            // last frames stay on the stack, which the next block reuses.
+            ASAN_UNPOISON_MEMORY_REGION(f.stack, stack_bytes);
+#endif
             context_make(f.ctx, f.stack, stack_bytes, &BlockRunner::entry);
         }
         running_block = this;

@@ -35,6 +35,20 @@
 #include <mutex>
 #include <vector>
 
+// Under AddressSanitizer the bytes between an allocation's end and its 256-byte rounding are
+// poisoned, so a kernel reading or writing even one byte past a cudaMalloc'd buffer is reported
+// (a GPU may not fault there, compute-sanitizer's memcheck does).
+#if defined(__SANITIZE_ADDRESS__)
+#define LECTERN_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LECTERN_EMU_ASAN 1
+#endif
+#endif
+#ifdef LECTERN_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 enum cudaError_t {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
@@ -121,6 +135,24 @@ inline bool inside(const std::map<const unsigned char*, std::size_t>& table, con
 // Bytes to allocate for n: at least one, a whole number of the 256-byte alignment (aligned_alloc).
 inline std::size_t allocation_bytes(std::size_t n) {
     return (std::max<std::size_t>(n, 1) + 255) / 256 * 256;
+}
+// A new allocation of n bytes at p: its tail past n made unreachable under ASan (see the top).
+inline void poison_tail(unsigned char* p, std::size_t n) {
+#ifdef LECTERN_EMU_ASAN
+    ASAN_POISON_MEMORY_REGION(p + n, allocation_bytes(n) - n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+// Before p (n bytes) goes back to the C library.
+inline void unpoison_tail(void* p, std::size_t n) {
+#ifdef LECTERN_EMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<unsigned char*>(p) + n, allocation_bytes(n) - n);
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 inline bool is_device(const void* p, std::size_t n) {
     std::lock_guard<std::mutex> g(allocations().lock);
@@ -263,6 +295,7 @@ inline cudaError_t cudaMalloc(void** p, std::size_t n) {
     // New device memory holds whatever was there before; NaN bytes make a read of memory nothing
     // wrote show in the results (as the NaN-filled shared memory does).
     std::memset(q, 0xFF, rounded);
+    emu::poison_tail(q, n);
     a.device[q] = n;
     a.device_bytes += n;
     *p = q;
@@ -277,6 +310,7 @@ inline cudaError_t cudaFree(void* p) {
     const auto it = a.device.find(static_cast<unsigned char*>(p));
     if (it == a.device.end()) emu::fail_host("cudaFree of a pointer cudaMalloc did not return");
     a.device_bytes -= it->second;
+    emu::unpoison_tail(p, it->second);
     a.device.erase(it);
     std::free(p);
     return cudaSuccess;
@@ -286,6 +320,7 @@ inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
     if (emu::capturing_here) return emu::forbidden_during_capture();
     auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, emu::allocation_bytes(n)));
     if (!q) return cudaErrorMemoryAllocation;
+    emu::poison_tail(q, n);
     std::lock_guard<std::mutex> g(emu::allocations().lock);
     emu::allocations().pinned[q] = n;
     *p = q;
@@ -298,6 +333,7 @@ inline cudaError_t cudaFreeHost(void* p) {
     auto& pinned = emu::allocations().pinned;
     const auto it = pinned.find(static_cast<unsigned char*>(p));
     if (it == pinned.end()) emu::fail_host("cudaFreeHost of a pointer cudaHostAlloc did not return");
+    emu::unpoison_tail(p, it->second);
     pinned.erase(it);
     std::free(p);
     return cudaSuccess;
