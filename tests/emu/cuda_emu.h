@@ -30,8 +30,10 @@
 // It is strict where CUDA is undefined and a kernel might get away with it on today's hardware: a
 // full-mask shuffle or __syncwarp with an exited lane, a __syncthreads after any thread of the
 // block exited, a full-mask warp operation in a partial warp (blockDim.x not a multiple of 32), a
-// misaligned vector load, a write past the dynamic shared memory, and a deadlock (threads waiting
-// at different barriers) abort with a message.
+// misaligned vector load, a write past the dynamic shared memory, a launch of more threads per
+// block than the kernel's __launch_bounds__ (which CUDA refuses), and a deadlock (threads waiting
+// at different barriers) abort with a message. Built with AddressSanitizer (the asan preset), a
+// kernel touching a byte past the end of a cudaMalloc'd buffer is reported (cuda_emu_runtime.h).
 #pragma once
 
 #if defined(__CUDACC__) || defined(__CUDA_RUNTIME_H__)
@@ -62,7 +64,7 @@
 #define __device__
 #define __host__
 #define __shared__ static
-#define __launch_bounds__(...)
+#define __launch_bounds__(...)  // checked at the start of the kernel (check_launch_bounds)
 #define __grid_constant__  // a kernel parameter in constant memory: an ordinary copy here
 #define __align__(n) __attribute__((aligned(n)))  // GCC/clang: allowed among decl-specifiers
 
@@ -113,6 +115,14 @@ inline uint4 load_global_nc(const uint4* p) {
 // The running launch's dynamic shared memory (extern __shared__ arrays, see cuda_to_cpp.py).
 inline unsigned char* dynamic_shared = nullptr;
 inline void* dynamic_shared_memory() { return dynamic_shared; }
+
+// Called by every thread of a kernel declared with __launch_bounds__ (cuda_to_cpp.py adds the
+// call): CUDA refuses a launch of more threads per block than the bound (ptxas sized the kernel's
+// registers for at most that many), so a launcher that exceeds it would fail on a GPU.
+inline void check_launch_bounds(int max_threads) {
+    if (std::size_t(block_dim.x) * block_dim.y * block_dim.z > std::size_t(max_threads))
+        fail("a launch with more threads per block than the kernel's __launch_bounds__");
+}
 
 // Counts the blocks run in the process, so fresh_shared knows a new block from the same one.
 inline std::uint64_t block_serial = 0;

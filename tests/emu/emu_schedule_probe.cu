@@ -41,6 +41,10 @@ __global__ void record_block_order_kernel(int* order, int* counter) {
     order[blockIdx.x] = (*counter)++;  // one thread per block; blocks run one at a time here
 }
 
+__global__ void __launch_bounds__(64) bounded_kernel(float* out) {
+    out[threadIdx.x] = float(threadIdx.x + 1);
+}
+
 }  // namespace
 
 namespace emu_probe {
@@ -53,5 +57,6 @@ void record_block_order(int* order, int blocks) {
     int counter = 0;
     record_block_order_kernel<<<blocks, 1>>>(order, &counter);
 }
+void bounded_to_64(float* out, int threads) { bounded_kernel<<<1, threads>>>(out); }
 
 }  // namespace emu_probe

@@ -1,6 +1,6 @@
-// Launchers of emu_schedule_probe.cu: small kernels with deliberate shared-memory races and reads
-// of unwritten shared memory, for tst_emu_schedule (the emulator must show each under one of its
-// two schedules). Every pointer is host memory the emulator's kernels may use directly.
+// Launchers of emu_schedule_probe.cu: small kernels with deliberate shared-memory races, reads
+// of unwritten shared memory and a launch past its __launch_bounds__, for tst_emu_schedule (the
+// emulator must show each: the races under one of its two schedules). Every pointer is host memory the emulator's kernels may use directly.
 #pragma once
 
 namespace emu_probe {
@@ -19,5 +19,8 @@ void read_after_barrier(float* out);
 void read_unwritten(float* out, int written);
 // One thread per block in a grid of `blocks`: order[block] = the number of blocks that ran before it.
 void record_block_order(int* order, int blocks);
+// A kernel declared __launch_bounds__(64), launched with `threads` threads: out[t] = t + 1. More
+// than 64 stops the program (CUDA would refuse the launch).
+void bounded_to_64(float* out, int threads);
 
 }  // namespace emu_probe

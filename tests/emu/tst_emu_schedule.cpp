@@ -3,6 +3,8 @@
 // must give a wrong result under one of the two schedules, a correct kernel the right one under
 // both, and shared memory a block never wrote must read as NaN, not as what an earlier block or
 // launch left. This is what the kernel tests' second run (LECTERN_EMU_SCHEDULE=reverse) relies on.
+// Also the launch-bounds check cuda_to_cpp.py adds to every kernel declared with them.
+#include <QProcess>
 #include <QTest>
 
 #include <cmath>
@@ -97,7 +99,33 @@ private slots:
         emu_probe::record_block_order(order.data(), 5);
         QCOMPARE(order, (std::vector<int>{4, 3, 2, 1, 0}));
     }
+
+    // Within the bound the kernel runs; past it the emulator stops the program (in a child
+    // process: this one, started with EMU_PROBE_PAST_BOUNDS set, see main).
+    void a_launch_past_its_bounds_stops() {
+        std::vector<float> out(128, 0.0f);
+        emu_probe::bounded_to_64(out.data(), 64);
+        for (int t = 0; t < 64; ++t) QCOMPARE(out[std::size_t(t)], float(t + 1));
+        QProcess child;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("EMU_PROBE_PAST_BOUNDS", "1");
+        child.setProcessEnvironment(env);
+        child.start("/proc/self/exe", {});
+        QVERIFY(child.waitForFinished(60000));
+        const QByteArray err = child.readAllStandardError();
+        QCOMPARE(child.exitStatus(), QProcess::CrashExit);
+        QVERIFY2(err.contains("more threads per block than the kernel's __launch_bounds__"),
+                 err.constData());
+    }
 };
 
-QTEST_APPLESS_MAIN(TestEmuSchedule)
+int main(int argc, char** argv) {
+    if (qEnvironmentVariableIsSet("EMU_PROBE_PAST_BOUNDS")) {
+        std::vector<float> out(128, 0.0f);
+        emu_probe::bounded_to_64(out.data(), 128);
+        return 0;  // not reached when the check works
+    }
+    TestEmuSchedule test;
+    return QTest::qExec(&test, argc, argv);
+}
 #include "tst_emu_schedule.moc"
