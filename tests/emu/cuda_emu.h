@@ -50,6 +50,7 @@
 #include <cstring>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -122,6 +123,32 @@ inline void* dynamic_shared_memory() { return dynamic_shared; }
 inline void check_launch_bounds(int max_threads) {
     if (std::size_t(block_dim.x) * block_dim.y * block_dim.z > std::size_t(max_threads))
         fail("a launch with more threads per block than the kernel's __launch_bounds__");
+}
+
+// A kernel's pointer parameter as check_restrict sees it (cuda_to_cpp.py lists them).
+struct PointerParam {
+    const char* name;
+    const void* value;
+    bool restrict_qualified, to_const;
+};
+// Called by the first thread of a launch of a kernel with a __restrict__ pointer parameter
+// (cuda_to_cpp.py adds the call, guarded by first_thread_of_launch): a launch passing one address
+// as a __restrict__ pointer and as another pointer, not both to const, breaks the promise nvcc
+// compiled the kernel on (a const __restrict__ input may be read through the non-coherent cache,
+// loads moved past stores), so it may be wrong on a GPU. Only equal addresses are caught, not
+// overlapping ranges.
+inline bool first_thread_of_launch() {
+    return thread_idx.x == 0 && block_idx.x == 0 && block_idx.y == 0;
+}
+inline void check_restrict(std::initializer_list<PointerParam> params) {
+    for (auto a = params.begin(); a != params.end(); ++a)
+        for (auto b = a + 1; b != params.end(); ++b)
+            if (a->value && a->value == b->value && (a->restrict_qualified || b->restrict_qualified) &&
+                !(a->to_const && b->to_const)) {
+                std::fprintf(stderr, "cuda_emu: %s and %s are the same address, one __restrict__\n",
+                             a->name, b->name);
+                fail("a __restrict__ kernel parameter aliased by another");
+            }
 }
 
 // Counts the blocks run in the process, so fresh_shared knows a new block from the same one.

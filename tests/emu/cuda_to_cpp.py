@@ -25,6 +25,11 @@ Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rew
   `::emu::check_launch_bounds(int(max_threads));` right after the `{` of its body (template
   parameters are in scope there): CUDA refuses a launch of more threads per block than the bound,
   and ptxas may have used more registers than a larger block could have, so the emulator stops it;
+- a kernel with a `__restrict__` pointer parameter gets `::emu::check_restrict(...)` (in its
+  first thread) after the bounds check, naming its pointer parameters: a launch passing one address as a `__restrict__`
+  pointer and as another pointer, one of them not to const, stops (nvcc may read a const
+  `__restrict__` input through the non-coherent cache, or reorder its loads around the stores,
+  so a kernel run in place over such a parameter may be wrong on a GPU and right here);
 - `#pragma unroll` lines are blanked (GCC warns about the unknown pragma).
 Line numbers are kept (a `#line` directive names the original file), so compiler messages,
 __FILE__/__LINE__ in error values and debuggers point at the kernel source.
@@ -260,31 +265,62 @@ def top_level_split(expr):
     return parts
 
 
-def rewrite_launch_bounds(text):
-    """Each kernel body with __launch_bounds__ starts by checking its launch's block size."""
+POINTER_PARAM = re.compile(r'^(?P<const>const\b)?[\w\s:<>]*?\*\s*(?P<restrict>__restrict__\s+)?'
+                           r'(?:const\s+)?(?P<name>[A-Za-z_]\w*)$')
+
+
+def restrict_check(params):
+    """The check_restrict call for a kernel's parameter list, or "" when none is __restrict__."""
+    pointers = []
+    for param in top_level_split(params):
+        m = POINTER_PARAM.match(" ".join(param.split()))
+        if m:
+            pointers.append((m.group("name"), bool(m.group("restrict")), bool(m.group("const"))))
+        elif "__restrict__" in param:
+            raise TransformError(f"a __restrict__ parameter not parsed here: {param}")
+    if not any(r for _, r, _ in pointers) or len(pointers) < 2:
+        return ""
+    items = ", ".join(f'{{"{n}", (const void*)({n}), {str(r).lower()}, {str(c).lower()}}}'
+                      for n, r, c in pointers)
+    return f" if (::emu::first_thread_of_launch()) ::emu::check_restrict({{{items}}});"
+
+
+def rewrite_kernel_entries(text):
+    """Each kernel body starts with its launch checks: the block size against __launch_bounds__,
+    the pointer arguments against __restrict__ (see the module docstring)."""
     mask = code_mask(text)
     inserts = []  # (position after the body's `{`, code)
-    for m in re.finditer(r"\b__launch_bounds__\s*\(", text):
+    for m in re.finditer(r"\b__global__\b", text):
         if not mask[m.start()]:
             continue
-        args_end = balanced_end(text, m.end() - 1, mask)
-        args = text[m.end():args_end - 1]
-        if "<" in args or ">" in args:
-            raise TransformError(f"line {line_of(text, m.start())}: a comparison or template in "
-                                 "__launch_bounds__ arguments is not parsed here")
-        max_threads = top_level_split(args)[0]
-        depth, i = 0, args_end
+        code, i, depth, params_open = "", m.end(), 0, None
+        bounds = re.compile(r"\s*void\s+__launch_bounds__\s*\(").match(text, m.end())
+        if bounds:
+            args_end = balanced_end(text, bounds.end() - 1, mask)
+            args = text[bounds.end():args_end - 1]
+            if "<" in args or ">" in args:
+                raise TransformError(f"line {line_of(text, m.start())}: a comparison or template "
+                                     "in __launch_bounds__ arguments is not parsed here")
+            code += f" ::emu::check_launch_bounds(int({top_level_split(args)[0]}));"
+            i = args_end
         while i < len(text):
             c = text[i]
             if mask[i]:
                 if c == "(":
+                    if depth == 0:
+                        params_open = i
                     depth += 1
                 elif c == ")":
                     depth -= 1
                 elif depth == 0 and c == ";":
                     break  # a declaration without a body
                 elif depth == 0 and c == "{":
-                    inserts.append((i + 1, f" ::emu::check_launch_bounds(int({max_threads}));"))
+                    if params_open is None:
+                        raise TransformError(f"line {line_of(text, m.start())}: no parameters")
+                    params_end = balanced_end(text, params_open, mask)
+                    code += restrict_check(text[params_open + 1:params_end - 1])
+                    if code:
+                        inserts.append((i + 1, code))
                     break
             i += 1
     for pos, code in reversed(inserts):
@@ -296,7 +332,7 @@ def transform(text, source_path):
     text = PRAGMA_UNROLL.sub("", text)
     text = rewrite_includes(text, os.path.dirname(source_path))
     text = rewrite_shared_and_asm(text)
-    text = rewrite_launch_bounds(text)
+    text = rewrite_kernel_entries(text)
     text, _ = rewrite_launches(text)
     name = source_path.replace("\\", "/")
     return (f"// Generated by tests/emu/cuda_to_cpp.py from {name}; edit that file instead.\n"

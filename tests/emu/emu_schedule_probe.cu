@@ -45,6 +45,10 @@ __global__ void __launch_bounds__(64) bounded_kernel(float* out) {
     out[threadIdx.x] = float(threadIdx.x + 1);
 }
 
+__global__ void doubled_kernel(const float* __restrict__ in, float* out) {
+    out[threadIdx.x] = 2.0f * in[threadIdx.x];
+}
+
 }  // namespace
 
 namespace emu_probe {
@@ -58,5 +62,6 @@ void record_block_order(int* order, int blocks) {
     record_block_order_kernel<<<blocks, 1>>>(order, &counter);
 }
 void bounded_to_64(float* out, int threads) { bounded_kernel<<<1, threads>>>(out); }
+void doubled(const float* in, float* out) { doubled_kernel<<<1, 32>>>(in, out); }
 
 }  // namespace emu_probe

@@ -1,5 +1,6 @@
 // Launchers of emu_schedule_probe.cu: small kernels with deliberate shared-memory races, reads
-// of unwritten shared memory and a launch past its __launch_bounds__, for tst_emu_schedule (the
+// of unwritten shared memory, a launch past its __launch_bounds__ and aliased __restrict__
+// pointers, for tst_emu_schedule (the
 // emulator must show each: the races under one of its two schedules). Every pointer is host memory the emulator's kernels may use directly.
 #pragma once
 
@@ -22,5 +23,8 @@ void record_block_order(int* order, int blocks);
 // A kernel declared __launch_bounds__(64), launched with `threads` threads: out[t] = t + 1. More
 // than 64 stops the program (CUDA would refuse the launch).
 void bounded_to_64(float* out, int threads);
+// out[i] = 2 * in[i] for 32 values, `in` declared const __restrict__: called with out == in, the
+// emulator stops the program (the kernel would be run in place over a restrict promise).
+void doubled(const float* in, float* out);
 
 }  // namespace emu_probe

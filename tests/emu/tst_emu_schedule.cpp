@@ -101,29 +101,45 @@ private slots:
     }
 
     // Within the bound the kernel runs; past it the emulator stops the program (in a child
-    // process: this one, started with EMU_PROBE_PAST_BOUNDS set, see main).
+    // process, see main).
     void a_launch_past_its_bounds_stops() {
         std::vector<float> out(128, 0.0f);
         emu_probe::bounded_to_64(out.data(), 64);
         for (int t = 0; t < 64; ++t) QCOMPARE(out[std::size_t(t)], float(t + 1));
+        expect_stop("bounds", "more threads per block than the kernel's __launch_bounds__");
+    }
+
+    // Separate buffers run; one buffer as the const __restrict__ input and the output stops.
+    void an_aliased_restrict_pointer_stops() {
+        std::vector<float> in(32, 1.5f), out(32, 0.0f);
+        emu_probe::doubled(in.data(), out.data());
+        QCOMPARE(out[31], 3.0f);
+        expect_stop("restrict", "in and out are the same address, one __restrict__");
+    }
+
+private:
+    // Runs this program again with EMU_PROBE=probe (main runs the offending launch) and checks
+    // that it stopped with `message` on stderr.
+    static void expect_stop(const char* probe, const char* message) {
         QProcess child;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert("EMU_PROBE_PAST_BOUNDS", "1");
+        env.insert("EMU_PROBE", probe);
         child.setProcessEnvironment(env);
         child.start("/proc/self/exe", {});
         QVERIFY(child.waitForFinished(60000));
         const QByteArray err = child.readAllStandardError();
         QCOMPARE(child.exitStatus(), QProcess::CrashExit);
-        QVERIFY2(err.contains("more threads per block than the kernel's __launch_bounds__"),
-                 err.constData());
+        QVERIFY2(err.contains(message), err.constData());
     }
 };
 
 int main(int argc, char** argv) {
-    if (qEnvironmentVariableIsSet("EMU_PROBE_PAST_BOUNDS")) {
-        std::vector<float> out(128, 0.0f);
-        emu_probe::bounded_to_64(out.data(), 128);
-        return 0;  // not reached when the check works
+    const QByteArray probe = qgetenv("EMU_PROBE");
+    if (!probe.isEmpty()) {  // a launch the emulator must refuse: not returning is the result
+        std::vector<float> data(128, 1.0f);
+        if (probe == "bounds") emu_probe::bounded_to_64(data.data(), 128);
+        if (probe == "restrict") emu_probe::doubled(data.data(), data.data());
+        return 0;
     }
     TestEmuSchedule test;
     return QTest::qExec(&test, argc, argv);

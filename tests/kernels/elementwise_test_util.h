@@ -22,14 +22,6 @@
 
 namespace gpu_test {
 
-// A fresh seed, printed so that a failure can be rerun with the same inputs.
-inline std::uint32_t fresh_seed()
-{
-    const std::uint32_t seed = std::random_device{}();
-    qInfo("seed %u", seed);
-    return seed;
-}
-
 #ifdef LECTERN_HAVE_CUDA
 constexpr std::size_t kGuardFloats = 64;  // sentinel floats on each side of every array
 constexpr unsigned char kSentinel = 0xA5;

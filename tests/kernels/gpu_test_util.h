@@ -29,6 +29,16 @@
 
 namespace gpu_test {
 
+// A fresh seed, printed so that a failure can be rerun with the same inputs: LECTERN_TEST_SEED
+// (decimal) replaces the random one.
+inline std::uint32_t fresh_seed()
+{
+    const QByteArray fixed = qgetenv("LECTERN_TEST_SEED");
+    const std::uint32_t seed = fixed.isEmpty() ? std::random_device{}() : fixed.toUInt();
+    qInfo("seed %u (rerun with LECTERN_TEST_SEED=%u)", seed, seed);
+    return seed;
+}
+
 // Fresh random values in [lo, hi) from a seed (tests print the seed so a failure can be rerun).
 inline std::vector<float> uniform(std::size_t n, float lo, float hi, std::uint32_t seed)
 {

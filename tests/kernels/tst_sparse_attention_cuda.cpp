@@ -101,8 +101,7 @@ void TestSparseAttentionCuda::matchesReference() {
     const std::size_t C = c.C();
     const int n_complete = c.n_complete();
     const int n_select = c.n_select();
-    const std::uint32_t seed = std::random_device{}();
-    qInfo("seed %u", seed);
+    const std::uint32_t seed = gpu_test::fresh_seed();
     const auto in = sparse_check::make_inputs(c, seed);
     const auto& q = in.q;
     const auto& k = in.k;
@@ -209,8 +208,7 @@ void TestSparseAttentionCuda::matchesWeights() {
     QFETCH(int, tokens);
     const sparse_check::Case c{heads, chunk, top_k, p0, tokens};
     const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
-    const std::uint32_t seed = std::random_device{}();
-    qInfo("seed %u", seed);
+    const std::uint32_t seed = gpu_test::fresh_seed();
     using lectern::cuda::DeviceBuffer;
     sparse_check::check_weights_case(
         c, seed,
