@@ -6,7 +6,8 @@
 # is one the tests cannot tell from missing: either redundant under every order, or a test gap.
 # Usage: tools/emu-barrier-mutations.sh [BUILD_DIR]   (default build; a configured build with the
 # emulator tests). Restores every kernel source as it was (git checkout) when it ends or is stopped.
-# Takes about a minute per barrier on 2 cores.
+# Takes about a minute per barrier on 2 cores. It edits kernels/ in place: do not build another
+# build directory meanwhile (its generated emulator sources would take a mutated kernel).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
