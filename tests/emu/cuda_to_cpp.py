@@ -26,10 +26,11 @@ Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rew
   parameters are in scope there): CUDA refuses a launch of more threads per block than the bound,
   and ptxas may have used more registers than a larger block could have, so the emulator stops it;
 - a kernel with a `__restrict__` pointer parameter gets `::emu::check_restrict(...)` (in its
-  first thread) after the bounds check, naming its pointer parameters: a launch passing one address as a `__restrict__`
-  pointer and as another pointer, one of them not to const, stops (nvcc may read a const
-  `__restrict__` input through the non-coherent cache, or reorder its loads around the stores,
-  so a kernel run in place over such a parameter may be wrong on a GPU and right here);
+  first thread) after the bounds check, naming its pointer parameters: a launch passing one
+  address as a `__restrict__` pointer and as another pointer, one of them not to const, stops
+  (nvcc may read a const `__restrict__` input through the non-coherent cache, or reorder its loads
+  around the stores, so a kernel run in place over such a parameter may be wrong on a GPU and
+  right here);
 - `#pragma unroll` lines are blanked (GCC warns about the unknown pragma).
 Line numbers are kept (a `#line` directive names the original file), so compiler messages,
 __FILE__/__LINE__ in error values and debuggers point at the kernel source.
