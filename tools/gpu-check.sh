@@ -11,7 +11,9 @@
 # each call (the device tool here: 600 s). GPU_TEST_CAP,
 # GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
-# GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill.
+# GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_TEST_JOBS: tests run
+# at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:tst_b": those tests also
+# run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -33,29 +35,71 @@ if [ -n "$bundle" ]; then
   py=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
   export LD_LIBRARY_PATH="$dir/lib:${cublas}${py}:${LD_LIBRARY_PATH:-}"
   export QT_QPA_PLATFORM=offscreen
-  for t in "$dir"/bin/tst_*; do
-    [ "${GPU_TESTS:-1}" = 0 ] && break
-    [ -e "$t" ] || continue  # a benchmarks-only bundle (gpu-bench.tar.xz) has no tests
+  export PATH="$PATH:/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer"
+  # One test binary, capped (GPU_TEST_CAP seconds: a hung kernel must not eat the whole device
+  # budget); its row goes to $dir/NAME.row, its log to $dir/NAME.log. With a second argument
+  # TOOL it runs under compute-sanitizer (memcheck, racecheck, ...), capped by GPU_SANITIZE_CAP;
+  # a capped run still reports the errors found before the cap.
+  run_test() {
+    local t=$1 tool=${2:-} name cap rc t0 tenths secs verdict log row
     name=$(basename "$t")
+    cap=${GPU_TEST_CAP:-180}
+    local cmd=("$t")
+    if [ -n "$tool" ]; then
+      cap=${GPU_SANITIZE_CAP:-150}
+      cmd=(compute-sanitizer --tool "$tool" --error-exitcode 9 "$t")
+      name="$tool:$name"
+    fi
+    if [ -n "$tool" ] && ! command -v compute-sanitizer >/dev/null; then
+      printf '%-40s %-8s\n' "$name" "no-tool" >>"$results"
+      return
+    fi
+    log="$dir/$name.log"
+    row="$dir/$name.row"
     t0=$(date +%s%N)
-    # Capped: a hung kernel must not eat the whole device budget (GPU_TEST_CAP seconds).
-    timeout "${GPU_TEST_CAP:-180}" "$t" >"$dir/$name.log" 2>&1
+    timeout "$cap" "${cmd[@]}" >"$log" 2>&1
     rc=$?
     tenths=$(( ($(date +%s%N) - t0) / 100000000 ))
     secs="$((tenths / 10)).$((tenths % 10))"
-    if [ $rc -ne 0 ]; then
+    if [ -n "$tool" ]; then
+      # Only the sanitizer's verdict matters here; the test's own result is in its plain row.
+      if [ $rc -eq 9 ] || grep -q "SUMMARY: [1-9]\|^========= Invalid\|^========= Error" "$log"; then
+        verdict=FAILED
+      elif [ $rc -eq 124 ]; then
+        verdict=capped
+      else
+        verdict=clean
+      fi
+    elif [ $rc -ne 0 ]; then
       verdict=FAILED
-    elif grep -q "^SKIP.*initTestCase" "$dir/$name.log"; then
+    elif grep -q "^SKIP.*initTestCase" "$log"; then
       verdict=skipped
     else
       verdict=passed
     fi
-    printf '%-32s %-8s %6ss\n' "$name" "$verdict" "$secs" >>"$results"
-    if [ "$verdict" != passed ]; then
-      grep -E "^(FAIL|SKIP)|Loc:|Actual|Expected" "$dir/$name.log" | head -12 | sed 's/^/    /' >>"$results"
+    printf '%-40s %-8s %6ss\n' "$name" "$verdict" "$secs" >"$row"
+    if [ "$verdict" != passed ] && [ "$verdict" != clean ]; then
+      grep -E "^(FAIL|SKIP)|Loc:|Actual|Expected|^========= [A-Z]" "$log" | head -12 | sed 's/^/    /' >>"$row"
     fi
-    [ -n "${OUT:-}" ] && { echo "=== $name (rc $rc)"; cat "$dir/$name.log"; } >>"$OUT/gpu-tests.log"
-  done
+    # At once, so a call cut short still returns the rows and logs of the tests that finished.
+    {
+      flock 9 2>/dev/null
+      cat "$row" >>"$results"
+      [ -n "${OUT:-}" ] && { echo "=== $name (rc $rc)"; cat "$log"; } >>"$OUT/gpu-tests.log"
+    } 9>"$dir/.lock"
+  }
+  export -f run_test
+  export dir results
+  if [ "${GPU_TESTS:-1}" != 0 ]; then
+    # GPU_TEST_JOBS tests at a time on the one GPU (default 1), plus the GPU_SANITIZE runs
+    # ("TOOL:tst_name ..."), which start first since they run longest.
+    {
+      for job in ${GPU_SANITIZE:-}; do
+        [ -e "$dir/bin/${job#*:}" ] && echo "$dir/bin/${job#*:} ${job%%:*}"
+      done
+      for t in "$dir"/bin/tst_*; do [ -e "$t" ] && echo "$t"; done
+    } | xargs -P "${GPU_TEST_JOBS:-1}" -L 1 bash -c 'run_test "$@"' _
+  fi
   # The whole model on the GPU: random-weight models of the released shapes (bench --shape),
   # decode/prefill against the rooflines measured in the same process. Each run is capped so the
   # script stays inside its 8 minutes; a capped run still prints the rows it finished. RWKV-X
