@@ -6,6 +6,7 @@
 #include "lectern/cuda/decode_fused.h"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "cuda_check.cuh"
@@ -24,8 +25,12 @@ struct Lerps {
     int count;
 };
 
-// x and u_out may be the same array: each thread writes only elements it read itself, and the
-// other threads' reads of them ended at the block_sum barriers (as in layer_norm_kernel).
+// Every block computes the whole row's statistics (the same block_sum, so the same bits in every
+// block; C floats from L2 are cheap) and then writes its own slice of the elements: at C = 2560 ten
+// blocks, where one block left most of the token's ~20 us to its lerp loop. x and u_out may be the
+// same array only with one block (layer_norm_shift_mix decides): each thread writes only elements
+// it read itself, and the other threads' reads of them ended at the block_sum barriers (as in
+// layer_norm_kernel), which other blocks do not wait for.
 __global__ void __launch_bounds__(kLnThreads)
     layer_norm_shift_kernel(const float* x, int C, const float* __restrict__ weight,
                             const float* __restrict__ bias, float eps, float* __restrict__ shift,
@@ -40,14 +45,21 @@ __global__ void __launch_bounds__(kLnThreads)
         sq += d * d;
     }
     const double inv = 1.0 / sqrt(block_sum(sq, scratch) / C + double(eps));
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    const int stride = int(gridDim.x * blockDim.x);
+    for (int c = int(blockIdx.x * blockDim.x + threadIdx.x); c < C; c += stride) {
+        // Every load before any store: the outputs may alias nothing, but the compiler cannot
+        // know that, and a load after each store would cost a memory latency per lerp.
+        float mix[kMaxTokenShiftLerps];
+#pragma unroll
+        for (int l = 0; l < kMaxTokenShiftLerps; ++l)
+            mix[l] = l < lerps.count ? lerps.items[l].mix[c] : 0.0f;
+        const float p = shift[c];
         const float xn = float((double(x[c]) - mean) * inv);
         const float u = __fadd_rn(__fmul_rn(xn, weight[c]), bias[c]);
-        const float p = shift[c];
         // token_shift_kernel's expression; fixed trip count keeps the table in registers.
 #pragma unroll
         for (int l = 0; l < kMaxTokenShiftLerps; ++l)
-            if (l < lerps.count) lerps.items[l].out[c] = u + (p - u) * lerps.items[l].mix[c];
+            if (l < lerps.count) lerps.items[l].out[c] = u + (p - u) * mix[l];
         shift[c] = u;  // read above by this thread only: no race
         if (u_out) u_out[c] = u;
     }
@@ -181,8 +193,13 @@ Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, co
         packed.items[l] = lerps[l];
     }
     packed.count = count;
-    layer_norm_shift_kernel<<<1, kLnThreads, 0, stream>>>(x, C, weight, bias, eps, shift, packed,
-                                                          u_out);
+    // One block per 256 elements, or one in all when u_out overwrites x (see the kernel).
+    const auto addr = [](const float* q) { return reinterpret_cast<std::uintptr_t>(q); };
+    const std::uintptr_t bytes = std::uintptr_t(C) * sizeof(float);
+    const bool in_place = u_out && addr(u_out) < addr(x) + bytes && addr(x) < addr(u_out) + bytes;
+    const unsigned blocks = in_place ? 1u : unsigned((C + kLnThreads - 1) / kLnThreads);
+    layer_norm_shift_kernel<<<blocks, kLnThreads, 0, stream>>>(x, C, weight, bias, eps, shift,
+                                                               packed, u_out);
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};
 }

@@ -13,7 +13,9 @@
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_TEST_JOBS: tests run
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:tst_b": those tests also
-# run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP.
+# run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_BENCH_AB="NAME=VALUE ...":
+# the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
+# the decode kernels into $OUT/ncu-decode.csv (both --bundle).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -114,6 +116,27 @@ if [ -n "$bundle" ]; then
         --decode 64 --profile $extra >"$dir/bench-$shape.txt" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$dir/bench-$shape.txt"
       cat "$dir/bench-$shape.txt" >>"$results"
     done
+    # A/B of environment switches (GPU_BENCH_AB="NAME=VALUE ..."): the GPU_AB_SHAPE bench again
+    # with each setting, and once without, on the same machine within the same minute.
+    if [ -n "${GPU_BENCH_AB:-}" ]; then
+      for setting in "" ${GPU_BENCH_AB}; do
+        printf '\n%s\n' "A/B ${setting:-(default)}:" >>"$results"
+        # shellcheck disable=SC2086
+        env ${setting} timeout "${GPU_BENCH_CAP:-45}" "$dir/bin/lectern-cli" bench --backend cuda \
+          --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" --prefill 512 --decode 64 2>&1 |
+          grep -E "^decode|^prefill" >>"$results"
+      done
+    fi
+    # Per-launch GPU time and DRAM bytes of the decode kernels (Nsight Compute, GPU_NCU=1) on a
+    # few tokens of GPU_AB_SHAPE, as CSV in $OUT/ncu-decode.csv.
+    if [ "${GPU_NCU:-0}" = 1 ] && [ -n "${OUT:-}" ] && command -v ncu >/dev/null; then
+      timeout "${GPU_NCU_CAP:-90}" ncu --clock-control none --csv \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size \
+        -k "regex:gemv|layer_norm|time_mix|attend|select|means" -c "${GPU_NCU_LAUNCHES:-900}" \
+        "$dir/bin/lectern-cli" bench --backend cuda --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" \
+        --prefill 16 --decode 8 >"$OUT/ncu-decode.csv" 2>&1
+      echo "ncu: exit $?, $(grep -c gpu__time_duration "$OUT/ncu-decode.csv") rows in ncu-decode.csv" >>"$results"
+    fi
     # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.
     if [ -f "$dir/bench-rwkvx-3.6b.txt" ] && python3 -c 'import torch' 2>/dev/null; then
       echo >>"$results"

@@ -11,6 +11,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "cuda_blocks.h"
 #include "cuda_engine_common.h"
@@ -37,6 +41,48 @@ void report_graphs_off(const char* step, cudaError_t e) {
 }
 
 }  // namespace
+
+// Each attention block's new rows appended to its host cache; rows[j] holds block j's n keys then
+// n values. Blocks in parallel for a prefill segment: each cache is its own object, and at 1,024
+// rows of C = 2560 one block's append (copies, f16 rounding and means of completed chunks) is tens
+// of milliseconds of host time during which the GPU waits. One-token calls stay on this thread.
+Result<void> CudaModel::append_host_rows(State::Impl& s, const std::vector<const float*>& rows,
+                                         int n) {
+    const std::size_t C = std::size_t(config().n_embd);
+    const auto append = [&](std::size_t j) {
+        s.kv[j].impl().append(rows[j], rows[j] + std::size_t(n) * C, n, C);
+    };
+    const std::size_t blocks = rows.size();
+    if (blocks < 2 || n < kParallelAppendRows) {
+        try {
+            for (std::size_t j = 0; j < blocks; ++j) append(j);
+        } catch (const std::bad_alloc&) {
+            return make_error("out of memory while appending KV rows to the host cache");
+        }
+        return {};
+    }
+    std::vector<char> failed(blocks, 0);
+    std::vector<std::thread> threads;
+    const auto guarded = [&](std::size_t j) {
+        try {
+            append(j);
+        } catch (const std::bad_alloc&) {
+            failed[j] = 1;
+        }
+    };
+    try {
+        threads.reserve(blocks - 1);
+        for (std::size_t j = 1; j < blocks; ++j) threads.emplace_back(guarded, j);
+    } catch (const std::system_error&) {
+        // No thread to be had: the rest on this thread (those started are joined below).
+        for (std::size_t j = threads.size() + 1; j < blocks; ++j) guarded(j);
+    }
+    guarded(0);
+    for (std::thread& t : threads) t.join();
+    for (const char f : failed)
+        if (f) return make_error("out of memory while appending KV rows to the host cache");
+    return {};
+}
 
 Result<void> CudaModel::embed(const token_id* tokens, int n) {
     const ModelWeights& w = m_model.weights;
@@ -300,26 +346,27 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
             run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst, graphs);
         if (!result || !attention) continue;
         // The segment's KV rows into the host caches too (float32, as the CPU appends them).
+        std::vector<const float*> rows(std::size_t(c.n_attn), nullptr);
+        for (int j = 0; j < c.n_attn && result; ++j) {
+            auto got = st.new_rows(j, n);
+            if (!got) result = with_context("copying KV rows back from the GPU", got.error());
+            else rows[std::size_t(j)] = *got;
+        }
+        if (!result) continue;
+        appended = true;  // a failure from here on may leave some host caches appended to
+        result = append_host_rows(s, rows, n);
         for (int j = 0; j < c.n_attn && result; ++j) {
             KvMirror& kv = st.kv(j);
-            auto rows = st.new_rows(j, n);
-            if (!rows) {
-                result = with_context("copying KV rows back from the GPU", rows.error());
-                break;
-            }
-            const float* hk = *rows;
-            const float* hv = hk + std::size_t(n) * c.n_embd;
-            KvCache::Impl& host = s.kv[std::size_t(j)].impl();
-            host.append(hk, hv, n, std::size_t(c.n_embd));
             kv.rows += n;
-            appended = true;
             if (sealing && kv.rows % B == 0) {
-                if (auto ok = st.take_sealed_chunk(j, host, kv.rows / B - 1); !ok)
+                if (auto ok = st.take_sealed_chunk(j, s.kv[std::size_t(j)].impl(), kv.rows / B - 1);
+                    !ok)
                     result = with_context("rounding a KV chunk on the GPU", ok.error());
             }
         }
     }
     m_trace = TraceTarget{};
+    if (attention) st.trim_new_rows();
     if (result) {
         // Surface any asynchronous failure before committing.
         if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess)

@@ -20,6 +20,9 @@ namespace lectern::cuda {
 // Rows processed as one set of matrix products; longer calls are cut (exact: RWKV-7 and native
 // attention are split-invariant). Bounds the scratch memory.
 inline constexpr int kSegmentRows = 1024;
+// Segments of at least this many rows append their KV rows to the host caches with one thread
+// per attention block (CudaModel::append_host_rows).
+inline constexpr int kParallelAppendRows = 64;
 
 struct DeviceRwkvBlock {
     const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
@@ -122,6 +125,8 @@ private:
     // host. `graphs` (one-token calls only): the blocks by decode_graphed.
     Result<void> run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
                              bool want_rows, bool last_only, float* logits_out, bool graphs);
+    // Each attention block's n new rows (rows[j]: keys, then values) into its host cache.
+    Result<void> append_host_rows(State::Impl& s, const std::vector<const float*>& rows, int n);
     // x = LN0(E[tokens]) into the workspace (host conversion, upload, device LayerNorm).
     Result<void> embed(const token_id* tokens, int n);
     // The blocks and the head over the n rows in the workspace (the head: the last row only

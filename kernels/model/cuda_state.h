@@ -116,8 +116,10 @@ public:
     // the host until forward() appends them to the host cache.
     Result<void> keep_new_rows(int j, const float* keys, const float* values, int T);
     // The n rows the call appended to block j after its committed rows, on the host: keys [n][C]
-    // then values [n][C].
+    // then values [n][C], in a buffer of block j's own (valid until the next new_rows(j, ...)).
     Result<const float*> new_rows(int j, int n);
+    // Frees the large buffers new_rows and keep_new_rows left (the end of a call).
+    void trim_new_rows();
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);
     // A KV cache in f16 or int8: the host just sealed block j's chunk c in that precision. The
@@ -175,7 +177,7 @@ private:
     bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
-    std::vector<std::vector<float>> m_new_rows;  // per block: the call's rows for the host
+    std::vector<std::vector<float>> m_new_rows;  // per block: a segment's rows for the host
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are

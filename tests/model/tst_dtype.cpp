@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include "lectern/dtype.h"
 
@@ -151,6 +152,35 @@ class TestDType : public QObject {
                                          .arg(double(x), 0, 'g', 9)
                                          .arg(h, 4, 16)));
             }
+        }
+    }
+
+    // The batch conversion (F16C where the CPU has it) against the scalar one: a stride through
+    // all 2^32 bit patterns that visits every exponent, sign and NaN class, each boundary of
+    // f32_to_f16's cases with its neighbours, and lengths that leave every tail size.
+    void f32_to_f16_batch() {
+        std::vector<std::uint32_t> bits;
+        for (std::uint64_t u = 0; u <= 0xffffffffull; u += 8191) bits.push_back(std::uint32_t(u));
+        for (const std::uint32_t edge : {0x7f800000u, 0x477ff000u, 0x38800000u, 0x33000000u,
+                                         0x7fc00000u, 0x7f800001u, 0x00000001u, 0x387fe000u})
+            for (std::uint32_t d = 0; d < 64; ++d)
+                for (const std::uint32_t sign : {0u, 0x80000000u})
+                    bits.insert(bits.end(), {(edge + d) | sign, (edge - d) | sign});
+        for (std::uint32_t m = 0; m < (1u << 14); ++m)  // every tie and half-tie of one exponent
+            bits.push_back(0x3f800000u | (m << 9) | 0xfffu);
+        std::vector<float> src(bits.size());
+        std::memcpy(src.data(), bits.data(), bits.size() * 4);
+        for (const std::size_t n : {src.size(), std::size_t(1), std::size_t(7), std::size_t(9),
+                                    std::size_t(15), std::size_t(16), std::size_t(17)}) {
+            std::vector<std::uint16_t> got(n + 1, 0xabcd);
+            f32_to_f16_n(src.data(), got.data(), n);
+            QCOMPARE(got[n], std::uint16_t(0xabcd));  // nothing past n
+            for (std::size_t i = 0; i < n; ++i)
+                if (got[i] != lectern::f32_to_f16(src[i]))
+                    QFAIL(qPrintable(QStringLiteral("bits 0x%1: batch 0x%2, scalar 0x%3")
+                                         .arg(bits[i], 8, 16)
+                                         .arg(got[i], 4, 16)
+                                         .arg(lectern::f32_to_f16(src[i]), 4, 16)));
         }
     }
 

@@ -82,8 +82,7 @@ void store_rows(KvDType dtype, const float* x, std::size_t n, std::byte* dst, fl
             std::memcpy(dst, x, n * sizeof(float));
             return;
         case KvDType::f16: {
-            auto* p = reinterpret_cast<std::uint16_t*>(dst);
-            for (std::size_t i = 0; i < n; ++i) p[i] = f32_to_f16(x[i]);
+            f32_to_f16_n(x, reinterpret_cast<std::uint16_t*>(dst), n);
             return;
         }
         case KvDType::int8:

@@ -25,7 +25,7 @@ namespace lectern::cuda {
 //   lerps[l].out[c] = u[c] + (shift[c] - u[c]) * lerps[l].mix[c],
 // then shift := u, and u_out := u when u_out is not null. x, shift, the outputs [C]; lerps a host
 // array of 1 <= count <= kMaxTokenShiftLerps entries. u_out may equal x; nothing else may alias.
-// Launch: one 256-thread block.
+// Launch: one 256-thread block per 256 elements (one block when u_out overlaps x).
 Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, const float* bias,
                                   float eps, float* shift, const TokenShiftLerp* lerps, int count,
                                   float* u_out, cuda_stream stream = nullptr);
