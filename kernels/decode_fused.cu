@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "cuda_check.cuh"
@@ -176,6 +177,148 @@ __global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
     }
 }
 
+// time_mix_wkv7_kernel<64> with four threads per state row (256 threads per head): each thread
+// keeps 16 consecutive columns of its row, and a row's two dot products are four partial sums
+// (columns ascending within each) added across the row's four lanes. One thread per row leaves a
+// head's block with two warps whose 64-step dependent chains nothing hides (12.7 us per launch on
+// an H200, 40 SMs busy at the 2.9B shape); here the chains are 16 steps and each block has 8 warps.
+// Not bit-identical to the one-thread kernel (another summation order). Threads 0..63 do that
+// kernel's per-channel work and reductions unchanged; the row values v_i pass through shared
+// memory because row i's threads are 4i..4i+3. Opt-in (LECTERN_CUDA_DECODE_SPLIT=1) until timed.
+constexpr int kRowSplit = 4;
+
+__global__ void __launch_bounds__(kRowSplit * 64)
+    time_mix_wkv7_split_kernel(TimeMixVectors p, bool first_block, TimeMixStepInputs in,
+                               float* v_first, float* state, GroupNormVectors gn, float eps,
+                               float* __restrict__ out) {
+    constexpr int N = 64;
+    constexpr int W = N / kRowSplit;  // columns per thread
+    const int t = threadIdx.x;
+    const int lane = t & 31;
+    const bool channel = t < N;  // threads 0..N-1: one channel each
+    const int row = t / kRowSplit;
+    const int part = t % kRowSplit;
+    const std::size_t c = std::size_t(blockIdx.x) * N + (channel ? t : 0);
+    const std::size_t head = std::size_t(blockIdx.x) * N;
+
+    extern __shared__ float4 smem4[];
+    float* const rr = reinterpret_cast<float*>(smem4);
+    float* const ww = rr + N;
+    float* const kk = rr + 2 * N;
+    float* const aa = rr + 3 * N;
+    float* const bb = rr + 4 * N;
+    float* const oo = rr + 5 * N;
+    float* const vv = rr + 6 * N;  // v_i of each row
+    __shared__ float stats[4];
+
+    // This thread's 16 columns of its row, loaded first so that the latency overlaps the mix.
+    float sr[W];
+    float* const my_state = state + (head + std::size_t(row)) * N + std::size_t(part) * W;
+#pragma unroll
+    for (int q = 0; q < W / 4; ++q) {
+        const float4 v = reinterpret_cast<const float4*>(my_state)[q];
+        sr[4 * q] = v.x;
+        sr[4 * q + 1] = v.y;
+        sr[4 * q + 2] = v.z;
+        sr[4 * q + 3] = v.w;
+    }
+    const float kv = channel ? in.k[c] : 0.0f;
+    if (channel) oo[t] = kv * p.k_k[c];
+    __syncthreads();
+    if (t < 32) {
+        double sq = 0.0;
+        for (int j = lane; j < N; j += 32) {
+            const float x = oo[j];
+            sq += double(x) * x;
+        }
+        const float norm = fmaxf(float(sqrt(warp_sum(sq))), 1e-12f);
+        if (lane == 0) stats[0] = norm;
+    }
+    __syncthreads();
+
+    if (channel) {
+        const float norm = stats[0];
+        const float a = sigmoid(p.a0[c] + in.iclr[c]);
+        const float kh = (kv * p.k_k[c]) / norm;
+        rr[t] = in.r[c];
+        ww[t] = expf(-0.606531f * sigmoid(p.w0[c] + in.decay[c]));
+        kk[t] = kv * __fadd_rn(1.0f, __fmul_rn(a - 1.0f, p.k_a[c]));
+        aa[t] = -kh;
+        bb[t] = kh * a;
+        const float vin = in.v[c];
+        float vi;
+        if (first_block) {
+            v_first[c] = vin;
+            vi = vin;
+        } else {
+            vi = __fadd_rn(vin, __fmul_rn(v_first[c] - vin, sigmoid(p.v0[c] + in.v_gate[c])));
+        }
+        vv[t] = vi;
+    }
+    __syncthreads();
+
+    {
+        const int j0 = part * W;
+        float sa = 0.0f;
+#pragma unroll
+        for (int j = 0; j < W; ++j) sa += aa[j0 + j] * sr[j];
+        // The row's four lanes are 4r..4r+3 of one warp; every lane gets the same bits.
+        sa += __shfl_xor_sync(0xffffffffu, sa, 1);
+        sa += __shfl_xor_sync(0xffffffffu, sa, 2);
+        const float vi = vv[row];
+        float acc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < W; ++j) {
+            const float x = (sr[j] * ww[j0 + j] + sa * bb[j0 + j]) + vi * kk[j0 + j];
+            sr[j] = x;
+            acc += x * rr[j0 + j];
+        }
+        acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+        acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+#pragma unroll
+        for (int q = 0; q < W / 4; ++q)
+            reinterpret_cast<float4*>(my_state)[q] =
+                make_float4(sr[4 * q], sr[4 * q + 1], sr[4 * q + 2], sr[4 * q + 3]);
+        if (part == 0) oo[row] = acc;
+    }
+    __syncthreads();
+
+    if (t < 32) {  // time_mix_wkv7_kernel's statistics and bonus
+        double sum = 0.0;
+        for (int j = lane; j < N; j += 32) sum += oo[j];
+        const double mean = warp_sum(sum) / N;
+        double sq = 0.0;
+        double bonus = 0.0;
+        for (int j = lane; j < N; j += 32) {
+            const double d = double(oo[j]) - mean;
+            sq += d * d;
+            bonus += double(rr[j] * kk[j] * gn.r_k[head + j]);
+        }
+        const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
+        const float bf = float(warp_sum(bonus));
+        if (lane == 0) {
+            stats[1] = float(mean);
+            stats[2] = inv;
+            stats[3] = bf;
+        }
+    }
+    __syncthreads();
+
+    if (channel) {
+        const float m = stats[1], inv = stats[2], bf = stats[3];
+        const float g = __fadd_rn(__fmul_rn(__fmul_rn(oo[t] - m, inv), gn.weight[c]), gn.bias[c]);
+        out[c] = __fmul_rn(__fadd_rn(g, __fmul_rn(bf, vv[t])), in.g[c]);
+    }
+}
+
+bool decode_split_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("LECTERN_CUDA_DECODE_SPLIT");
+        return v && v[0] == '1' && v[1] == 0;
+    }();
+    return enabled;
+}
+
 }  // namespace
 
 Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, const float* bias,
@@ -220,7 +363,11 @@ Result<void> time_mix_wkv7_step(int H, int N, const TimeMixVectors& p, bool firs
         return make_error("time_mix_wkv7_step: value residual needs v0 and v_gate");
     const int threads = (N + 31) / 32 * 32;
     const std::size_t shared_bytes = 6 * std::size_t(N) * sizeof(float);  // <= 24 KiB
-    if (N == 64)
+    // The split kernel moves its state columns as float4: a 16-byte aligned state only.
+    if (N == 64 && decode_split_enabled() && reinterpret_cast<std::uintptr_t>(state) % 16 == 0)
+        time_mix_wkv7_split_kernel<<<unsigned(H), kRowSplit * 64, 7 * 64 * sizeof(float),
+                                     stream>>>(p, first_block, in, v_first, state, gn, eps, out);
+    else if (N == 64)
         time_mix_wkv7_kernel<64><<<unsigned(H), threads, shared_bytes, stream>>>(
             N, p, first_block, in, v_first, state, gn, eps, out);
     else
