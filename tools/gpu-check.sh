@@ -13,7 +13,8 @@
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_TEST_JOBS: tests run
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:tst_b": those tests also
-# run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_BENCH_AB="NAME=VALUE ...":
+# run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
+# ...": those tests also run with that setting (an opt-in kernel, say). GPU_BENCH_AB="NAME=VALUE ...":
 # the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
 # the decode kernels into $OUT/ncu-decode.csv (both --bundle).
 set -uo pipefail
@@ -43,13 +44,18 @@ if [ -n "$bundle" ]; then
   # TOOL it runs under compute-sanitizer (memcheck, racecheck, ...), capped by GPU_SANITIZE_CAP;
   # a capped run still reports the errors found before the cap.
   run_test() {
-    local t=$1 tool=${2:-} name cap rc t0 tenths secs verdict log row
+    local t=$1 tool=${2:-} setting=${3:-} name cap rc t0 tenths secs verdict log row
+    [ "$tool" = - ] && tool=""
     name=$(basename "$t")
     cap=${GPU_TEST_CAP:-180}
     local cmd=("$t")
+    if [ -n "$setting" ]; then  # NAME=VALUE for this run only
+      cmd=(env "$setting" "$t")
+      name="$setting:$name"
+    fi
     if [ -n "$tool" ]; then
       cap=${GPU_SANITIZE_CAP:-150}
-      cmd=(compute-sanitizer --tool "$tool" --error-exitcode 9 "$t")
+      cmd=(compute-sanitizer --tool "$tool" --error-exitcode 9 "${cmd[@]}")
       name="$tool:$name"
     fi
     if [ -n "$tool" ] && ! command -v compute-sanitizer >/dev/null; then
@@ -98,6 +104,9 @@ if [ -n "$bundle" ]; then
     {
       for job in ${GPU_SANITIZE:-}; do
         [ -e "$dir/bin/${job#*:}" ] && echo "$dir/bin/${job#*:} ${job%%:*}"
+      done
+      for job in ${GPU_TEST_ENV:-}; do
+        [ -e "$dir/bin/${job#*:}" ] && echo "$dir/bin/${job#*:} - ${job%%:*}"
       done
       for t in "$dir"/bin/tst_*; do [ -e "$t" ] && echo "$t"; done
     } | xargs -P "${GPU_TEST_JOBS:-1}" -L 1 bash -c 'run_test "$@"' _
