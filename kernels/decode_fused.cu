@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "grid_dependency.cuh"
 #include "wkv7_state_row.cuh"
 #include "elementwise_common.cuh"
 
@@ -37,6 +38,7 @@ __global__ void __launch_bounds__(kLnThreads)
                             const float* __restrict__ bias, float eps, float* __restrict__ shift,
                             Lerps lerps, float* u_out) {
     __shared__ double scratch[32];
+    allow_dependent_grids();  // the GEMV reading the lerps may start (it waits for them)
     double sum = 0.0;
     for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
     const double mean = block_sum(sum, scratch) / C;
@@ -79,6 +81,7 @@ __global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
     time_mix_wkv7_kernel(int n_runtime, TimeMixVectors p, bool first_block, TimeMixStepInputs in,
                          float* v_first, float* state, GroupNormVectors gn, float eps,
                          float* __restrict__ out) {
+    allow_dependent_grids();  // the output GEMV may start (it waits for this kernel's results)
     const int N = NC ? NC : n_runtime;
     const int i = threadIdx.x;
     const int lane = i & 31;
@@ -191,6 +194,7 @@ __global__ void __launch_bounds__(kRowSplit * 64)
     time_mix_wkv7_split_kernel(TimeMixVectors p, bool first_block, TimeMixStepInputs in,
                                float* v_first, float* state, GroupNormVectors gn, float eps,
                                float* __restrict__ out) {
+    allow_dependent_grids();  // as time_mix_wkv7_kernel
     constexpr int N = 64;
     constexpr int W = N / kRowSplit;  // columns per thread
     const int t = threadIdx.x;

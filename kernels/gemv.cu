@@ -14,10 +14,12 @@
 
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "cuda_check.cuh"
+#include "grid_dependency.cuh"
 #include "widen.cuh"
 #include "lectern/cuda/matmul.h"
 
@@ -50,6 +52,7 @@ struct Entry {
 struct Table {
     Entry job[kMaxGemvJobs];
     int count;
+    int prefetch;  // launched early (LECTERN_CUDA_PDL): warm L2 with the first row while waiting
 };
 
 // 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
@@ -169,13 +172,35 @@ __device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
     }
 }
 
+// The weights of the warp's first row into L2, a 128-byte line per lane at a time: issued before
+// the wait for the previous kernel, they overlap its tail (the weights never change).
+template <typename W>
+__device__ void prefetch_first_row(const Entry& e, unsigned local_block) {
+    const long long row = (long long)local_block * (kWarps * e.rows_per_warp) + threadIdx.x / 32;
+    if (row >= e.rows) return;
+    const char* w = static_cast<const char*>(e.w) + std::size_t(row) * e.cols * sizeof(W);
+    const std::size_t bytes = std::size_t(e.cols) * sizeof(W);
+    for (std::size_t b = std::size_t(threadIdx.x % 32) * 128; b < bytes; b += 32 * 128)
+        prefetch_l2(w + b);
+}
+
 __global__ void __launch_bounds__(kThreads)
     gemv_batched_kernel(const __grid_constant__ Table table) {
     extern __shared__ float4 shared_x4[];  // float4: 16-byte aligned for the vector reads
+    allow_dependent_grids();  // the next GEMV may start (it waits for this one's results)
     int j = 0;
     while (j + 1 < table.count && blockIdx.x >= table.job[j + 1].block_begin) ++j;
     const Entry& e = table.job[j];
     const unsigned local_block = blockIdx.x - e.block_begin;
+    if (table.prefetch) {
+        if (e.dtype == kF32)
+            prefetch_first_row<float>(e, local_block);
+        else
+            prefetch_first_row<std::uint16_t>(e, local_block);
+    }
+    // Everything below may read what the previous kernel wrote (x, the residual) or write
+    // what it reads (y): only after it has finished.
+    wait_for_prior_grids();
     if (e.staged) {
         // e is the same for every thread of the block (one job per block): this branch, and so
         // the barrier inside it, is taken by all threads or by none.
@@ -186,6 +211,19 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         run_job<false>(e, local_block, e.x);
     }
+}
+
+// LECTERN_CUDA_PDL=1 on a device of compute capability 9.0 or later: GEMVs are launched with
+// programmatic stream serialization (grid_dependency.cuh), so a GEMV's blocks start and warm L2
+// with their weights while the kernel before it finishes. Opt-in until timed on a GPU.
+bool pdl_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("LECTERN_CUDA_PDL");
+        if (!v || std::string(v) != "1") return false;
+        cudaDeviceProp p{};
+        return cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major >= 9;
+    }();
+    return enabled;
 }
 
 int rows_per_warp(int rows) {
@@ -272,6 +310,18 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
     if (blocks > std::size_t(INT_MAX)) return make_error("gemv_batched: too many rows");
     // <= kGemvSharedXBytes = 32 KiB: under the 48 KiB every device allows without an opt-in.
     const std::size_t shared_bytes = std::size_t(shared_floats) * sizeof(float);
+    if (pdl_enabled()) {
+        table.prefetch = 1;
+        cudaLaunchAttribute attribute[1];
+        attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[0].val.programmaticStreamSerializationAllowed = 1;
+        // By position (grid, block, shared bytes, stream, attributes, count): the emulator's
+        // version cannot name gridDim and blockDim.
+        const cudaLaunchConfig_t config{dim3(unsigned(blocks)), dim3(kThreads), shared_bytes,
+                                        stream, attribute, 1};
+        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, gemv_batched_kernel, table));
+        return {};
+    }
     gemv_batched_kernel<<<unsigned(blocks), kThreads, shared_bytes, stream>>>(table);
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};

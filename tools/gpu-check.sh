@@ -14,9 +14,9 @@
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_TEST_JOBS: tests run
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:tst_b": those tests also
 # run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
-# ...": those tests also run with that setting (an opt-in kernel, say). GPU_BENCH_AB="NAME=VALUE ...":
+# ...": those tests also run with that setting (an opt-in kernel, say; A=1+B=1 sets two). GPU_BENCH_AB="NAME=VALUE ...":
 # the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
-# the decode kernels into $OUT/ncu-decode.csv (both --bundle).
+# the decode kernels into $OUT/ncu-decode.csv (both --bundle). A setting may be A=1+B=1 (two).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -49,8 +49,9 @@ if [ -n "$bundle" ]; then
     name=$(basename "$t")
     cap=${GPU_TEST_CAP:-180}
     local cmd=("$t")
-    if [ -n "$setting" ]; then  # NAME=VALUE for this run only
-      cmd=(env "$setting" "$t")
+    if [ -n "$setting" ]; then  # NAME=VALUE[+NAME=VALUE...] for this run only
+      # shellcheck disable=SC2046
+      cmd=(env $(echo "$setting" | tr '+' ' ') "$t")
       name="$setting:$name"
     fi
     if [ -n "$tool" ]; then
@@ -131,7 +132,7 @@ if [ -n "$bundle" ]; then
       for setting in "" ${GPU_BENCH_AB}; do
         printf '\n%s\n' "A/B ${setting:-(default)}:" >>"$results"
         # shellcheck disable=SC2086
-        env ${setting} timeout "${GPU_BENCH_CAP:-45}" "$dir/bin/lectern-cli" bench --backend cuda \
+        env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP:-45}" "$dir/bin/lectern-cli" bench --backend cuda \
           --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" --prefill 512 --decode 64 2>&1 |
           grep -E "^decode|^prefill" >>"$results"
       done

@@ -299,3 +299,37 @@ struct Launch {
 };
 
 }  // namespace emu
+
+// cudaLaunchKernelEx with the one attribute the kernels use (programmatic stream serialization,
+// grid_dependency.cuh): launches run one after another here, so the attribute changes nothing.
+enum cudaLaunchAttributeID { cudaLaunchAttributeProgrammaticStreamSerialization = 5 };
+union cudaLaunchAttributeValue {
+    int programmaticStreamSerializationAllowed;
+};
+struct cudaLaunchAttribute {
+    cudaLaunchAttributeID id;
+    cudaLaunchAttributeValue val;
+};
+// CUDA's members gridDim and blockDim would collide with the built-in variables' macros here, so
+// they have other names; the kernels' launchers initialise the struct by position.
+struct cudaLaunchConfig_t {
+    dim3 grid, block;
+    std::size_t dynamicSmemBytes = 0;
+    cudaStream_t stream = nullptr;
+    cudaLaunchAttribute* attrs = nullptr;
+    unsigned int numAttrs = 0;
+};
+template <typename... P, typename... A>
+cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(P...), A&&... args) {
+    for (unsigned i = 0; i < config->numAttrs; ++i)
+        if (config->attrs[i].id != cudaLaunchAttributeProgrammaticStreamSerialization)
+            emu::fail("cudaLaunchKernelEx: an attribute the emulator does not know");
+    const cudaError_t before = emu::last_error;
+    emu::last_error = cudaSuccess;
+    emu::launch(kernel, config->grid, config->block, config->dynamicSmemBytes,
+                config->stream, args...);
+    // As CUDA: the launch's own error is returned (and stays the last error).
+    const cudaError_t mine = emu::last_error;
+    if (mine == cudaSuccess) emu::last_error = before;
+    return mine;
+}

@@ -15,8 +15,10 @@ Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rew
 - inline PTX: only the one pattern the kernels use, gemv.cu's 16-byte non-coherent weight load
   `asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), .. "=r"(v.w)
   : "l"(__cvta_generic_to_global(p)))`, becomes `v = ::emu::load_global_nc(p);` (the cache hint
-  means nothing on the host; the emulator checks the 16-byte alignment the instruction needs).
-  Any other asm is an error: it must be taught here explicitly, never guessed;
+  means nothing on the host; the emulator checks the 16-byte alignment the instruction needs),
+  and grid_dependency.cuh's `griddepcontrol.wait`, `griddepcontrol.launch_dependents` and
+  `prefetch.global.L2` statements, which become a comment (launches run one after another here;
+  there is no L2). Any other asm is an error: it must be taught here explicitly, never guessed;
 - a static `__shared__ [__align__(n)] T name[dims];` declaration (one variable, a plain or
   `ns::`-qualified type) is followed on its line by `::emu::fresh_shared(&name, sizeof(name));`,
   which refills the variable with 0xFF bytes for each block (a read of what the block never wrote
@@ -54,6 +56,11 @@ NC_LOAD = re.compile(r'asm\s*\(\s*"ld\.global\.nc\.L1::no_allocate\.v4\.u32 '
                      r'\{%0, %1, %2, %3\}, \[%4\];"\s*'
                      r':\s*"=r"\((\w+)\.x\),\s*"=r"\(\1\.y\),\s*"=r"\(\1\.z\),\s*"=r"\(\1\.w\)\s*'
                      r':\s*"l"\(\s*__cvta_generic_to_global\(\s*(\w+)\s*\)\s*\)\s*\)\s*;')
+# grid_dependency.cuh's three hints, each exactly as written there: the emulator runs a stream's
+# launches one after another (a prior grid has always finished) and has no L2 to warm.
+ORDERING_HINTS = re.compile(r'asm\s+volatile\s*\(\s*(?:"griddepcontrol\.wait;"\s*:::\s*"memory"'
+                            r'|"griddepcontrol\.launch_dependents;"\s*:::'
+                            r'|"prefetch\.global\.L2 \[%0\];"\s*::\s*"l"\(\s*\w+\s*\))\s*\)\s*;')
 ASM = re.compile(r'\b(asm|__asm__|__asm)\b')
 STATIC_SHARED = re.compile(r'(?<!extern )__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?'
                            r'[A-Za-z_][\w:]*\s+([A-Za-z_]\w*)\s*(?:\[[^\];]+\]\s*)*;')
@@ -216,6 +223,7 @@ def rewrite_code(text, pattern, replacement):
 def rewrite_shared_and_asm(text):
     text = rewrite_code(text, NC_LOAD,
                         lambda m: f"{m.group(1)} = ::emu::load_global_nc({m.group(2)});")
+    text = rewrite_code(text, ORDERING_HINTS, lambda m: "/* ordering hint: nothing to emulate */")
     text = rewrite_code(text, EXTERN_SHARED,
                         lambda m: f"{m.group(1)}* const {m.group(2)} = static_cast<{m.group(1)}*>("
                                   f"::emu::dynamic_shared_memory());")
@@ -229,7 +237,7 @@ def rewrite_shared_and_asm(text):
                                                                   declared.end())):
             raise TransformError(f"line {line_of(text, m.start())}: a static __shared__ declaration "
                                  "the rewrite does not recognise (one variable, `T name[dims];`)")
-    for pattern, what in ((ASM, "inline assembly other than gemv.cu's weight load"),
+    for pattern, what in ((ASM, "inline assembly other than gemv.cu's weight load and the ordering hints"),
                           (re.compile(r'\bextern\s+__shared__'), "unrecognised extern __shared__")):
         for m in pattern.finditer(text):
             if mask[m.start()]:

@@ -1,0 +1,32 @@
+// Programmatic dependent launch (Hopper and later), for the decode chain's kernels. A kernel
+// launched with the programmatic-serialization attribute (gemv.cu, LECTERN_CUDA_PDL=1) may start
+// while the kernel before it in the stream still runs: it may read only what no earlier kernel of
+// the stream writes (weights) until wait_for_prior_grids() returns, which is when every earlier
+// kernel has finished and its writes are visible. allow_dependent_grids() in a kernel lets the
+// next such kernel start once all of this kernel's blocks have called it or exited; it changes
+// when that kernel starts, never what it reads. Without the attribute, or before sm_90, both are
+// no-ops (the instructions return at once), and so is prefetch_l2 on the emulator.
+#pragma once
+
+namespace lectern::cuda {
+
+__device__ inline void wait_for_prior_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ inline void allow_dependent_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+// Asks L2 for the 128-byte line holding p (no register written, nothing waited for).
+__device__ inline void prefetch_l2(const void* p) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+}  // namespace lectern::cuda
