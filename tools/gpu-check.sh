@@ -12,7 +12,7 @@
 # GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_TEST_JOBS: tests run
-# at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:tst_b": those tests also
+# at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:NAME=VALUE:tst_b": those tests also
 # run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
 # ...": those tests also run with that setting (an opt-in kernel, say; A=1+B=1 sets two). GPU_BENCH_AB="NAME=VALUE ...":
 # the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
@@ -103,8 +103,11 @@ if [ -n "$bundle" ]; then
     # GPU_TEST_JOBS tests at a time on the one GPU (default 1), plus the GPU_SANITIZE runs
     # ("TOOL:tst_name ..."), which start first since they run longest.
     {
-      for job in ${GPU_SANITIZE:-}; do
-        [ -e "$dir/bin/${job#*:}" ] && echo "$dir/bin/${job#*:} ${job%%:*}"
+      for job in ${GPU_SANITIZE:-}; do  # TOOL:tst_x, or TOOL:SETTING:tst_x
+        tool=${job%%:*} rest=${job#*:} setting=""
+        [ "${rest#*:}" != "$rest" ] && { setting=${rest%%:*}; rest=${rest#*:}; }
+        # No trailing blank: xargs -L would join the next line to this one.
+        [ -e "$dir/bin/$rest" ] && echo "$dir/bin/$rest $tool${setting:+ $setting}"
       done
       for job in ${GPU_TEST_ENV:-}; do
         [ -e "$dir/bin/${job#*:}" ] && echo "$dir/bin/${job#*:} - ${job%%:*}"
