@@ -72,6 +72,52 @@ __device__ inline float sigmoid(float z) {
     return 1.0f / (1.0f + expf(-z));
 }
 
+// Warp 0 of a head's block (all 32 lanes): the L2 norm of k ⊙ k_k (oo[0..N)) into stats[0].
+// Lanes stride by 32 as in the one-warp-per-head kernel of time_mix.cu, so the sum is added in
+// its order.
+__device__ inline void head_key_norm(const float* oo, int N, int lane, float* stats) {
+    double sq = 0.0;
+    for (int j = lane; j < N; j += 32) {
+        const float x = oo[j];
+        sq += double(x) * x;
+    }
+    const float norm = fmaxf(float(sqrt(warp_sum(sq))), 1e-12f);
+    if (lane == 0) stats[0] = norm;
+}
+
+// Warp 0 of a head's block: group_norm_kernel's statistics of the WKV read-out oo[0..N) (mean,
+// 1/std) and the bonus sum(r k r_k) into stats[1..3], in group_norm.cu's order.
+__device__ inline void head_norm_stats(const float* oo, const float* rr, const float* kk,
+                                       const float* r_k, int N, float eps, int lane,
+                                       float* stats) {
+    double sum = 0.0;
+    for (int j = lane; j < N; j += 32) sum += oo[j];
+    const double mean = warp_sum(sum) / N;
+    double sq = 0.0;
+    double bonus = 0.0;
+    for (int j = lane; j < N; j += 32) {
+        const double d = double(oo[j]) - mean;
+        sq += d * d;
+        bonus += double(rr[j] * kk[j] * r_k[j]);
+    }
+    const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
+    const float bf = float(warp_sum(bonus));
+    if (lane == 0) {
+        stats[1] = float(mean);
+        stats[2] = inv;
+        stats[3] = bf;
+    }
+}
+
+// One channel's output from head_norm_stats' stats: GroupNorm of the read-out o, plus the bonus
+// times the channel's value v, times the gate g (group_norm_kernel's expression).
+__device__ inline float gated_output(float o, float v, float weight, float bias, float g,
+                                     const float* stats) {
+    const float m = stats[1], inv = stats[2], bf = stats[3];
+    const float normed = __fadd_rn(__fmul_rn(__fmul_rn(o - m, inv), weight), bias);
+    return __fmul_rn(__fadd_rn(normed, __fmul_rn(bf, v)), g);
+}
+
 // One block per head, blockDim = N rounded up to 32 (threads i >= N only help with barriers).
 // The per-head reductions are done by warp 0 over shared copies, lanes striding by 32 as in the
 // one-warp-per-head kernels of time_mix.cu and group_norm.cu, so the sums are added in their
@@ -104,15 +150,7 @@ __global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
     const float kv = active ? in.k[c] : 0.0f;
     if (active) oo[i] = kv * p.k_k[c];
     __syncthreads();
-    if (i < 32) {  // warp 0 is whole: blockDim >= 32
-        double sq = 0.0;
-        for (int j = lane; j < N; j += 32) {
-            const float x = oo[j];
-            sq += double(x) * x;
-        }
-        const float norm = fmaxf(float(sqrt(warp_sum(sq))), 1e-12f);
-        if (lane == 0) stats[0] = norm;
-    }
+    if (i < 32) head_key_norm(oo, N, lane, stats);  // warp 0 is whole: blockDim >= 32
     __syncthreads();
 
     float vi = 0.0f;  // the (residual-mixed) value of this thread's row
@@ -152,32 +190,10 @@ __global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
     }
     __syncthreads();
 
-    if (i < 32) {  // group_norm_kernel's statistics and bonus
-        double sum = 0.0;
-        for (int j = lane; j < N; j += 32) sum += oo[j];
-        const double mean = warp_sum(sum) / N;
-        double sq = 0.0;
-        double bonus = 0.0;
-        for (int j = lane; j < N; j += 32) {
-            const double d = double(oo[j]) - mean;
-            sq += d * d;
-            bonus += double(rr[j] * kk[j] * gn.r_k[head + j]);
-        }
-        const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
-        const float bf = float(warp_sum(bonus));
-        if (lane == 0) {
-            stats[1] = float(mean);
-            stats[2] = inv;
-            stats[3] = bf;
-        }
-    }
+    if (i < 32) head_norm_stats(oo, rr, kk, gn.r_k + head, N, eps, lane, stats);
     __syncthreads();
 
-    if (active) {
-        const float m = stats[1], inv = stats[2], bf = stats[3];
-        const float g = __fadd_rn(__fmul_rn(__fmul_rn(oo[i] - m, inv), gn.weight[c]), gn.bias[c]);
-        out[c] = __fmul_rn(__fadd_rn(g, __fmul_rn(bf, vi)), in.g[c]);
-    }
+    if (active) out[c] = gated_output(oo[i], vi, gn.weight[c], gn.bias[c], in.g[c], stats);
 }
 
 // time_mix_wkv7_kernel<64> with four threads per state row (256 threads per head): each thread
@@ -229,15 +245,7 @@ __global__ void __launch_bounds__(kRowSplit * 64)
     const float kv = channel ? in.k[c] : 0.0f;
     if (channel) oo[t] = kv * p.k_k[c];
     __syncthreads();
-    if (t < 32) {
-        double sq = 0.0;
-        for (int j = lane; j < N; j += 32) {
-            const float x = oo[j];
-            sq += double(x) * x;
-        }
-        const float norm = fmaxf(float(sqrt(warp_sum(sq))), 1e-12f);
-        if (lane == 0) stats[0] = norm;
-    }
+    if (t < 32) head_key_norm(oo, N, lane, stats);
     __syncthreads();
 
     if (channel) {
@@ -287,32 +295,10 @@ __global__ void __launch_bounds__(kRowSplit * 64)
     }
     __syncthreads();
 
-    if (t < 32) {  // time_mix_wkv7_kernel's statistics and bonus
-        double sum = 0.0;
-        for (int j = lane; j < N; j += 32) sum += oo[j];
-        const double mean = warp_sum(sum) / N;
-        double sq = 0.0;
-        double bonus = 0.0;
-        for (int j = lane; j < N; j += 32) {
-            const double d = double(oo[j]) - mean;
-            sq += d * d;
-            bonus += double(rr[j] * kk[j] * gn.r_k[head + j]);
-        }
-        const float inv = float(1.0 / sqrt(warp_sum(sq) / N + double(eps)));
-        const float bf = float(warp_sum(bonus));
-        if (lane == 0) {
-            stats[1] = float(mean);
-            stats[2] = inv;
-            stats[3] = bf;
-        }
-    }
+    if (t < 32) head_norm_stats(oo, rr, kk, gn.r_k + head, N, eps, lane, stats);
     __syncthreads();
 
-    if (channel) {
-        const float m = stats[1], inv = stats[2], bf = stats[3];
-        const float g = __fadd_rn(__fmul_rn(__fmul_rn(oo[t] - m, inv), gn.weight[c]), gn.bias[c]);
-        out[c] = __fmul_rn(__fadd_rn(g, __fmul_rn(bf, vv[t])), in.g[c]);
-    }
+    if (channel) out[c] = gated_output(oo[t], vv[t], gn.weight[c], gn.bias[c], in.g[c], stats);
 }
 
 bool decode_split_enabled() {
