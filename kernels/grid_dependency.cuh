@@ -25,7 +25,7 @@ __device__ inline void allow_dependent_grids() {
 // Asks L2 for the 128-byte line holding p (no register written, nothing waited for).
 __device__ inline void prefetch_l2(const void* p) {
 #if defined(__CUDA_ARCH__)
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(p)));
 #endif
 }
 

@@ -60,7 +60,8 @@ NC_LOAD = re.compile(r'asm\s*\(\s*"ld\.global\.nc\.L1::no_allocate\.v4\.u32 '
 # launches one after another (a prior grid has always finished) and has no L2 to warm.
 ORDERING_HINTS = re.compile(r'asm\s+volatile\s*\(\s*(?:"griddepcontrol\.wait;"\s*:::\s*"memory"'
                             r'|"griddepcontrol\.launch_dependents;"\s*:::'
-                            r'|"prefetch\.global\.L2 \[%0\];"\s*::\s*"l"\(\s*\w+\s*\))\s*\)\s*;')
+                            r'|"prefetch\.global\.L2 \[%0\];"\s*::\s*"l"\(\s*'
+                            r'__cvta_generic_to_global\(\s*\w+\s*\)\s*\))\s*\)\s*;')
 ASM = re.compile(r'\b(asm|__asm__|__asm)\b')
 STATIC_SHARED = re.compile(r'(?<!extern )__shared__\s+(?:__align__\(\s*\d+\s*\)\s+)?'
                            r'[A-Za-z_][\w:]*\s+([A-Za-z_]\w*)\s*(?:\[[^\];]+\]\s*)*;')
