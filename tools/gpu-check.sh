@@ -149,6 +149,7 @@ if [ -n "$bundle" ]; then
         "$dir/bin/lectern-cli" bench --backend cuda --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" \
         --prefill 16 --decode 8 >"$OUT/ncu-decode.csv" 2>&1
       echo "ncu: exit $?, $(grep -c gpu__time_duration "$OUT/ncu-decode.csv") rows in ncu-decode.csv" >>"$results"
+      python3 tools/ncu_summary.py "$OUT/ncu-decode.csv" >>"$results" 2>&1
     fi
     # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.
     if [ -f "$dir/bench-rwkvx-3.6b.txt" ] && python3 -c 'import torch' 2>/dev/null; then
