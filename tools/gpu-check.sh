@@ -39,10 +39,11 @@ if [ -n "$bundle" ]; then
   export LD_LIBRARY_PATH="$dir/lib:${cublas}${py}:${LD_LIBRARY_PATH:-}"
   export QT_QPA_PLATFORM=offscreen
   export PATH="$PATH:/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer"
-  # One test binary, capped (GPU_TEST_CAP seconds: a hung kernel must not eat the whole device
-  # budget); its row goes to $dir/NAME.row, its log to $dir/NAME.log. With a second argument
-  # TOOL it runs under compute-sanitizer (memcheck, racecheck, ...), capped by GPU_SANITIZE_CAP;
-  # a capped run still reports the errors found before the cap.
+  # run_test BINARY [TOOL|-] [SETTING]: one test binary, capped (GPU_TEST_CAP seconds: a hung
+  # kernel must not eat the whole device budget); its row goes to $dir/NAME.row, its log to
+  # $dir/NAME.log. With TOOL it runs under compute-sanitizer (memcheck, racecheck, ...), capped by
+  # GPU_SANITIZE_CAP (a capped run still reports the errors found before the cap); with SETTING
+  # (NAME=VALUE[+NAME=VALUE...]) in that environment.
   run_test() {
     local t=$1 tool=${2:-} setting=${3:-} name cap rc t0 tenths secs verdict log row
     [ "$tool" = - ] && tool=""

@@ -118,7 +118,7 @@ public:
     // The n rows the call appended to block j after its committed rows, on the host: keys [n][C]
     // then values [n][C], in a buffer of block j's own (valid until the next new_rows(j, ...)).
     Result<const float*> new_rows(int j, int n);
-    // Frees the large buffers new_rows and keep_new_rows left (the end of a call).
+    // Frees the large buffers new_rows and keep_new_rows left (after a small call).
     void trim_new_rows();
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);

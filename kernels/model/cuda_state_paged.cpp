@@ -184,7 +184,7 @@ Result<const float*> CudaState::new_rows(int j, int n) {
 
 void CudaState::trim_new_rows() {
     // A prefill's buffers (2 x 1,024 rows of every block: 168 MB at C = 2560 with 8 blocks)
-    // are not kept for the decode that follows.
+    // are not kept through the decoding that follows.
     for (std::vector<float>& rows : m_new_rows)
         if (rows.size() > 2 * std::size_t(kParallelAppendRows) * m_C) {
             rows.clear();
