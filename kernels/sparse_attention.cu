@@ -1,7 +1,8 @@
 // Native sparse attention on the GPU, host side: the public launchers of
 // lectern/cuda/sparse_attention.h (argument checks returning error values, then dispatch) and the
 // chunk-means kernel. The stage kernels live in sparse_attention_select.cu (stage 1, chunk
-// selection) and sparse_attention_attend.cu (stage 2, attention over a dense or paged KV cache).
+// selection) and sparse_attention_attend.cu (stage 2, attention over a dense or paged KV cache;
+// its dispatch names the other stage-2 files, among them sparse_attention_grouped.cu).
 // CPU twin: native_attention (engine/src/attention/native_attention.cpp); test:
 // tests/kernels/tst_sparse_attention_cuda.cpp.
 #include "lectern/cuda/sparse_attention.h"
@@ -74,6 +75,14 @@ Result<void> chunk_means(const float* keys, const SparseAttentionShape& shape, i
     return {};
 }
 
+std::size_t sparse_attention_scratch_bytes(int T, int p0, const SparseAttentionShape& shape) {
+    if (!check_shape(shape) ||
+        !check_positions("sparse_attention_scratch_bytes", T, p0, shape.n_head))
+        return 0;
+    if (T == 0 || !sparse_detail::can_use_grouped_prefill(T, shape)) return 0;
+    return sparse_detail::grouped_scratch_bytes(T, p0, shape);
+}
+
 Result<void> sparse_attention_select(const float* q, int T, int p0, const float* means,
                                      const SparseAttentionShape& shape, int* selected,
                                      cuda_stream stream) {
@@ -93,7 +102,8 @@ Result<void> sparse_attention_select(const float* q, int T, int p0, const float*
 Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const float* key_pool,
                                            const float* value_pool, const int* page,
                                            const int* selected, const SparseAttentionShape& shape,
-                                           float* y, cuda_stream stream) {
+                                           float* y, cuda_stream stream,
+                                           SparseAttentionScratch scratch) {
     if (auto r = check_shape(shape); !r) return r;
     if (auto r = check_positions("sparse_attention_attend", T, p0, shape.n_head); !r) return r;
     if (T == 0) return {};
@@ -105,25 +115,36 @@ Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const 
     // float4 loads of key and value head rows and float4 stores of y head rows.
     if (!aligned(key_pool, 16) || !aligned(value_pool, 16) || !aligned(y, 16))
         return make_error("sparse_attention_attend: keys, values and y need 16-byte alignment");
+    void* grouped = nullptr;
+    if (scratch.data) {
+        const std::size_t need = sparse_attention_scratch_bytes(T, p0, shape);
+        if (need > 0 && scratch.bytes < need)
+            return make_error("sparse_attention_attend: scratch of " +
+                              std::to_string(scratch.bytes) + " bytes, " + std::to_string(need) +
+                              " needed");
+        if (need > 0) grouped = scratch.data;
+    }
     LECTERN_CUDA_TRY(sparse_detail::launch_attend(q, T, p0, key_pool, value_pool, page, selected,
-                                                  shape, y, stream));
+                                                  shape, grouped, y, stream));
     return {};
 }
 
 Result<void> sparse_attention_attend(const float* q, int T, int p0, const float* keys,
                                      const float* values, const int* selected,
                                      const SparseAttentionShape& shape, float* y,
-                                     cuda_stream stream) {
+                                     cuda_stream stream, SparseAttentionScratch scratch) {
     return sparse_attention_attend_paged(q, T, p0, keys, values, nullptr, selected, shape, y,
-                                         stream);
+                                         stream, scratch);
 }
 
 Result<void> sparse_attention(const float* q, int T, int p0, const float* keys, const float* values,
                               const float* means, const SparseAttentionShape& shape,
-                              int* selected_scratch, float* y, cuda_stream stream) {
+                              int* selected_scratch, float* y, cuda_stream stream,
+                              SparseAttentionScratch scratch) {
     if (auto r = sparse_attention_select(q, T, p0, means, shape, selected_scratch, stream); !r)
         return r;
-    return sparse_attention_attend(q, T, p0, keys, values, selected_scratch, shape, y, stream);
+    return sparse_attention_attend(q, T, p0, keys, values, selected_scratch, shape, y, stream,
+                                   scratch);
 }
 
 }  // namespace lectern::cuda

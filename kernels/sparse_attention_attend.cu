@@ -7,10 +7,12 @@
 // - attend_block_kernel when T * H <= 1024 (use_block_per_pair; decode): one block of 16 warps per
 //   pair, where one warp walking up to 3 x 2048 keys serially was latency bound; warp w takes key
 //   tiles w, w + 16, ... with its own online softmax state, merged in shared memory at the end;
+// - else, given the caller's scratch, when 64 divides B: the tensor-core kernels of
+//   sparse_attention_grouped.cu (queries grouped by selected chunk; can_use_grouped_prefill);
 // - else attend_tiled_kernel (sparse_attention_prefill.cu) when 32 divides B: query tiles sharing
 //   their own chunk's K/V through shared memory;
 // - else attend_warp_kernel: one warp per pair (prefill with small chunks, e.g. B = 16).
-// All use the same 32-key tile step (attend_tile in sparse_attention_tile.cuh).
+// The float32 kernels use the same 32-key tile step (attend_tile in sparse_attention_tile.cuh).
 // Dense and paged layouts share the code: the page lookup happens once per chunk when the key set
 // is described (load_key_set), never per key.
 #include <cstddef>
@@ -116,10 +118,14 @@ __global__ void __launch_bounds__(block_kernel_warps * 32, 1)
 
 cudaError_t launch_attend(const float* q, int T, int p0, const float* key_pool,
                           const float* value_pool, const int* page, const int* selected,
-                          const SparseAttentionShape& shape, float* y, cudaStream_t stream) {
+                          const SparseAttentionShape& shape, void* scratch, float* y,
+                          cudaStream_t stream) {
     const int H = shape.n_head;
     const int n_select = shape.top_k - 1;
-    if (use_block_per_pair(T, H)) {
+    if (scratch && can_use_grouped_prefill(T, shape)) {
+        return launch_attend_grouped(q, T, p0, key_pool, value_pool, page, selected, shape, scratch,
+                                     y, stream);
+    } else if (use_block_per_pair(T, H)) {
         attend_block_kernel<<<unsigned(T * H), block_kernel_warps * 32, 0, stream>>>(
             q, p0, key_pool, value_pool, page, selected, H, shape.chunk_size, n_select, y);
     } else if (can_use_tiled_prefill(shape)) {

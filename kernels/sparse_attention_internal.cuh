@@ -1,6 +1,7 @@
 // Internals shared by the native sparse attention files: sparse_attention.cu (host API, argument
 // checks, chunk means), sparse_attention_select.cu (stage 1), sparse_attention_attend.cu and
-// sparse_attention_prefill.cu (stage 2; their common device code is sparse_attention_tile.cuh):
+// sparse_attention_prefill.cu, sparse_attention_grouped.cu (stage 2; their common device code is
+// sparse_attention_tile.cuh and, for the tensor-core kernels, sparse_attention_mma.cuh):
 // the dispatch rule, the head-row dot product and the stage launchers.
 // CPU twin: engine/src/attention/native_attention.cpp; test:
 // tests/kernels/tst_sparse_attention_cuda.cpp.
@@ -26,6 +27,14 @@ constexpr long long few_pairs = 1024;
 
 inline bool use_block_per_pair(int T, int n_head) {
     return (long long)T * n_head <= few_pairs;
+}
+
+constexpr float score_scale = 0.125f;  // 1 / sqrt(64)
+
+// The pool row of chunk `chunk`'s row 0: chunk * B dense, page[chunk] * B paged (64-bit: rows * C
+// overflows int).
+__device__ inline long long chunk_base_row(const int* __restrict__ page, int chunk, int B) {
+    return (long long)(page ? page[chunk] : chunk) * B;
 }
 
 // q_h · row_h for one 64-float head row (16-byte aligned), q from shared memory. Written as the 16
@@ -77,13 +86,25 @@ __device__ inline void stage_query(const float* __restrict__ q, const WarpPair& 
 cudaError_t launch_select(const float* q, int T, int p0, const float* means,
                           const SparseAttentionShape& shape, int* selected, cudaStream_t stream);
 
+// `scratch`: grouped_scratch_bytes(T, p0, shape) bytes for the tensor-core prefill, or null.
 cudaError_t launch_attend(const float* q, int T, int p0, const float* key_pool,
                           const float* value_pool, const int* page, const int* selected,
-                          const SparseAttentionShape& shape, float* y, cudaStream_t stream);
+                          const SparseAttentionShape& shape, void* scratch, float* y,
+                          cudaStream_t stream);
 
 // Prefill over query tiles (sparse_attention_prefill.cu): usable when a 32-query tile never spans
 // two chunks (32 divides B); launch_attend picks it for many pairs.
 bool can_use_tiled_prefill(const SparseAttentionShape& shape);
+
+// Prefill on tensor cores with queries grouped by selected chunk (sparse_attention_grouped.cu):
+// usable for many pairs when 64 divides B (and not turned off by LECTERN_CUDA_ATTN=tiled); it
+// needs grouped_scratch_bytes of device scratch (0: the call cannot take this path).
+bool can_use_grouped_prefill(int T, const SparseAttentionShape& shape);
+std::size_t grouped_scratch_bytes(int T, int p0, const SparseAttentionShape& shape);
+cudaError_t launch_attend_grouped(const float* q, int T, int p0, const float* key_pool,
+                                  const float* value_pool, const int* page, const int* selected,
+                                  const SparseAttentionShape& shape, void* scratch, float* y,
+                                  cudaStream_t stream);
 
 cudaError_t launch_attend_tiled(const float* q, int T, int p0, const float* key_pool,
                                 const float* value_pool, const int* page, const int* selected,

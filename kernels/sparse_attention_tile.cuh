@@ -14,7 +14,6 @@ namespace lectern::cuda::sparse_detail {
 namespace {
 
 constexpr unsigned full_mask = 0xffffffffu;
-constexpr float score_scale = 0.125f;  // 1 / sqrt(64)
 
 // The keys of one (query, head), in order: i < n_own is the own chunk's row i (pool row
 // base[0] + i); then selected chunk k's row r (pool row base[1 + k] + r). base[] is the pool row
@@ -24,10 +23,6 @@ struct KeySet {
     int n_own;
     int n_keys;
 };
-
-__device__ long long chunk_base_row(const int* __restrict__ page, int chunk, int B) {
-    return (long long)(page ? page[chunk] : chunk) * B;
-}
 
 // Fills `set` for query position s of `pair`; one thread calls it (the result goes to shared
 // memory and is published by the caller's barrier).

@@ -20,13 +20,13 @@ namespace {
 using sparse_detail::dot_head;
 using sparse_detail::head_dim;
 using sparse_detail::max_select;
+using sparse_detail::score_scale;  // as in stage 2
 using sparse_detail::stage_query;
 using sparse_detail::warp_pair;
 using sparse_detail::WarpPair;
 
 constexpr int weights_warps = 4;  // warps per block, one (query, head) pair each
 constexpr unsigned full_mask = 0xffffffffu;
-constexpr float score_scale = 0.125f;  // 1 / sqrt(64), as in stage 2
 
 // Softmax partial over some rows: m = max score, s = sum of exp(score - m); (-inf, 0) when empty.
 struct Partial {

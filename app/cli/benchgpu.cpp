@@ -313,6 +313,17 @@ int runShapeBench(const QCommandLineParser& parser)
                     return fail(core.error().message);
                 const std::string a = "attention core s at " + std::to_string(ctx);
                 row(a.c_str(), *core * c.n_attn, 0, "s");
+                // The float32 kernels the tensor-core path replaced, same process, where they
+                // take seconds rather than minutes (8.5 s at 64K on an H200).
+                if (ctx <= 65536) {
+                    auto float32_core = lectern::measure_sparse_attention_prefill(
+                        ctx, c.n_embd / 64, attention.chunk_size, attention.top_k, false);
+                    if (!float32_core)
+                        return fail(float32_core.error().message);
+                    const std::string b =
+                        "attention core (float32 kernels) s at " + std::to_string(ctx);
+                    row(b.c_str(), *float32_core * c.n_attn, 0, "s");
+                }
             }
 #endif
         }

@@ -1,6 +1,7 @@
 // measure_sparse_attention_prefill (lectern/cuda_backend.h): the native sparse attention core
 // alone (chunk means, top-k selection, attention) over a prefill of random float32 rows, cut into
-// calls as the model's attention block cuts a prefill. lectern-cli bench --shape prints it next to
+// calls as the model's attention block cuts a prefill, on the path the model takes (the
+// tensor-core kernels unless LECTERN_CUDA_ATTN=tiled). lectern-cli bench --shape prints it next to
 // the whole prefill, so that tools/dense_attention_baseline.py can swap it for dense attention
 // (PyTorch SDPA) and estimate the same model with dense attention.
 #include <cuda_runtime.h>
@@ -31,7 +32,8 @@ void fill_random(std::vector<float>& v, std::uint64_t& x) {
 
 }  // namespace
 
-Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k) {
+Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k,
+                                                bool tensor_cores) {
     if (tokens < 1 || n_head < 1 || chunk_size < 1 || top_k < 1)
         return make_error("measure_sparse_attention_prefill: sizes must be positive");
     const std::size_t C = std::size_t(n_head) * cuda::sparse_head_dim;
@@ -71,6 +73,19 @@ Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chun
     const auto* v = static_cast<const float*>(values->data());
     auto* m = static_cast<float*>(means->data());
 
+    // The tensor-core path's scratch for the largest call, as the model keeps one.
+    std::size_t scratch_bytes = 0;
+    for (int p0 = 0; tensor_cores && p0 < tokens; p0 += segment)
+        scratch_bytes = std::max(scratch_bytes, cuda::sparse_attention_scratch_bytes(
+                                                    std::min(segment, tokens - p0), p0, shape));
+    cuda::DeviceBuffer scratch_buffer;
+    if (scratch_bytes > 0) {
+        auto b = cuda::DeviceBuffer::allocate(scratch_bytes);
+        if (!b) return b.error();
+        scratch_buffer = std::move(*b);
+    }
+    const cuda::SparseAttentionScratch scratch{scratch_buffer.data(), scratch_bytes};
+
     cudaEvent_t start, stop;
     LECTERN_CUDA_TRY(cudaEventCreate(&start));
     LECTERN_CUDA_TRY(cudaEventCreate(&stop));
@@ -87,9 +102,10 @@ Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chun
                 return ok.error();
             averaged = complete;
         }
-        if (auto ok = cuda::sparse_attention(
-                static_cast<const float*>(q->data()) + std::size_t(p0) * C, T, p0, k, v, m, shape,
-                static_cast<int*>(selected->data()), static_cast<float*>(y->data()), nullptr);
+        if (auto ok =
+                cuda::sparse_attention(static_cast<const float*>(q->data()) + std::size_t(p0) * C,
+                                       T, p0, k, v, m, shape, static_cast<int*>(selected->data()),
+                                       static_cast<float*>(y->data()), nullptr, scratch);
             !ok)
             return ok.error();
     }

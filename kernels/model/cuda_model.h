@@ -14,6 +14,7 @@
 #include "infer/model_weights.h"
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/matmul.h"
+#include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
 
@@ -99,6 +100,12 @@ public:
     const std::vector<DeviceRwkvBlock>& rwkv() const { return m_rwkv; }
     const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
 
+    // Device scratch of at least `bytes` for the tensor-core prefill of sparse attention
+    // (sparse_attention_scratch_bytes), kept and grown by half again when too small; {} for 0
+    // bytes. Not charged to the KV budget (~22 MB for a 1,024-row segment of the 3.6B shape
+    // with top_k 3). Never called during a graph capture: decode calls need none.
+    Result<SparseAttentionScratch> attention_scratch(std::size_t bytes);
+
     // KV mirror memory accounting against the budget; charge fails with a message that says
     // how much is in use and what to do. Before failing it takes back the device KV of the
     // other states (reclaim_idle_pools).
@@ -171,6 +178,8 @@ private:
     MatmulContext m_matmul;
     DeviceBuffer m_work;
     DeviceWorkspace m_ws;
+    DeviceBuffer m_attention_scratch;  // attention_scratch()
+    std::size_t m_attention_scratch_bytes = 0;
     std::vector<float> m_staging;  // host rows: embeddings in, KV rows out
     std::size_t m_kv_budget = 0;
     std::size_t m_kv_used = 0;

@@ -20,8 +20,9 @@
 //   a wrong result; the kernel tests run under both schedules;
 // - only the CUDA subset these kernels use: 1-D blocks, 2-D grids, static and dynamic shared
 //   memory (up to the 48 KiB a launch gets without an opt-in), full-mask __shfl_sync /
-//   __shfl_xor_sync / __syncwarp in whole warps, __ldg, gemv.cu's non-coherent load; a kernel
-//   using anything else fails to compile (undeclared) or aborts at run time;
+//   __shfl_xor_sync / __syncwarp in whole warps, int atomicAdd, wmma (cuda_emu_wmma.h), __ldg,
+//   gemv.cu's non-coherent load; a kernel using anything else fails to compile (undeclared) or
+//   aborts at run time;
 // - host memory: device pointers are host pointers (a kernel given a host pointer works here);
 //   work runs in issue order whatever the stream, when issued or (LECTERN_EMU_ASYNC=1) when the
 //   host first waits for it (cuda_emu_runtime.h);
@@ -197,6 +198,12 @@ T __shfl_xor_sync(unsigned mask, T value, int lane_mask) {
     // A source outside the warp gives the lane its own value (CUDA's rule for width 32).
     emu::current_block().shuffle(&value, &out, sizeof(T), src < 32 ? src : -1);
     return out;
+}
+// Fibers switch only at barriers and shuffles, so a read-modify-write is atomic here.
+inline int atomicAdd(int* p, int value) {
+    const int old = *p;
+    *p = old + value;
+    return old;
 }
 template <typename T>
 T __ldg(const T* p) {

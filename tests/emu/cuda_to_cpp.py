@@ -4,7 +4,8 @@ runtime (the launchers' .cpp, kernels/model), into plain C++ for the CPU emulato
 
 Used at build time by tests/emu/CMakeLists.txt: `cuda_to_cpp.py IN OUT`. The rewrites:
 - `#include <cuda_runtime.h>` becomes `#include "cuda_emu.h"`, <cuda_fp16.h> and <cuda_bf16.h>
-  become "cuda_emu_fp16.h", <cublas_v2.h> becomes "cublas_emu.h" (in headers too, which is why the .cuh files are rewritten as well: the
+  become "cuda_emu_fp16.h", <cublas_v2.h> becomes "cublas_emu.h", <mma.h> (warp matrix
+  functions) becomes "cuda_emu_wmma.h" (in headers too, which is why the .cuh files are rewritten as well: the
   real CUDA headers can never be reached); any other CUDA header is refused, since the emulator
   has nothing behind it; a quoted include of a file next to the source ("cuda_model.h") is the
   project's own header, rewritten beside it by the build, and left as it is;
@@ -45,8 +46,9 @@ import sys
 
 CUDA_HEADER = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]', re.M)
 EMULATED_HEADERS = {"cuda_runtime.h": "cuda_emu.h", "cuda_fp16.h": "cuda_emu_fp16.h",
-                    "cuda_bf16.h": "cuda_emu_fp16.h", "cublas_v2.h": "cublas_emu.h"}
-REFUSED_HEADERS = re.compile(r'^(cuda[\w.]*\.h|cub/.*|cooperative_groups.*|mma\.h|'
+                    "cuda_bf16.h": "cuda_emu_fp16.h", "cublas_v2.h": "cublas_emu.h",
+                    "mma.h": "cuda_emu_wmma.h"}
+REFUSED_HEADERS = re.compile(r'^(cuda[\w.]*\.h|cub/.*|cooperative_groups.*|'
                              r'device_launch_parameters\.h|cuda/.*|thrust/.*)$')
 PRAGMA_UNROLL = re.compile(r'^[ \t]*#[ \t]*pragma[ \t]+unroll\b.*$', re.M)
 IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*$')

@@ -29,6 +29,8 @@ class TestSparseAttentionEmu : public QObject {
   private Q_SLOTS:
     void matchesReference_data();
     void matchesReference();
+    void groupedMatchesReference_data();
+    void groupedMatchesReference();
     void tiesGoToTheLowerChunk_data();
     void tiesGoToTheLowerChunk();
     void rejectsBadArguments();
@@ -151,6 +153,97 @@ void TestSparseAttentionEmu::matchesReference() {
     LECTERN_COMPARE_CLOSE(y_paged.data() + guard, want.y.data(), n_y, 5e-5, 1e-4);
     QVERIFY2(std::memcmp(y_paged.data() + guard, y, n_y * 4) == 0,
              "paged output differs from the dense output");
+}
+
+// The tensor-core path (sparse_attention_grouped.cu), taken when the caller gives scratch: queries
+// grouped by selected chunk, 64-query tiles, the own chunk causally, partials merged. Against the
+// float64 reference over half-rounded inputs (sparse_check::half_reference_y, tolerance there);
+// the selection is stage 1's, checked as in matchesReference. Sizes stay small: every lane of the
+// emulator computes each 16 x 16 x 16 product whole.
+void TestSparseAttentionEmu::groupedMatchesReference_data() {
+    QTest::addColumn<int>("heads");
+    QTest::addColumn<int>("chunk");
+    QTest::addColumn<int>("top_k");
+    QTest::addColumn<int>("p0");
+    QTest::addColumn<int>("tokens");
+    QTest::newRow("B=64 K=3, tiles start and end mid-tile") << 2 << 64 << 3 << 200 << 600;
+    QTest::newRow("B=128 K=4, lists of several tiles") << 3 << 128 << 4 << 1000 << 400;
+    QTest::newRow("K=1: own chunk only") << 4 << 64 << 1 << 50 << 300;
+    QTest::newRow("from position 0, chunks completing in the call") << 5 << 64 << 3 << 0 << 230;
+    QTest::newRow("K=16, fewer complete chunks than picks") << 2 << 64 << 16 << 300 << 520;
+}
+
+void TestSparseAttentionEmu::groupedMatchesReference() {
+    QFETCH(int, heads);
+    QFETCH(int, chunk);
+    QFETCH(int, top_k);
+    QFETCH(int, p0);
+    QFETCH(int, tokens);
+    const Case c{heads, chunk, top_k, p0, tokens};
+    const std::size_t C = c.C();
+    const std::uint32_t seed = 7000u + 100u * std::uint32_t(c.H) + std::uint32_t(c.T);
+    const auto in = sparse_check::make_inputs(c, seed);
+    const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
+    const std::size_t n_sel = std::size_t(c.T) * c.H * std::size_t(c.n_select());
+    const std::size_t n_y = std::size_t(c.T) * C;
+    std::vector<float> means(std::size_t(std::max(c.n_complete(), 1)) * C);
+    std::vector<int> sel(std::max<std::size_t>(n_sel, 1));
+    QVERIFY(lectern::cuda::chunk_means(in.k.data(), shape, 0, c.n_complete(), means.data(),
+                                       nullptr));
+    if (c.n_select() > 0)
+        QVERIFY(lectern::cuda::sparse_attention_select(in.q.data(), c.T, c.p0, means.data(),
+                                                       shape, sel.data(), nullptr));
+    sparse_check::Reference want;
+    sparse_check::check_means(c, in, means.data(), want);
+    if (QTest::currentTestFailed()) return;
+    sparse_check::check_selection(c, in, sel.data(), want);
+    if (QTest::currentTestFailed()) return;
+    const int* sel_or_null = c.n_select() > 0 ? sel.data() : nullptr;
+    const auto want_y = sparse_check::half_reference_y(c, in, sel_or_null);
+
+    // Exactly the bytes asked for, between sentinels (a write past them shows).
+    const std::size_t bytes = lectern::cuda::sparse_attention_scratch_bytes(c.T, c.p0, shape);
+    QVERIFY(bytes > 0);
+    std::vector<float> scratch_all(bytes / 4 + 2 * guard);
+    std::memset(scratch_all.data(), 0xA5, scratch_all.size() * 4);
+    const lectern::cuda::SparseAttentionScratch scratch{scratch_all.data() + guard, bytes};
+    std::vector<float> y_all(n_y + 2 * guard);
+    std::memset(y_all.data(), 0xA5, y_all.size() * 4);
+    float* y = y_all.data() + guard;
+    emu::launch_log().clear();
+    auto ok = lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                     in.v.data(), sel_or_null, shape, y, nullptr,
+                                                     scratch);
+    QVERIFY2(ok, ok ? "" : ok.error().message.c_str());
+    // The own-chunk kernel ran last over (64-query tiles x heads), after the five list kernels
+    // when there were picks to group.
+    const unsigned own_tiles = unsigned((c.p0 + c.T - 1) / 64 - c.p0 / 64 + 1);
+    const auto& log = emu::launch_log();
+    QVERIFY(!log.empty());
+    QCOMPARE(log.back().grid_x, own_tiles);
+    QCOMPARE(log.back().grid_y, unsigned(c.H));
+    QCOMPARE(log.size(), std::size_t(c.n_select() > 0 && c.n_complete() > 0 ? 6 : 1));
+    QVERIFY2(sparse_check::sentinels_intact(y_all, n_y), "output sentinels overwritten");
+    QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
+             "scratch sentinels overwritten");
+    LECTERN_COMPARE_CLOSE(y, want_y.data(), n_y, sparse_check::half_path_tolerance, 0.0);
+
+    // Paged, through the same kernels: bit-identical.
+    const auto paged = sparse_check::scatter_pages(in.k, in.v, c.rows(), c.B, C, want.read,
+                                                   seed + 4);
+    std::vector<float> y_paged(n_y);
+    auto ok_paged = lectern::cuda::sparse_attention_attend_paged(
+        in.q.data(), c.T, c.p0, paged.keys.data(), paged.values.data(), paged.page.data(),
+        sel_or_null, shape, y_paged.data(), nullptr, scratch);
+    QVERIFY2(ok_paged, ok_paged ? "" : ok_paged.error().message.c_str());
+    QVERIFY2(std::memcmp(y_paged.data(), y, n_y * 4) == 0,
+             "paged output differs from the dense output");
+
+    // Too little scratch is an error, not a silent fallback.
+    const lectern::cuda::SparseAttentionScratch small{scratch.data, bytes - 4};
+    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                    in.v.data(), sel_or_null, shape, y, nullptr,
+                                                    small));
 }
 
 // Exact ties, which random inputs never produce (and matchesReference's near-tie rule would accept

@@ -20,6 +20,7 @@
 
 #include "../cpu/sparse_attention_reference.h"
 #include "gpu_test_util.h"
+#include "lectern/dtype.h"
 
 namespace sparse_check {
 
@@ -213,6 +214,54 @@ inline PagedRows scatter_pages(const std::vector<float>& k, const std::vector<fl
         std::copy_n(v.begin() + from, n, p.values.begin() + to);
     }
     return p;
+}
+
+// ---- The tensor-core path (stage 2 given a SparseAttentionScratch) ----
+// Its products take q / 8, k, v and the softmax weights as IEEE halves (float32 sums). Its
+// reference is the float64 one over q / 8, k and v rounded to half, over the kernel's selected
+// chunks (half_reference_y). What that leaves: each weight's rounding, relative 2^-11; the output
+// is a convex combination of value rows with those weights (the row sums are taken over the
+// rounded weights too), so it moves by at most 2^-11 max|v_j - y| / (1 - 2^-11) <= 9.8e-4 for
+// values in [-1, 1]; float32 sums and expf add ~1e-6. 1e-3 absolute. (Against the unrounded
+// float64 reference the score errors, up to 2^-10 sum|q_i k_i| / 8, would dominate.)
+constexpr double half_path_tolerance = 1e-3;
+
+inline double round_to_half(float f) {
+    return lectern::f16_to_f32(lectern::f32_to_f16(f));
+}
+
+// y [T][C] of the float64 reference over q / 8, k and v rounded to half, with the selection `sel`
+// (the kernel's, already checked by check_selection).
+inline std::vector<float> half_reference_y(const Case& c, const Inputs& in, const int* sel) {
+    const std::size_t C = c.C();
+    std::vector<double> k(in.k.size()), v(in.v.size());
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = round_to_half(in.k[i]);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = round_to_half(in.v[i]);
+    std::vector<float> y(std::size_t(c.T) * C);
+    for (int t = 0; t < c.T; ++t) {
+        const int s = c.p0 + t;
+        const int own = s / c.B;
+        for (int h = 0; h < c.H; ++h) {
+            const std::size_t head = std::size_t(h) * N;
+            std::vector<double> qh(N);  // (q / 8 rounded) * 8: ref::attend divides by 8 again
+            for (int i = 0; i < N; ++i)
+                qh[i] = 8.0 * round_to_half(in.q[std::size_t(t) * C + head + i] * 0.125f);
+            std::vector<const double*> keys, values;
+            const int* got = sel ? sel + (std::size_t(t) * c.H + h) * c.n_select() : nullptr;
+            for (int i = 0; got && i < c.n_select() && got[i] >= 0; ++i)
+                for (int r = got[i] * c.B; r < (got[i] + 1) * c.B; ++r) {
+                    keys.push_back(&k[std::size_t(r) * C + head]);
+                    values.push_back(&v[std::size_t(r) * C + head]);
+                }
+            for (int r = own * c.B; r <= s; ++r) {
+                keys.push_back(&k[std::size_t(r) * C + head]);
+                values.push_back(&v[std::size_t(r) * C + head]);
+            }
+            const auto yh = ref::attend(qh.data(), keys, values);
+            for (int i = 0; i < N; ++i) y[std::size_t(t) * C + head + i] = float(yh[i]);
+        }
+    }
+    return y;
 }
 
 // ---- Trace weights (sparse_attention_chunk_weights) ----

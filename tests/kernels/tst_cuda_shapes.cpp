@@ -68,9 +68,11 @@ private slots:
         QTest::addColumn<int>("dtype");  // lectern::DType
         QTest::addColumn<int>("chunk");  // 0: pure RWKV-7
         QTest::addColumn<int>("top_k");
+        QTest::addColumn<int>("count");  // tokens; 0: 120 with attention, 80 without
         using D = lectern::DType;
-        const auto row = [](const char* name, lectern::ModelConfig c, D d, int chunk, int k) {
-            QTest::newRow(name) << c << int(d) << chunk << k;
+        const auto row = [](const char* name, lectern::ModelConfig c, D d, int chunk, int k,
+                            int count = 0) {
+            QTest::newRow(name) << c << int(d) << chunk << k << count;
         };
         row("N64 C128 V300", shape(2, 0, 128, 64, 300, 512, 32, "RR"), D::f32, 0, 0);
         row("N32 C96 V257", shape(2, 0, 96, 32, 257, 384, 32, "RR"), D::f32, 0, 0);
@@ -83,12 +85,16 @@ private slots:
         row("x ARR c8k4", shape(2, 1, 128, 64, 300, 512, 32, "ARR"), D::f32, 8, 4);
         row("x RA c32k1", shape(1, 1, 128, 64, 300, 512, 32, "RA"), D::f32, 32, 1);
         row("x RAA bf16 c16k3", shape(1, 2, 128, 64, 300, 512, 32, "RAA"), D::bf16, 16, 3);
+        // The tensor-core prefill of sparse attention: 64 | chunk and T * H > 1024 (4 heads).
+        row("x RA c64k3 tensor cores", shape(1, 1, 256, 64, 300, 512, 32, "RA"), D::f32, 64, 3,
+            400);
     }
     void shapes() {
         QFETCH(lectern::ModelConfig, config);
         QFETCH(int, dtype);
         QFETCH(int, chunk);
         QFETCH(int, top_k);
+        QFETCH(int, count);
         const auto d = lectern::DType(dtype);
         auto cpu = random_model(config, d, lectern::Backend::cpu);
         auto gpu = random_model(config, d, lectern::Backend::cuda);
@@ -103,7 +109,10 @@ private slots:
         const double prefill_tol = d == lectern::DType::bf16  ? 3e-2
                                    : d == lectern::DType::f16 ? 1e-2
                                                               : 2e-3;
-        const auto ids = tokens(attention ? 120 : 80, V, 5u + unsigned(config.n_embd));
+        const auto ids = tokens(count > 0   ? count
+                                : attention ? 120
+                                            : 80,
+                                V, 5u + unsigned(config.n_embd));
         QString error;
         lectern::State sc(cpu, a), sg(gpu, a), sd(gpu, a);
         const auto want = feed(sc, ids, {}, &error);

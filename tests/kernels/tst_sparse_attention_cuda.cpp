@@ -20,6 +20,11 @@
 //   (float32 online softmax over at most K * B keys vs float64). No NaN; sentinels intact.
 // - paged output: bit-identical to the dense output (one code path, same key order), hence within
 //   the same tolerance of the reference.
+// - the tensor-core path (prefill calls given a SparseAttentionScratch, when 64 divides B and
+//   T * H > 1024; its products take halves): against the float64 reference over q / 8, k and v
+//   rounded to half, |gpu - ref| <= 1e-3 absolute (sparse_check::half_path_tolerance, reasons
+//   there); dense and paged bit-identical; the scratch, exactly as large as asked, between
+//   sentinels.
 // Trace weights (sparse_attention_chunk_weights, matchesWeights): per (query, head) and selected
 // chunk, the share of the softmax mass, against ref::group_shares over random valid selections,
 // dense and paged (bit-identical), -1 slots exactly 0, shares in [0, 1] summing to <= 1 + tol;
@@ -86,6 +91,14 @@ void TestSparseAttentionCuda::matchesReference_data() {
     for (const auto& s : prefill)
         QTest::addRow("prefill H=%d B=%d K=%d p0=%d T=300", s[0], s[1], s[2], s[3])
             << s[0] << s[1] << s[2] << s[3] << 300;
+#ifndef LECTERN_CUDA_EMULATED  // minutes on the emulator; tst_sparse_attention_emu has small ones
+    // Longer prefill calls for the tensor-core path: lists of many 64-query tiles at B = 2048
+    // (a segment of the model's 1,024 rows), and 40 heads over a dozen chunks.
+    const int grouped[][5] = {{8, 2048, 3, 4000, 1024}, {40, 256, 4, 3000, 200}};
+    for (const auto& s : grouped)
+        QTest::addRow("prefill H=%d B=%d K=%d p0=%d T=%d", s[0], s[1], s[2], s[3], s[4])
+            << s[0] << s[1] << s[2] << s[3] << s[4];
+#endif
 }
 
 void TestSparseAttentionCuda::matchesReference() {
@@ -180,6 +193,43 @@ void TestSparseAttentionCuda::matchesReference() {
     LECTERN_COMPARE_CLOSE(y_paged.data() + guard, want.y.data(), n_y, 5e-5, 1e-4);
     QVERIFY2(std::memcmp(y_paged.data() + guard, y_all.data() + guard, n_y * 4) == 0,
              "paged output differs from the dense output");
+
+    // The tensor-core path, where the call can take it: given exactly the scratch it asks for
+    // (between sentinels), dense and paged, against the reference over half-rounded inputs.
+    const std::size_t bytes = lectern::cuda::sparse_attention_scratch_bytes(T, p0, shape);
+    if (bytes == 0) return;
+    auto dscratch = DeviceBuffer::allocate(bytes + 2 * guard * 4);
+    QVERIFY(dscratch && dscratch->fill(0xA5));
+    const lectern::cuda::SparseAttentionScratch scratch{
+        static_cast<float*>(dscratch->data()) + guard, bytes};
+    const auto want_half =
+        sparse_check::half_reference_y(c, in, n_select > 0 ? sel_all.data() + guard : nullptr);
+    for (const bool paged_rows : {false, true}) {
+        QVERIFY(dy->fill(0xA5));
+        auto r4 = paged_rows ? lectern::cuda::sparse_attention_attend_paged(
+                                   q_dev, T, p0, static_cast<const float*>(dkp->data()),
+                                   static_cast<const float*>(dvp->data()),
+                                   static_cast<const int*>(dpage->data()),
+                                   n_select > 0 ? sel_dev : nullptr, shape, y_dev, nullptr, scratch)
+                             : lectern::cuda::sparse_attention_attend(
+                                   q_dev, T, p0, k_dev, v_dev, n_select > 0 ? sel_dev : nullptr,
+                                   shape, y_dev, nullptr, scratch);
+        QVERIFY2(r4, r4 ? "" : r4.error().message.c_str());
+        std::vector<float> y_mma(n_y + 2 * guard);
+        std::vector<float> scratch_all((bytes + 2 * guard * 4) / 4);
+        QVERIFY(dy->download(y_mma.data(), y_mma.size() * 4));
+        QVERIFY(dscratch->download(scratch_all.data(), scratch_all.size() * 4));
+        QVERIFY2(sparse_check::sentinels_intact(y_mma, n_y), "output sentinels overwritten");
+        QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
+                 "scratch sentinels overwritten");
+        LECTERN_COMPARE_CLOSE(y_mma.data() + guard, want_half.data(), n_y,
+                              sparse_check::half_path_tolerance, 0.0);
+        if (!paged_rows)
+            y_all = y_mma;  // the paged run must match it bit for bit
+        else
+            QVERIFY2(std::memcmp(y_mma.data() + guard, y_all.data() + guard, n_y * 4) == 0,
+                     "tensor-core path: paged output differs from the dense output");
+    }
 #endif
 }
 

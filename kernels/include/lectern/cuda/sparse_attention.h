@@ -7,6 +7,8 @@
 // tests/kernels/tst_sparse_attention_cuda.cpp.
 #pragma once
 
+#include <cstddef>
+
 #include "lectern/cuda/cuda_stream.h"
 #include "lectern/result.h"
 
@@ -20,6 +22,22 @@ struct SparseAttentionShape {
     int chunk_size = 0;  // B
     int top_k = 0;       // K >= 1: own chunk + (K - 1) selected chunks
 };
+
+// Device scratch for the tensor-core prefill of stage 2 (queries grouped by the chunk they
+// selected; kernels/sparse_attention_grouped.cu): a call given at least
+// sparse_attention_scratch_bytes(T, p0, shape) bytes takes it, a call given none (data == null)
+// the float32 kernels. Results differ by rounding: the tensor-core path multiplies q / 8, k, v
+// and the softmax weights as IEEE halves (float32 sums), the float32 kernels do not round them.
+struct SparseAttentionScratch {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+};
+
+// Bytes of scratch the tensor-core path needs for T queries at p0; 0 when such a call would not
+// take it anyway (T * n_head <= 1024 (decode), chunk_size not a multiple of 64, or
+// LECTERN_CUDA_ATTN=tiled in the environment). Grows with p0 (one list per head and complete
+// chunk) and with T * n_head * (top_k - 1) (a partial softmax of 66 floats per pick).
+std::size_t sparse_attention_scratch_bytes(int T, int p0, const SparseAttentionShape& shape);
 
 // means[c][C] = mean over the B rows of chunk c of keys[row][C], for c in first .. first + count -
 // 1 (float32 sums in row order, then / B). `means` is the base of the whole [chunks][C] array.
@@ -35,10 +53,11 @@ Result<void> sparse_attention_select(const float* q, int T, int p0, const float*
 
 // Stage 2. y [T][C] = attention over the own chunk (causal) and the chunks of `selected` (from
 // stage 1; may be null when K == 1). keys/values [rows][C] hold every position 0 .. p0+T-1.
+// `scratch`: see SparseAttentionScratch; one with data but fewer bytes than needed is an error.
 Result<void> sparse_attention_attend(const float* q, int T, int p0, const float* keys,
                                      const float* values, const int* selected,
                                      const SparseAttentionShape& shape, float* y,
-                                     cuda_stream stream);
+                                     cuda_stream stream, SparseAttentionScratch scratch = {});
 
 // Stage 2 over a paged KV cache: chunk c's B rows live in slot page[c] of the pools, row r of chunk
 // c at key_pool[(page[c] * B + r % B) * C] (the same for value_pool). `page` is a device array
@@ -49,7 +68,8 @@ Result<void> sparse_attention_attend(const float* q, int T, int p0, const float*
 Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const float* key_pool,
                                            const float* value_pool, const int* page,
                                            const int* selected, const SparseAttentionShape& shape,
-                                           float* y, cuda_stream stream);
+                                           float* y, cuda_stream stream,
+                                           SparseAttentionScratch scratch = {});
 
 // For traces (lectern::ForwardTrace; the CPU twin is AttentionTrace::weights of native_attention):
 // weights[t][h][i] = the share of the softmax mass of query t (position p0 + t), head h, that went
@@ -70,6 +90,7 @@ Result<void> sparse_attention_chunk_weights(const float* q, int T, int p0, const
 // Both stages; `selected_scratch` holds T * n_head * (K-1) ints (may be null when K == 1).
 Result<void> sparse_attention(const float* q, int T, int p0, const float* keys, const float* values,
                               const float* means, const SparseAttentionShape& shape,
-                              int* selected_scratch, float* y, cuda_stream stream);
+                              int* selected_scratch, float* y, cuda_stream stream,
+                              SparseAttentionScratch scratch = {});
 
 }  // namespace lectern::cuda

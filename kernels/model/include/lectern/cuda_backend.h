@@ -31,8 +31,10 @@ Result<GpuRoofline> measure_gpu_roofline();
 // Seconds the native sparse attention core of ONE attention block (chunk means, top-k selection,
 // attention; head size 64, float32 rows) takes over a prefill of `tokens` random rows fed in
 // calls of kSegmentRows, as the model feeds it. Timed with CUDA events on device 0. For the dense
-// attention baseline (tools/dense_attention_baseline.py).
-Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k);
+// attention baseline (tools/dense_attention_baseline.py). `tensor_cores`: the path the model takes
+// (the tensor-core kernels where they apply); false: the float32 kernels, for a same-process A/B.
+Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k,
+                                                bool tensor_cores = true);
 
 // Op-kind breakdown of GPU forward calls (kernels/model/cuda_profile.h), for benchmarks: enable
 // clears the totals and turns recording on or off; report waits for the recorded ops and returns
