@@ -182,12 +182,11 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
         shape.n_head = c.n_head;
         shape.chunk_size = options.chunk_size;
         shape.top_k = options.top_k;
-        auto scratch = m.attention_scratch(sparse_attention_scratch_bytes(T, p0, shape));
-        if (!scratch) return scratch.error();
+        const auto scratch = m.attention_scratch(sparse_attention_scratch_bytes(T, p0, shape));
         LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), [&] {
             return sparse_attention(ws.r, T, p0, keys, values,
                                     static_cast<const float*>(kv.means.data()), shape, ws.selected,
-                                    ws.y, m.stream(), *scratch);
+                                    ws.y, m.stream(), scratch);
         }));
         if (m.tracing() && shape.top_k > 1) {
             LECTERN_TRY(sparse_attention_chunk_weights(ws.r, T, p0, keys, nullptr, ws.selected,

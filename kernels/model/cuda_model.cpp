@@ -223,20 +223,25 @@ Result<void> CudaModel::allocate_workspace() {
     return m_matmul.reserve(S * std::size_t(std::max(c.ffn_dim, c.n_embd)));
 }
 
-Result<SparseAttentionScratch> CudaModel::attention_scratch(std::size_t bytes) {
-    if (bytes == 0) return SparseAttentionScratch{};
+SparseAttentionScratch CudaModel::attention_scratch(std::size_t bytes) {
+    if (bytes == 0) return {};
     if (bytes > m_attention_scratch_bytes) {
-        // Grown by half again: the need rises with every chunk a long prefill completes.
-        const std::size_t want = std::max(bytes, m_attention_scratch_bytes / 2 * 3);
         m_attention_scratch = DeviceBuffer();  // the old one first: both may not fit
         m_attention_scratch_bytes = 0;
-        auto buffer = DeviceBuffer::allocate(want);
-        if (!buffer)
-            return with_context(
-                "allocating " + memory_size(want) + " of GPU scratch for sparse attention",
-                buffer.error());
-        m_attention_scratch = std::move(*buffer);
-        m_attention_scratch_bytes = want;
+        // Grown by half again (the need rises with every chunk a long prefill completes), or
+        // exactly when that does not fit.
+        for (const std::size_t want : {std::max(bytes, bytes / 2 * 3), bytes}) {
+            auto buffer = DeviceBuffer::allocate(want);
+            if (!buffer) {
+                (void)cudaGetLastError();  // not an error of the call: clear it
+                continue;
+            }
+            m_attention_scratch = std::move(*buffer);
+            m_attention_scratch_bytes = want;
+            break;
+        }
+        // No memory for it: the float32 kernels, which need none, run instead (slower).
+        if (m_attention_scratch_bytes == 0) return {};
     }
     return SparseAttentionScratch{m_attention_scratch.data(), m_attention_scratch_bytes};
 }

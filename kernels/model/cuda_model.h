@@ -102,9 +102,10 @@ public:
 
     // Device scratch of at least `bytes` for the tensor-core prefill of sparse attention
     // (sparse_attention_scratch_bytes), kept and grown by half again when too small; {} for 0
-    // bytes. Not charged to the KV budget (~22 MB for a 1,024-row segment of the 3.6B shape
-    // with top_k 3). Never called during a graph capture: decode calls need none.
-    Result<SparseAttentionScratch> attention_scratch(std::size_t bytes);
+    // bytes, and {} when the GPU has no room for it (the call then takes the float32 kernels).
+    // Not charged to the KV budget (~22 MB for a 1,024-row segment of the 3.6B shape with
+    // top_k 3). Never called during a graph capture: decode calls need none.
+    SparseAttentionScratch attention_scratch(std::size_t bytes);
 
     // KV mirror memory accounting against the budget; charge fails with a message that says
     // how much is in use and what to do. Before failing it takes back the device KV of the

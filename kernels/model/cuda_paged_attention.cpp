@@ -117,12 +117,12 @@ Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAtt
         auto table = pages.upload_table(j, table_chunks);
         if (!table) return table.error();
         const int n = r.end - r.begin;
-        auto scratch = m.attention_scratch(sparse_attention_scratch_bytes(n, p0 + r.begin, shape));
-        if (!scratch) return scratch.error();
+        const auto scratch =
+            m.attention_scratch(sparse_attention_scratch_bytes(n, p0 + r.begin, shape));
         auto ok = sparse_attention_attend_paged(
             ws.r + std::size_t(r.begin) * C, n, p0 + r.begin, pages.key_pool(), pages.value_pool(),
             *table, K > 1 ? ws.selected + std::size_t(r.begin) * per_query : nullptr, shape,
-            ws.y + std::size_t(r.begin) * C, m.stream(), *scratch);
+            ws.y + std::size_t(r.begin) * C, m.stream(), scratch);
         // A traced call: the chunks' softmax shares while the range's chunks are still pinned.
         if (ok && m.tracing() && K > 1)
             ok = sparse_attention_chunk_weights(

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attention/kv_cache_impl.h"
+#include "cuda_host_rows.h"
 #include "cuda_kv_pages.h"
 #include "cuda_model.h"
 #include "infer/state_impl.h"
@@ -177,7 +178,7 @@ private:
     bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
-    std::vector<std::vector<float>> m_new_rows;  // per block: a segment's rows for the host
+    std::vector<HostRows> m_new_rows;  // per block: a segment's rows for the host (page-locked)
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are

@@ -82,7 +82,8 @@ Result<void> CudaState::switch_to_paged() {
         }
     }
     m_pages = std::make_unique<KvPages>(m_model, int(m_kv.size()), int(m_C), m_chunk_size);
-    m_new_rows.assign(m_kv.size(), {});
+    m_new_rows.clear();
+    m_new_rows.resize(m_kv.size());
     return {};
 }
 
@@ -152,44 +153,39 @@ Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) 
 }
 
 Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* values, int T) {
-    std::vector<float>& rows = m_new_rows[std::size_t(j)];
     const std::size_t n = std::size_t(T) * m_C;
-    rows.resize(2 * n);
-    LECTERN_CUDA_TRY(cudaMemcpy(rows.data(), keys, n * sizeof(float), cudaMemcpyDeviceToHost));
-    LECTERN_CUDA_TRY(
-        cudaMemcpy(rows.data() + n, values, n * sizeof(float), cudaMemcpyDeviceToHost));
+    float* rows = m_new_rows[std::size_t(j)].resize(2 * n);
+    if (!rows) return make_error("out of memory for a segment's KV rows on the host");
+    LECTERN_CUDA_TRY(cudaMemcpy(rows, keys, n * sizeof(float), cudaMemcpyDeviceToHost));
+    LECTERN_CUDA_TRY(cudaMemcpy(rows + n, values, n * sizeof(float), cudaMemcpyDeviceToHost));
     return {};
 }
 
 Result<const float*> CudaState::new_rows(int j, int n) {
     const std::size_t count = std::size_t(n) * m_C;
     if (m_pages) {
-        const std::vector<float>& rows = m_new_rows[std::size_t(j)];
+        const HostRows& rows = m_new_rows[std::size_t(j)];
         if (rows.size() != 2 * count) return make_error("paged KV: the call's rows are missing");
         return rows.data();
     }
     // A buffer per block: the caller appends every block's rows at once (in parallel).
     const KvMirror& k = m_kv[std::size_t(j)];
     if (m_new_rows.size() < m_kv.size()) m_new_rows.resize(m_kv.size());
-    std::vector<float>& rows = m_new_rows[std::size_t(j)];
-    rows.resize(2 * count);
+    float* rows = m_new_rows[std::size_t(j)].resize(2 * count);
+    if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     const std::size_t at = std::size_t(k.rows) * m_C;
-    LECTERN_CUDA_TRY(cudaMemcpy(rows.data(), static_cast<const float*>(k.keys.data()) + at,
+    LECTERN_CUDA_TRY(cudaMemcpy(rows, static_cast<const float*>(k.keys.data()) + at,
                                 count * sizeof(float), cudaMemcpyDeviceToHost));
-    LECTERN_CUDA_TRY(cudaMemcpy(rows.data() + count,
-                                static_cast<const float*>(k.values.data()) + at,
+    LECTERN_CUDA_TRY(cudaMemcpy(rows + count, static_cast<const float*>(k.values.data()) + at,
                                 count * sizeof(float), cudaMemcpyDeviceToHost));
-    return static_cast<const float*>(rows.data());
+    return static_cast<const float*>(rows);
 }
 
 void CudaState::trim_new_rows() {
     // A prefill's buffers (2 x 1,024 rows of every block: 168 MB at C = 2560 with 8 blocks)
     // are not kept through the decoding that follows.
-    for (std::vector<float>& rows : m_new_rows)
-        if (rows.size() > 2 * std::size_t(kParallelAppendRows) * m_C) {
-            rows.clear();
-            rows.shrink_to_fit();
-        }
+    for (HostRows& rows : m_new_rows)
+        if (rows.capacity() > 2 * std::size_t(kParallelAppendRows) * m_C) rows.release();
 }
 
 void CudaState::rollback(int j) {
