@@ -8,10 +8,10 @@
 // a partial softmax (max, sum, weighted value sum) in the scratch; then one block per (64-query
 // tile, head) attends its own chunk causally the same way and merges in its queries' partials.
 // Launches, in stream order (sparse_attention_scratch_bytes sizes the scratch):
-//   1. clear_kernel (counts <- 0), count_kernel: per (head, chunk) list, how many queries
+//   1. clear_kernel (counts <- 0), list_kernel<false>: per (head, chunk) list, how many queries
 //      selected that chunk;
 //   2. plan_kernel (one block): list offsets (prefix sums) and 64-query tile descriptors;
-//   3. fill_kernel: each (query, head, pick) into its list (atomics: the order within a list
+//   3. list_kernel<true>: each (query, head, pick) into its list (atomics: the order within a list
 //      varies, the results do not: every row of a tile is computed independently);
 //   4. selected_kernel: one block per tile descriptor (an upper bound of blocks, extra ones
 //      return at once); 5. own_kernel: own chunk, merge, y.
@@ -31,7 +31,7 @@ namespace lectern::cuda::sparse_detail {
 namespace {
 
 constexpr int plan_threads = 256;
-constexpr int list_threads = 256;  // threads per block of count_kernel and fill_kernel
+constexpr int list_threads = 256;  // threads per block of clear_kernel and list_kernel
 
 // A block's work in selected_kernel: entries first .. first + count - 1 of list `list`.
 struct TileDesc {
@@ -93,16 +93,21 @@ __global__ void clear_kernel(int* __restrict__ counts, int n) {
     if (i < n) counts[i] = 0;
 }
 
-// One thread per (query, head) pair: its picks up to the first -1 counted in their lists.
-__global__ void count_kernel(const int* __restrict__ selected, long long pairs, int H, int n_select,
-                             int n_chunks, int* __restrict__ counts) {
+// One thread per (query, head) pair, over its picks up to the first -1. Fill = false counts
+// each pick in its list (lists = counts); Fill = true writes its entry id (pair * n_select + pick)
+// at its list's cursor and advances it (lists = cursor).
+template <bool Fill>
+__global__ void list_kernel(const int* __restrict__ selected, long long pairs, int H, int n_select,
+                            int n_chunks, int* __restrict__ lists, int* __restrict__ entry_ids) {
     const long long pair = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (pair >= pairs) return;
     const int h = int(pair % H);
     for (int k = 0; k < n_select; ++k) {
         const int chunk = selected[pair * n_select + k];
         if (chunk < 0) break;
-        if (chunk < n_chunks) atomicAdd(&counts[h * n_chunks + chunk], 1);
+        if (chunk >= n_chunks) continue;
+        const int at = atomicAdd(&lists[h * n_chunks + chunk], 1);
+        if constexpr (Fill) entry_ids[at] = int(pair * n_select + k);
     }
 }
 
@@ -155,20 +160,6 @@ __global__ void __launch_bounds__(plan_threads)
         e_at += count;
     }
     if (tid == 0) *n_tiles = total_tiles;
-}
-
-// One thread per (query, head) pair: entry id (pair * n_select + pick) of each pick into its list.
-__global__ void fill_kernel(const int* __restrict__ selected, long long pairs, int H, int n_select,
-                            int n_chunks, int* __restrict__ cursor, int* __restrict__ entry_ids) {
-    const long long pair = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (pair >= pairs) return;
-    const int h = int(pair % H);
-    for (int k = 0; k < n_select; ++k) {
-        const int chunk = selected[pair * n_select + k];
-        if (chunk < 0) break;
-        if (chunk < n_chunks)
-            entry_ids[atomicAdd(&cursor[h * n_chunks + chunk], 1)] = int(pair * n_select + k);
-    }
 }
 
 // Block x: tile x of the plan (if it exists): its queries against all B rows of the list's chunk.
@@ -226,10 +217,9 @@ __global__ void __launch_bounds__(mma_threads)
     const int h = int(blockIdx.y);
     const std::size_t C = std::size_t(H) * head_dim;
     const std::size_t head_offset = std::size_t(h) * head_dim;
-    const int tile_start = (p0 / mma_rows + int(blockIdx.x)) * mma_rows;
-    const int first = max(tile_start, p0);  // the tile's first and last query positions
-    const int last = min(tile_start + mma_rows - 1, p0 + T - 1);
-    const int own_start = (tile_start / B) * B;  // one chunk for the whole tile: 64 divides B
+    const QueryTile tile = query_tile(int(blockIdx.x), mma_rows, p0, T, B);  // 64 divides B
+    const int tile_start = tile.start, first = tile.first, last = tile.last;
+    const int own_start = tile.own_start;
     for (int i = int(threadIdx.x); i < mma_rows * head_dim / 4; i += mma_threads) {
         const int s = tile_start + i / (head_dim / 4);
         const float* from =
@@ -320,11 +310,11 @@ cudaError_t launch_attend_grouped(const float* q, int T, int p0, const float* ke
         const unsigned list_blocks = unsigned((g.lists + list_threads - 1) / list_threads);
         clear_kernel<<<list_blocks, list_threads, 0, stream>>>(counts, int(g.lists));
         const unsigned pair_blocks = unsigned((g.pairs + list_threads - 1) / list_threads);
-        count_kernel<<<pair_blocks, list_threads, 0, stream>>>(selected, g.pairs, H, n_select,
-                                                               g.n_chunks, counts);
+        list_kernel<false><<<pair_blocks, list_threads, 0, stream>>>(selected, g.pairs, H, n_select,
+                                                                     g.n_chunks, counts, nullptr);
         plan_kernel<<<1, plan_threads, 0, stream>>>(counts, int(g.lists), cursor, tiles, n_tiles);
-        fill_kernel<<<pair_blocks, list_threads, 0, stream>>>(selected, g.pairs, H, n_select,
-                                                              g.n_chunks, cursor, entry_ids);
+        list_kernel<true><<<pair_blocks, list_threads, 0, stream>>>(selected, g.pairs, H, n_select,
+                                                                    g.n_chunks, cursor, entry_ids);
         if (g.max_tiles > 0)
             selected_kernel<<<unsigned(g.max_tiles), mma_threads, 0, stream>>>(
                 q, key_pool, value_pool, page, H, B, n_select, g.n_chunks, tiles, n_tiles,

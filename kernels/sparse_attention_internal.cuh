@@ -37,6 +37,19 @@ __device__ inline long long chunk_base_row(const int* __restrict__ page, int chu
     return (long long)(page ? page[chunk] : chunk) * B;
 }
 
+// Tile x of a prefill kernel's tiles of `size` consecutive query positions (the first one holds
+// p0): its positions start .. start + size - 1, the first and last of them within the call
+// (p0 .. p0 + T - 1), and where its own chunk starts (the same chunk for the whole tile when
+// size divides B).
+struct QueryTile {
+    int start, first, last, own_start;
+};
+
+__device__ inline QueryTile query_tile(int x, int size, int p0, int T, int B) {
+    const int start = (p0 / size + x) * size;
+    return QueryTile{start, max(start, p0), min(start + size - 1, p0 + T - 1), (start / B) * B};
+}
+
 // q_h · row_h for one 64-float head row (16-byte aligned), q from shared memory. Written as the 16
 // loads first, then the FMAs: decode is latency bound, so the row's loads should be in flight
 // together. ptxas keeps them so only when it may spend the registers (the decode kernels' launch

@@ -39,10 +39,9 @@ __global__ void __launch_bounds__(tiled_warps * 32)
     const int lane = int(threadIdx.x % 32);
     const std::size_t C = std::size_t(H) * head_dim;
     const std::size_t head_offset = std::size_t(h) * head_dim;
-    const int tile_start = (p0 / tile_queries + int(blockIdx.x)) * tile_queries;
-    const int first = max(tile_start, p0);  // the tile's first and last query positions
-    const int last = min(tile_start + tile_queries - 1, p0 + T - 1);
-    const int own_start = (tile_start / B) * B;  // same chunk for the whole tile: 32 divides B
+    const QueryTile tile = query_tile(int(blockIdx.x), tile_queries, p0, T, B);  // 32 divides B
+    const int tile_start = tile.start, first = tile.first, last = tile.last;
+    const int own_start = tile.own_start;
 
     // Queries (zeros for positions outside the call) and their selected chunks.
     for (int i = int(threadIdx.x); i < tile_queries * head_dim; i += tiled_warps * 32) {
