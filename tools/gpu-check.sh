@@ -16,7 +16,8 @@
 # run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
 # ...": those tests also run with that setting (an opt-in kernel, say; A=1+B=1 sets two). GPU_BENCH_AB="NAME=VALUE ...":
 # the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
-# the decode kernels into $OUT/ncu-decode.csv (both --bundle). A setting may be A=1+B=1 (two).
+# the decode kernels into $OUT/ncu-decode.csv; GPU_NCU_PREFILL=1: its stall analysis of the prefill
+# kernels into $OUT/ncu-prefill.txt (all --bundle). A setting may be A=1+B=1 (two).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -151,6 +152,21 @@ if [ -n "$bundle" ]; then
         --prefill 16 --decode 8 >"$OUT/ncu-decode.csv" 2>&1
       echo "ncu: exit $?, $(grep -c gpu__time_duration "$OUT/ncu-decode.csv") rows in ncu-decode.csv" >>"$results"
       python3 tools/ncu_summary.py "$OUT/ncu-decode.csv" >>"$results" 2>&1
+    fi
+    # Why the prefill kernels take what they take (GPU_NCU_PREFILL=1): Nsight Compute's speed of
+    # light, occupancy and warp stall sections for the first launches of the chunked WKV-7 kernel
+    # (2.9B shape, 1,024-token segments) and of the tensor-core attention kernels (RWKV-X shape;
+    # its second 2,048 tokens select the first chunk), as text in $OUT/ncu-prefill.txt.
+    if [ "${GPU_NCU_PREFILL:-0}" = 1 ] && [ -n "${OUT:-}" ] && command -v ncu >/dev/null; then
+      for target in "wkv7_chunked:rwkv7-2.9b:1024" "selected_kernel|own_kernel:rwkvx-3.6b:4096"; do
+        IFS=: read -r kernels shape tokens <<<"$target"
+        timeout "${GPU_NCU_CAP:-90}" ncu --clock-control none --section SpeedOfLight \
+          --section Occupancy --section WarpStateStats --section SchedulerStats \
+          -k "regex:$kernels" -c "${GPU_NCU_PREFILL_LAUNCHES:-2}" \
+          "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill "$tokens" \
+          --decode 1 >>"$OUT/ncu-prefill.txt" 2>&1
+        echo "ncu prefill ($kernels): exit $?" >>"$results"
+      done
     fi
     # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.
     if [ -f "$dir/bench-rwkvx-3.6b.txt" ] && python3 -c 'import torch' 2>/dev/null; then
