@@ -133,24 +133,29 @@ Result<void> wkv7_step(int H, int N, const float* r, const float* w, const float
 
 namespace {
 
+bool wkv_setting_is(const char* value)
+{
+    static const char* const setting = std::getenv("LECTERN_CUDA_WKV");
+    return setting && std::strcmp(setting, value) == 0;
+}
+
 bool sequential_forced()
 {
-    static const bool forced = [] {
-        const char* e = std::getenv("LECTERN_CUDA_WKV");
-        return e && std::strcmp(e, "sequential") == 0;
-    }();
-    return forced;
+    return wkv_setting_is("sequential");
 }
 
 }  // namespace
 
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
-                          cuda_stream stream)
+                          cuda_stream stream, float* scratch)
 {
     if (!sequential_forced() && T >= wkv7_chunked_min_tokens && H > 0 &&
         wkv7_chunked_supported(N, r, w, k, v, a, b))
-        return wkv7_forward_chunked(T, H, N, r, w, k, v, a, b, state, y, stream);
+        // Beyond 65535 chunks (a grid dimension) the pre-pass cannot run: the loop does it all.
+        return wkv7_forward_chunked(T, H, N, r, w, k, v, a, b, state, y, stream,
+                                    wkv_setting_is("inline") || (T + 15) / 16 > 65535 ? nullptr
+                                                                                      : scratch);
     return wkv7_forward(T, H, N, r, w, k, v, a, b, state, y, stream);
 }
 
@@ -224,15 +229,34 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
     if (auto ok = buf[7].fill(0); !ok)
         return ok.error();
 
+    // The chunked kernel's pre-pass scratch, as the model gives it.
+    DeviceBuffer prep;
+    if (const std::size_t floats = wkv7_chunked_scratch_floats(T, H); floats > 0) {
+        auto got = DeviceBuffer::allocate(floats * sizeof(float));
+        if (!got)
+            return got.error();
+        prep = std::move(*got);
+    }
+    auto* prep_floats = static_cast<float*>(prep.data());
+
     EventPair ev;
     LECTERN_CUDA_TRY(cudaEventCreate(&ev.start));
     LECTERN_CUDA_TRY(cudaEventCreate(&ev.stop));
     // The state keeps evolving across iterations; the inputs keep it bounded (w < 1).
-    auto time_prefill = [&](bool sequential, float& ms) -> Result<void> {
+    enum class Way { prefill, sequential, chunked_inline };
+    auto time_prefill = [&](Way way, float& ms) -> Result<void> {
         auto prefill = [&]() {
-            return sequential
-                ? wkv7_forward(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6], nullptr)
-                : wkv7_prefill(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6], nullptr);
+            switch (way) {
+            case Way::sequential:
+                return wkv7_forward(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6],
+                                    nullptr);
+            case Way::chunked_inline:
+                return wkv7_forward_chunked(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7],
+                                            f[6], nullptr);
+            default:
+                return wkv7_prefill(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6],
+                                    nullptr, prep_floats);
+            }
         };
         if (auto ok = prefill(); !ok)  // warm-up: module load, first-touch
             return ok.error();
@@ -246,11 +270,15 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
         LECTERN_CUDA_TRY(cudaEventElapsedTime(&ms, ev.start, ev.stop));
         return {};
     };
-    float prefill_ms = 0, sequential_ms = 0, step_ms = 0;
-    if (auto ok = time_prefill(false, prefill_ms); !ok)
+    float prefill_ms = 0, sequential_ms = 0, inline_ms = 0, step_ms = 0;
+    if (auto ok = time_prefill(Way::prefill, prefill_ms); !ok)
         return ok.error();
-    if (auto ok = time_prefill(true, sequential_ms); !ok)
+    if (auto ok = time_prefill(Way::sequential, sequential_ms); !ok)
         return ok.error();
+    const bool chunked = T >= wkv7_chunked_min_tokens && N == 64;
+    if (chunked)
+        if (auto ok = time_prefill(Way::chunked_inline, inline_ms); !ok)
+            return ok.error();
 
     LECTERN_CUDA_TRY(cudaEventRecord(ev.start));
     for (int it = 0; it < iterations; ++it)
@@ -269,17 +297,24 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
     Wkv7BenchResult res;
     res.prefill_tokens_per_s = tokens / (double(prefill_ms) * 1e-3);
     res.sequential_prefill_tokens_per_s = tokens / (double(sequential_ms) * 1e-3);
+    if (chunked) res.inline_prefill_tokens_per_s = tokens / (double(inline_ms) * 1e-3);
     res.step_tokens_per_s = tokens / (double(step_ms) * 1e-3);
     res.step_us = double(step_ms) * 1e3 / tokens;
     std::printf("wkv7 prefill T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per launch, %d launches; "
                 "%s)\n",
                 T, H, N, res.prefill_tokens_per_s, double(prefill_ms) / iterations, iterations,
-                !sequential_forced() && T >= wkv7_chunked_min_tokens && N == 64 ? "chunked"
-                                                                                : "sequential");
+                sequential_forced() || !chunked ? "sequential"
+                : wkv_setting_is("inline")      ? "chunked"
+                                                : "chunked with the pre-pass");
     std::printf("wkv7 sequential prefill T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per launch); "
                 "chunked / sequential = %.2fx\n",
                 T, H, N, res.sequential_prefill_tokens_per_s, double(sequential_ms) / iterations,
                 res.prefill_tokens_per_s / res.sequential_prefill_tokens_per_s);
+    if (chunked)
+        std::printf("wkv7 chunked without the pre-pass T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per "
+                    "launch); with / without the pre-pass = %.2fx\n",
+                    T, H, N, res.inline_prefill_tokens_per_s, double(inline_ms) / iterations,
+                    double(inline_ms) / double(prefill_ms));
     std::printf("wkv7 step    H=%d N=%d: %.4g tokens/s (%.2f us per launch incl. launch cost, "
                 "%.0f launches)\n",
                 H, N, res.step_tokens_per_s, res.step_us, tokens);

@@ -53,6 +53,16 @@ struct Layout {
     static constexpr int flags = mat + 4 * kL * kL;        // two int flags (chunk parity)
     static constexpr int total = flags + 2;
 };
+// A chunk prepared by the pre-pass (wkv7_prep_kernel), per (head, chunk), in global memory with
+// the shared arrays' layout: ã, r̃, b̂, k̂, e^{c_L}, the four matrices, then the token-by-token flag
+// (1.0f: the chunk runs token by token, and nothing before the flag was filled in).
+struct Prep {
+    static constexpr int hat = 0;
+    static constexpr int ecl = hat + 4 * kL * kStride;
+    static constexpr int mat = ecl + kN;
+    static constexpr int flag = mat + 4 * kL * kL;
+    static constexpr int total = (flag + 1 + 3) / 4 * 4;  // whole float4s per chunk
+};
 enum Raw { raw_r, raw_w, raw_k, raw_a, raw_b };
 enum Hat { hat_a, hat_r, hat_b, hat_k };
 enum Mat { mat_ab, mat_ak, mat_rb, mat_rk };
@@ -199,11 +209,12 @@ __global__ void __launch_bounds__(kThreads)
                         const float* __restrict__ w, const float* __restrict__ k,
                         const float* __restrict__ v, const float* __restrict__ a,
                         const float* __restrict__ b, float* __restrict__ state,
-                        float* __restrict__ y)
+                        float* __restrict__ y, const float* __restrict__ prepared)
 {
     extern __shared__ __align__(16) float sm[];
     const int head = blockIdx.x;
     const int row0 = blockIdx.y * kRows;
+    const int n_chunks = (T + kL - 1) / kL;
     const int tid = threadIdx.x;
     const int row = tid / kParts, part = tid % kParts;
     const int i = row0 + row;  // this thread's state row within the head
@@ -225,11 +236,19 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
         if (t0 + kL < T) load_chunk(next, in, v, t0 + kL, T, C, head, row0, tid);
 
-        int* flag = flags + (n & 1);
-        if (tid < 2 * kN && !chunk_decays(sm, tid % kN, tid / kN)) *flag = 1;
-        __syncthreads();
-        const bool token_by_token = *flag != 0;
-        if (tid == 0) flags[(n + 1) & 1] = 0;  // read by nobody until the next chunk's barriers
+        // The chunk's decays and matrices: from the pre-pass, or computed here.
+        const float* prep =
+            prepared ? prepared + (std::size_t(head) * n_chunks + n) * Prep::total : nullptr;
+        bool token_by_token;
+        if (prep) {
+            token_by_token = prep[Prep::flag] != 0.0f;
+        } else {
+            int* flag = flags + (n & 1);
+            if (tid < 2 * kN && !chunk_decays(sm, tid % kN, tid / kN)) *flag = 1;
+            __syncthreads();
+            token_by_token = *flag != 0;
+            if (tid == 0) flags[(n + 1) & 1] = 0;  // read by nobody until the next chunk's barriers
+        }
         const float* raw = sm + Layout::raw;
         const float* vs = sm + Layout::v;
 
@@ -259,10 +278,13 @@ __global__ void __launch_bounds__(kThreads)
             continue;
         }
 
-        chunk_matrices(sm, tid);
-        __syncthreads();
-        const float* hat = sm + Layout::hat;
-        const float* mat = sm + Layout::mat;
+        if (!prep) {
+            chunk_matrices(sm, tid);
+            __syncthreads();
+        }
+        const float* hat = prep ? prep + Prep::hat : sm + Layout::hat;
+        const float* mat = prep ? prep + Prep::mat : sm + Layout::mat;
+        const float* ecl = prep ? prep + Prep::ecl : sm + Layout::ecl;
 
         // s_0·ã_t and s_0·r̃_t for every t: partial sums over this thread's columns, then the row's.
         float pa[kL], pr[kL];
@@ -315,11 +337,50 @@ __global__ void __launch_bounds__(kThreads)
                 x = fmaf(sa[tau], hat[(hat_b * kL + tau) * kStride + j], x);
                 x = fmaf(vv[tau], hat[(hat_k * kL + tau) * kStride + j], x);
             }
-            s[m] = x * sm[Layout::ecl + j];
+            s[m] = x * ecl[j];
         }
     }
 #pragma unroll
     for (int m = 0; m < kCols; ++m) srow[part + kParts * m] = s[m];
+}
+
+// grid (H, chunks), block kThreads: chunk n of head `head` prepared exactly as the main kernel
+// prepares it in shared memory (the same functions on the same inputs, so the same bits), into
+// prepared. Every chunk at once: this is the work of the main loop that does not depend on the
+// state, which there runs chunk after chunk on about one warp per scheduler (latency-bound).
+__global__ void __launch_bounds__(kThreads)
+    wkv7_prep_kernel(int T, std::size_t C, const float* __restrict__ r,
+                     const float* __restrict__ w, const float* __restrict__ k,
+                     const float* __restrict__ v, const float* __restrict__ a,
+                     const float* __restrict__ b, float* __restrict__ prepared)
+{
+    extern __shared__ __align__(16) float sm[];
+    const int head = blockIdx.x;
+    const int n = blockIdx.y;
+    const int tid = threadIdx.x;
+    const float* const in[5] = {r, w, k, a, b};
+    int* flag = reinterpret_cast<int*>(sm + Layout::flags);
+    if (tid == 0) *flag = 0;
+    Prefetch chunk;
+    load_chunk(chunk, in, v, n * kL, T, C, head, 0, tid);
+    store_chunk(chunk, sm, tid);
+    __syncthreads();
+    if (tid < 2 * kN && !chunk_decays(sm, tid % kN, tid / kN)) *flag = 1;
+    __syncthreads();
+    const bool token_by_token = *flag != 0;
+    float* out = prepared + (std::size_t(head) * gridDim.y + n) * Prep::total;
+    if (tid == 0) out[Prep::flag] = token_by_token ? 1.0f : 0.0f;
+    if (token_by_token) return;  // block-uniform; the main kernel reads the raw inputs
+    chunk_matrices(sm, tid);
+    __syncthreads();
+    for (int i = tid; i < 4 * kL * kStride; i += kThreads) out[Prep::hat + i] = sm[Layout::hat + i];
+    for (int i = tid; i < kN; i += kThreads) out[Prep::ecl + i] = sm[Layout::ecl + i];
+    // Only the entries chunk_matrices writes (the main kernel reads no other).
+    for (int i = tid; i < 4 * kL * kL; i += kThreads) {
+        const int t = (i / kL) % kL, tau = i % kL, which = i / (kL * kL);
+        const bool diagonal_ok = which == mat_rb || which == mat_rk;
+        if (tau < t || (tau == t && diagonal_ok)) out[Prep::mat + i] = sm[Layout::mat + i];
+    }
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
@@ -333,9 +394,15 @@ bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* 
            aligned16(a) && aligned16(b);
 }
 
+std::size_t wkv7_chunked_scratch_floats(int T, int H)
+{
+    if (T <= 0 || H <= 0) return 0;
+    return std::size_t((T + kL - 1) / kL) * std::size_t(H) * std::size_t(Prep::total);
+}
+
 Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const float* w,
                                   const float* k, const float* v, const float* a, const float* b,
-                                  float* state, float* y, cuda_stream stream)
+                                  float* state, float* y, cuda_stream stream, float* scratch)
 {
     if (T < 0 || H < 0)
         return make_error("wkv7_forward_chunked: negative T (" + std::to_string(T) + ") or H (" +
@@ -351,8 +418,15 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
     const std::size_t C = std::size_t(H) * N;
     const std::size_t shared_bytes = std::size_t(Layout::total) * sizeof(float);  // ~44 KiB
     static_assert(Layout::total * sizeof(float) <= 48 * 1024, "no opt-in for more shared memory");
+    const unsigned chunks = unsigned((T + kL - 1) / kL);
+    if (scratch && (chunks > 65535u || !aligned16(scratch)))
+        return make_error("wkv7_forward_chunked: more than 65535 chunks, or scratch not 16-byte "
+                          "aligned");
+    if (scratch)
+        wkv7_prep_kernel<<<dim3(unsigned(H), chunks), kThreads, shared_bytes, stream>>>(
+            T, C, r, w, k, v, a, b, scratch);
     wkv7_chunked_kernel<<<dim3(unsigned(H), unsigned(kN / kRows)), kThreads, shared_bytes,
-                          stream>>>(T, C, r, w, k, v, a, b, state, y);
+                          stream>>>(T, C, r, w, k, v, a, b, state, y, scratch);
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};
 }

@@ -158,7 +158,7 @@ if [ -n "$bundle" ]; then
     # (2.9B shape, 1,024-token segments) and of the tensor-core attention kernels (RWKV-X shape;
     # its second 2,048 tokens select the first chunk), as text in $OUT/ncu-prefill.txt.
     if [ "${GPU_NCU_PREFILL:-0}" = 1 ] && [ -n "${OUT:-}" ] && command -v ncu >/dev/null; then
-      for target in "wkv7_chunked:rwkv7-2.9b:1024" "selected_kernel|own_kernel:rwkvx-3.6b:4096"; do
+      for target in "wkv7_chunked|wkv7_prep:rwkv7-2.9b:1024" "selected_kernel|own_kernel:rwkvx-3.6b:4096"; do
         IFS=: read -r kernels shape tokens <<<"$target"
         timeout "${GPU_NCU_CAP:-90}" ncu --clock-control none --section SpeedOfLight \
           --section Occupancy --section WarpStateStats --section SchedulerStats \

@@ -247,6 +247,11 @@ int runShapeBench(const QCommandLineParser& parser)
             return fail(wkv.error().message);
         row("wkv7 chunked / sequential", wkv->prefill_tokens_per_s /
                                              wkv->sequential_prefill_tokens_per_s, 0, "x");
+        // The chunked kernel's pre-pass (decays and matrices of every chunk at once) against
+        // the same kernel computing them chunk after chunk.
+        if (wkv->inline_prefill_tokens_per_s > 0)
+            row("wkv7 pre-pass / without", wkv->prefill_tokens_per_s /
+                                               wkv->inline_prefill_tokens_per_s, 0, "x");
     }
     if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {
         lectern::State s(*model, attention);

@@ -128,7 +128,7 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     else
         LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
             return wkv7_prefill(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
-                                m.stream());
+                                m.stream(), ws.wkv_prep);
         }));
     LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return group_norm_bonus_gate(T, H, N, ws.y, b.lnx_w, b.lnx_b, kGroupNormEps, ws.r, ws.k,

@@ -15,6 +15,7 @@
 #include "cuda_kv_pages.h"
 #include "cuda_state.h"
 #include "lectern/cuda/sparse_attention.h"
+#include "lectern/cuda/wkv7.h"
 
 namespace lectern::cuda {
 namespace {
@@ -196,7 +197,12 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
     const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
     const std::size_t shares = align_up(S * std::size_t(per_row) * sizeof(float));
-    const std::size_t total = n_rows_c * piece_c + lora + ffn + logits + selected + shares;
+    // The chunked WKV-7 kernel's pre-pass: every chunk's decays and matrices (~54 MB at 2.9B).
+    const std::size_t wkv_prep =
+        c.head_size == 64 ? align_up(wkv7_chunked_scratch_floats(int(S), c.n_head) * sizeof(float))
+                          : 0;
+    const std::size_t total =
+        n_rows_c * piece_c + lora + ffn + logits + selected + shares + wkv_prep;
     auto buffer = DeviceBuffer::allocate(total);
     if (!buffer)
         return with_context("allocating " + memory_size(total) + " of GPU scratch", buffer.error());
@@ -216,6 +222,8 @@ Result<void> CudaModel::allocate_workspace() {
     m_ws.selected = reinterpret_cast<int*>(base + at);
     at += selected;
     m_ws.trace_weights = reinterpret_cast<float*>(base + at);
+    at += shares;
+    m_ws.wkv_prep = wkv_prep > 0 ? reinterpret_cast<float*>(base + at) : nullptr;
     m_ws.selected_per_row = per_row;
     m_ws.rows = int(S);
     // GEMM inputs are rounded to 16 bits in the matmul scratch: its largest use is the FFN's

@@ -55,6 +55,7 @@ struct DeviceWorkspace {
     int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices
     int selected_per_row = 0;      // capacity of `selected` per row (H * 15)
     float* trace_weights = nullptr;  // [rows][H][top_k - 1] their softmax shares (traced calls)
+    float* wkv_prep = nullptr;       // the chunked WKV-7 pre-pass (head size 64; else null)
 };
 
 class CudaState;

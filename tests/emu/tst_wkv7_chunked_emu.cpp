@@ -1,6 +1,7 @@
 // The chunked WKV-7 kernel (kernels/wkv7_chunked.cu) and wkv7_prefill's dispatch on the CPU
 // emulator (cuda_emu.h): the checks of tst_wkv7_chunked_cuda (cases, float64 reference,
-// tolerance and sentinels from tests/kernels/wkv7_chunked_check.h) on every machine, GPU or not.
+// tolerance and sentinels from tests/kernels/wkv7_chunked_check.h) on every machine, GPU or not,
+// with and without the pre-pass (which must not change a bit).
 // Device pointers are host pointers here.
 #include <QTest>
 
@@ -16,33 +17,49 @@ namespace {
 
 using wkv7_check::Guarded;
 
-enum class Call { chunked, prefill };
+// chunked: wkv7_forward_chunked without scratch (each chunk's decays and matrices in the
+// sequential loop); prepass: with scratch (the pre-pass kernel computes them for every chunk);
+// prefill: wkv7_prefill with scratch, as the engine calls it.
+enum class Call { chunked, prepass, prefill };
 
-// Runs the inputs as calls of the given lengths (the last repeats) on a guarded state and y, and
-// returns what is wrong with the result (empty when nothing is).
-std::string run_calls(Call how, const wkv7_check::Case& c, std::uint32_t seed,
-                      const std::vector<int>& lengths) {
+struct Run {
+    std::string why;  // what is wrong with the result, empty when nothing is
+    std::vector<float> y, state;
+};
+
+// Runs the inputs as calls of the given lengths (the last repeats) on a guarded state and y
+// (and a guarded scratch, for the pre-pass), checked against the float64 reference.
+Run run_calls(Call how, const wkv7_check::Case& c, std::uint32_t seed,
+              const std::vector<int>& lengths) {
     const auto in = wkv7_check::make_inputs(c, seed);
     const auto ref = wkv7_check::reference(in);
     const std::size_t C = in.C();
     Guarded y(std::size_t(in.T) * C), state(in.state.size(), in.state.data());
+    // NaN where the pre-pass writes nothing, so a read of such an entry shows.
+    const std::vector<float> nans(lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H), NAN);
+    Guarded scratch(nans.size(), nans.data());
+    float* prep = how == Call::chunked ? nullptr : scratch.payload();
     for (int t0 = 0, i = 0; t0 < in.T; ++i) {
         const int n = std::min(lengths[std::min<std::size_t>(i, lengths.size() - 1)], in.T - t0);
         const std::size_t o = std::size_t(t0) * C;
-        auto ran = how == Call::chunked
+        auto ran = how != Call::prefill
             ? lectern::cuda::wkv7_forward_chunked(n, in.H, wkv7_check::N, in.r.data() + o,
                                                   in.w.data() + o, in.k.data() + o,
                                                   in.v.data() + o, in.a.data() + o,
                                                   in.b.data() + o, state.payload(),
-                                                  y.payload() + o, nullptr)
+                                                  y.payload() + o, nullptr, prep)
             : lectern::cuda::wkv7_prefill(n, in.H, wkv7_check::N, in.r.data() + o,
                                           in.w.data() + o, in.k.data() + o, in.v.data() + o,
                                           in.a.data() + o, in.b.data() + o, state.payload(),
-                                          y.payload() + o, nullptr);
-        if (!ran) return ran.error().message;
+                                          y.payload() + o, nullptr, prep);
+        if (!ran) return {ran.error().message, {}, {}};
         t0 += n;
     }
-    return wkv7_check::verdict(y, state, ref);
+    Run run{wkv7_check::verdict(y, state, ref), {}, {}};
+    if (run.why.empty() && !scratch.sentinels_intact()) run.why = "scratch sentinels overwritten";
+    run.y.assign(y.payload(), y.payload() + y.n);
+    run.state.assign(state.payload(), state.payload() + state.n);
+    return run;
 }
 
 }  // namespace
@@ -59,8 +76,13 @@ private Q_SLOTS:
     void matchesReference() {
         QFETCH(int, index);
         const auto c = wkv7_check::cases()[std::size_t(index)];
-        const std::string why = run_calls(Call::chunked, c, 1000u + std::uint32_t(index), {1 << 30});
-        QVERIFY2(why.empty(), why.c_str());
+        const Run inline_run = run_calls(Call::chunked, c, 1000u + std::uint32_t(index), {1 << 30});
+        QVERIFY2(inline_run.why.empty(), inline_run.why.c_str());
+        // The pre-pass computes what the loop computed, with the same functions: the same bits.
+        const Run prepass = run_calls(Call::prepass, c, 1000u + std::uint32_t(index), {1 << 30});
+        QVERIFY2(prepass.why.empty(), prepass.why.c_str());
+        QVERIFY2(prepass.y == inline_run.y && prepass.state == inline_run.state,
+                 "the pre-pass changed the result");
     }
 
     // Calls at token counts that are not multiples of the chunk carry the state over, through
@@ -68,8 +90,8 @@ private Q_SLOTS:
     // call starts on a token row, and rows of C = 64 H floats stay 16-byte aligned.
     void splitCalls() {
         const wkv7_check::Case c{"split", 300, 3, 0.545f, 1.0f};
-        for (Call how : {Call::chunked, Call::prefill}) {
-            const std::string why = run_calls(how, c, 77u, {1, 16, 40, 7, 100});
+        for (Call how : {Call::chunked, Call::prepass, Call::prefill}) {
+            const std::string why = run_calls(how, c, 77u, {1, 16, 40, 7, 100}).why;
             QVERIFY2(why.empty(), why.c_str());
         }
     }

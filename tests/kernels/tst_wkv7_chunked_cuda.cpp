@@ -1,10 +1,13 @@
 // lectern::cuda::wkv7_forward_chunked and wkv7_prefill (kernels/wkv7_chunked.cu, wkv7.cu) on a
 // GPU against the float64 recurrence: every case of wkv7_chunked_check.h (real decays, decays that
-// force the token-by-token path, mixed chunks, w = 0), calls split at odd token counts, the
+// force the token-by-token path, mixed chunks, w = 0), with and without the pre-pass (bit for bit
+// the same), calls split at odd token counts, the
 // sequential kernel at a model's full size, and argument errors. Cases, reference and tolerance
 // (with its reasons): wkv7_chunked_check.h. The same checks run on the CPU emulator in tests/emu.
 #include <QTest>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -25,11 +28,12 @@ using wkv7_check::Guarded;
 
 // The inputs and the guarded outputs on the device.
 struct DeviceRun {
-    DeviceBuffer in[6], y, state;  // r, w, k, v, a, b
+    DeviceBuffer in[6], y, state, scratch;  // r, w, k, v, a, b; the pre-pass scratch
     std::size_t n_y = 0, n_state = 0;
     const float* input(int i) const { return static_cast<const float*>(in[i].data()); }
     float* dy() const { return static_cast<float*>(y.data()) + wkv7_check::guard; }
     float* dstate() const { return static_cast<float*>(state.data()) + wkv7_check::guard; }
+    float* dscratch() const { return static_cast<float*>(scratch.data()); }
 };
 
 std::string put(const std::vector<float>& host, DeviceBuffer& into) {
@@ -48,6 +52,11 @@ std::string make_device(const wkv7_check::Inputs& in, DeviceRun& d) {
     d.n_y = std::size_t(in.T) * in.C();
     d.n_state = in.state.size();
     if (auto e = put(Guarded(d.n_y).all, d.y); !e.empty()) return e;
+    // NaN where the pre-pass writes nothing, so a read of such an entry shows.
+    const std::size_t prep = lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H);
+    if (auto e = put(std::vector<float>(std::max<std::size_t>(prep, 1), NAN), d.scratch);
+        !e.empty())
+        return e;
     return put(Guarded(d.n_state, in.state.data()).all, d.state);
 }
 
@@ -56,7 +65,9 @@ std::string fetch(const DeviceBuffer& buf, Guarded& into) {
     return ok ? std::string() : ok.error().message;
 }
 
-enum class Call { chunked, prefill, sequential };
+// chunked: without scratch (decays and matrices in the sequential loop); prepass: with it;
+// prefill: wkv7_prefill with it, as the engine calls it; sequential: wkv7_forward.
+enum class Call { chunked, prepass, prefill, sequential };
 
 // Runs [t0, t0 + n) of the inputs on the device state.
 lectern::Result<void> run(Call how, const wkv7_check::Inputs& in, const DeviceRun& d, int t0,
@@ -67,11 +78,13 @@ lectern::Result<void> run(Call how, const wkv7_check::Inputs& in, const DeviceRu
     float* y = d.dy() + o;
     switch (how) {
     case Call::chunked:
+    case Call::prepass:
         return lectern::cuda::wkv7_forward_chunked(n, in.H, wkv7_check::N, r, w, k, v, a, b,
-                                                   d.dstate(), y, nullptr);
+                                                   d.dstate(), y, nullptr,
+                                                   how == Call::prepass ? d.dscratch() : nullptr);
     case Call::prefill:
-        return lectern::cuda::wkv7_prefill(n, in.H, wkv7_check::N, r, w, k, v, a, b, d.dstate(),
-                                           y, nullptr);
+        return lectern::cuda::wkv7_prefill(n, in.H, wkv7_check::N, r, w, k, v, a, b, d.dstate(), y,
+                                           nullptr, d.dscratch());
     case Call::sequential:
         break;
     }
@@ -79,10 +92,12 @@ lectern::Result<void> run(Call how, const wkv7_check::Inputs& in, const DeviceRu
                                        nullptr);
 }
 
-// Runs the whole input as calls of the given lengths (the last repeats) and checks the result.
-void check_calls(Call how, const wkv7_check::Case& c, const std::vector<int>& lengths) {
+// Runs the whole input as calls of the given lengths (the last repeats) and checks the result;
+// y and state (payloads) into *result when given.
+void check_calls(Call how, const wkv7_check::Case& c, const std::vector<int>& lengths,
+                 std::uint32_t seed = gpu_test::fresh_seed(),
+                 std::vector<float>* result = nullptr) {
     qInfo("%s:", c.name);
-    const std::uint32_t seed = gpu_test::fresh_seed();
     const auto in = wkv7_check::make_inputs(c, seed);
     const auto ref = wkv7_check::reference(in);
     DeviceRun d;
@@ -103,6 +118,10 @@ void check_calls(Call how, const wkv7_check::Case& c, const std::vector<int>& le
     const std::string why = wkv7_check::verdict(y, state, ref, &worst);
     qInfo("%s: worst error %.3g x tolerance", c.name, worst);
     QVERIFY2(why.empty(), why.c_str());
+    if (result) {
+        result->assign(y.payload(), y.payload() + y.n);
+        result->insert(result->end(), state.payload(), state.payload() + state.n);
+    }
 }
 
 }  // namespace
@@ -124,7 +143,15 @@ private Q_SLOTS:
     void matchesReference() {
 #ifdef LECTERN_HAVE_CUDA
         QFETCH(int, index);
-        check_calls(Call::chunked, wkv7_check::cases()[std::size_t(index)], {1 << 30});
+        // With and without the pre-pass: the same functions on the same inputs, the same bits.
+        const auto c = wkv7_check::cases()[std::size_t(index)];
+        const std::uint32_t seed = gpu_test::fresh_seed();
+        std::vector<float> inline_result, prepass_result;
+        check_calls(Call::chunked, c, {1 << 30}, seed, &inline_result);
+        if (QTest::currentTestFailed()) return;
+        check_calls(Call::prepass, c, {1 << 30}, seed, &prepass_result);
+        if (QTest::currentTestFailed()) return;
+        QVERIFY2(prepass_result == inline_result, "the pre-pass changed the result");
 #endif
     }
 

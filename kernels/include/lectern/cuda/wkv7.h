@@ -21,6 +21,8 @@
 // y must not alias state or the inputs.
 #pragma once
 
+#include <cstddef>
+
 #include "lectern/cuda/cuda_stream.h"  // cuda_stream = cudaStream_t, without cuda_runtime.h
 #include "lectern/result.h"
 
@@ -42,28 +44,38 @@ Result<void> wkv7_step(int H, int N, const float* r, const float* w, const float
 // is not bit-identical, and a call split at other token boundaries differs by rounding too).
 // Only N = 64 and 16-byte aligned r, w, k, v, a, b (wkv7_chunked_supported says); any other call
 // is an error. Same stream and aliasing rules as wkv7_forward.
+// `scratch` (device, 16-byte aligned, wkv7_chunked_scratch_floats(T, H) floats, or null): a
+// pre-pass then computes every chunk's decays and 16 x 16 matrices at once, in parallel, and the
+// sequential loop over chunks reads them instead of computing them chunk after chunk (the same
+// functions on the same inputs: the same results bit for bit). T must then be <= 65535 * 16.
 bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* k,
                             const float* v, const float* a, const float* b);
+std::size_t wkv7_chunked_scratch_floats(int T, int H);
 Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const float* w,
                                   const float* k, const float* v, const float* a, const float* b,
-                                  float* state, float* y, cuda_stream stream);
+                                  float* state, float* y, cuda_stream stream,
+                                  float* scratch = nullptr);
 
 // What the engine's prefill calls: wkv7_forward_chunked for T >= wkv7_chunked_min_tokens when it
-// supports the call, else wkv7_forward. LECTERN_CUDA_WKV=sequential (read once) always takes
-// wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt.
+// supports the call (with `scratch` for its pre-pass, when given), else wkv7_forward.
+// LECTERN_CUDA_WKV=sequential (read once) always takes wkv7_forward, for a same-process comparison
+// or if the chunked form is ever in doubt; LECTERN_CUDA_WKV=inline the chunked kernel without the
+// pre-pass (scratch ignored).
 inline constexpr int wkv7_chunked_min_tokens = 16;
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
-                          cuda_stream stream);
+                          cuda_stream stream, float* scratch = nullptr);
 
 // Throughput on random inputs in realistic ranges: times `iterations` launches of a T-token
-// prefill (wkv7_prefill, then wkv7_forward alone) and of T decode steps (each step one launch,
+// prefill (wkv7_prefill with the pre-pass scratch, then wkv7_forward alone, then the chunked
+// kernel without the pre-pass where it applies) and of T decode steps (each step one launch,
 // no graph) with cudaEvents on the default stream, prints one line each (tokens/s, time per
 // launch) and returns the figures.
 // Allocates 7·T·H·N + H·N² floats of device memory for the call. For `lectern-cli bench`.
 struct Wkv7BenchResult {
     double prefill_tokens_per_s = 0;          // wkv7_prefill (chunked where it applies)
     double sequential_prefill_tokens_per_s = 0;  // wkv7_forward, same inputs
+    double inline_prefill_tokens_per_s = 0;      // chunked without the pre-pass (0: not chunked)
     double step_tokens_per_s = 0;
     double step_us = 0;  // per decode-step launch
 };
