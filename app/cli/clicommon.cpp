@@ -9,6 +9,7 @@
 #include "bundledresources.h"
 #include "tokenizerloader.h"
 
+#include <cmath>
 #include <cstdio>
 #include <limits>
 
@@ -48,9 +49,9 @@ void addBackendOption(QCommandLineParser& parser)
         QStringLiteral("gpu-memory-mb"),
         QStringLiteral("cuda: MiB of GPU memory the model may use, weights first, then the "
                        "document's attention cache (what does not fit is read from RAM and "
-                       "disk as needed); 0 = 90% of the free memory (default: "
-                       "$LECTERN_GPU_MEMORY_MB, else 0)."),
-        QStringLiteral("n")));
+                       "disk as needed; fractions allowed); 0 = 90% of the free memory "
+                       "(default: $LECTERN_GPU_MEMORY_MB, else 0)."),
+        QStringLiteral("MiB")));
 }
 
 bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& runtime,
@@ -69,13 +70,14 @@ bool applyBackend(const QCommandLineParser& parser, lectern::RuntimeOptions& run
     if (budget.isEmpty())
         budget = qEnvironmentVariable("LECTERN_GPU_MEMORY_MB", QStringLiteral("0"));
     bool ok = false;
-    const qint64 mib = budget.trimmed().toLongLong(&ok);
-    if (!ok || mib < 0 || mib > (qint64(1) << 30)) {
+    // MiB, fractions allowed ("2.5"): a small model's budget is a few MiB.
+    const double mib = budget.trimmed().toDouble(&ok);
+    if (!ok || !(mib >= 0) || mib > double(qint64(1) << 30)) {
         *error = QStringLiteral("invalid --gpu-memory-mb '%1' (expected MiB, 0 = automatic)")
                      .arg(budget.left(40));
         return false;
     }
-    runtime.gpu_memory_budget = std::size_t(mib) << 20;
+    runtime.gpu_memory_budget = std::size_t(std::llround(mib * double(1 << 20)));
 #ifdef LECTERN_HAVE_CUDA
     if (request == QLatin1String("auto") && choice->backend == lectern::Backend::cpu &&
         !choice->note.empty())
