@@ -21,6 +21,12 @@
 // exceeds 60 (w below e^{-3.75} on average; a real model's w is above 0.545, |c_L| < 9.7) is
 // run token by token instead, from the same registers. sa_t is a triangular solve, done per row
 // in registers (L = 16 steps of one FMA each on the critical path).
+//
+// With scratch (wkv7_forward_chunked's last argument, as the engine gives it) the chunk's decays,
+// hats and matrices, which do not depend on the state, come from wkv7_prep_kernel, run for every
+// chunk at once before the sequential kernel; without it, each chunk computes them in the loop
+// (the same functions, the same bits), where they cost most of a chunk's time: about one warp per
+// scheduler walks them with nothing to hide its latencies (docs/performance.md).
 #include "lectern/cuda/wkv7.h"
 
 #include <cuda_runtime.h>
