@@ -249,7 +249,7 @@ __global__ void __launch_bounds__(mma_threads)
     }
     const float own_w = expf(st.m - m);
     float l = st.l * own_w;
-    float* o = st.o;  // merged in place (a second array of 32 spilled)
+    float* o = st.o;  // merged in place
 #pragma unroll
     for (int i = 0; i < 32; ++i) o[i] *= own_w;
     for (int k = 0; k < n_select; ++k) {
