@@ -60,7 +60,30 @@ __global__ void seal_int8_kernel(float* keys, float* values, int rows, std::size
     }
 }
 
+// Thread c: column c's rows added in row order in double, as the CPU twin (so the same bits:
+// IEEE double addition and division, then one rounding to float).
+__global__ void key_mean_kernel(const float* keys, int rows, int n_embd, std::size_t stride,
+                                float* out) {
+    const int c = int(blockIdx.x) * blockDim.x + int(threadIdx.x);
+    if (c >= n_embd) return;
+    double acc = 0.0;
+    for (int r = 0; r < rows; ++r) acc += double(keys[std::size_t(r) * stride + std::size_t(c)]);
+    out[c] = float(acc / double(rows));
+}
+
 }  // namespace
+
+Result<void> kv_sealed_key_mean(int rows, int n_embd, std::size_t stride, const float* keys,
+                                float* out, cuda_stream stream) {
+    if (rows < 0 || n_embd < 0 || stride < std::size_t(n_embd))
+        return make_error("kv_sealed_key_mean: bad shape");
+    if (rows == 0 || n_embd == 0) return {};
+    constexpr int threads = 128;
+    key_mean_kernel<<<unsigned((n_embd + threads - 1) / threads), threads, 0, stream>>>(
+        keys, rows, n_embd, stride, out);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
 
 Result<void> kv_seal_chunk(KvDType dtype, int rows, int n_embd, std::size_t stride, float* keys,
                            float* values, cuda_stream stream) {

@@ -239,6 +239,21 @@ int runShapeBench(const QCommandLineParser& parser)
         row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
     }
 #ifdef LECTERN_HAVE_CUDA
+    if (runtime.backend == lectern::Backend::cuda && c.n_attn > 0) {
+        // The same prefill with each segment's KV rows appended to the host caches before the
+        // next segment runs (the order before they overlapped; the same for one segment, up to
+        // 1,024 tokens), same process.
+        qputenv("LECTERN_CUDA_KV_APPEND", "sync");
+        lectern::State s(*model, attention);
+        auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));
+        qunsetenv("LECTERN_CUDA_KV_APPEND");
+        if (!t) return fail(t.error().message);
+        const std::string what =
+            "prefill tok/s (" + std::to_string(prefill) + ", KV append in turn)";
+        row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
+    }
+#endif
+#ifdef LECTERN_HAVE_CUDA
     if (runtime.backend == lectern::Backend::cuda && c.n_embd % 64 == 0) {
         // The WKV-7 kernels alone on one prefill segment (1024 tokens, as the model feeds
         // them): the chunked form the engine uses against the sequential kernel, same process.

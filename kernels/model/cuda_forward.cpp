@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -31,6 +33,14 @@ namespace {
 
 bool attention_active(const ModelConfig& c, const AttentionOptions& o) {
     return c.n_attn > 0 && !o.bypass;
+}
+
+// LECTERN_CUDA_KV_APPEND=sync: every segment's KV rows are appended to the host caches before the
+// next segment runs, as before the overlap (read per call, so that `bench` can time both orders
+// in one process).
+bool kv_append_in_turn() {
+    const char* v = std::getenv("LECTERN_CUDA_KV_APPEND");
+    return v && std::strcmp(v, "sync") == 0;
 }
 
 // Graphs are opt-in and experimental: say once on stderr why they went off (the call itself
@@ -151,25 +161,29 @@ Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpa
 }
 
 Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
-                                    bool want_rows, bool last_only, float* logits_out,
-                                    bool graphs) {
+                                    bool want_rows, bool last_only, bool graphs) {
     {
         ProfileScope p(ProfileOp::transfer, m_stream);
         LECTERN_TRY(embed(tokens, n));
     }
     // With graphs (n == 1, so want_rows): the head's one row is row 0 whether or not last_only,
     // so its graph serves both.
-    if (graphs)
-        LECTERN_TRY(decode_graphed(s, st, attention_active(config(), s.attention)));
-    else
-        LECTERN_TRY(blocks_and_head(s, st, n, want_rows, last_only));
-    if (!want_rows) return {};
-    const int rows = last_only ? 1 : n;
+    if (graphs) return decode_graphed(s, st, attention_active(config(), s.attention));
+    return blocks_and_head(s, st, n, want_rows, last_only);
+}
+
+Result<void> CudaModel::download_logits(int rows, float* logits_out) {
     // On the legacy stream, so after every launch of the call, graphs included.
     ProfileScope p(ProfileOp::transfer, m_stream);
     LECTERN_CUDA_TRY(cudaMemcpy(logits_out, m_ws.logits,
                                 std::size_t(rows) * std::size_t(config().vocab) * sizeof(float),
                                 cudaMemcpyDeviceToHost));
+    return {};
+}
+
+Result<void> CudaModel::ensure_row_events() {
+    for (cudaEvent_t& e : m_rows_copied)
+        if (!e) LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     return {};
 }
 
@@ -332,39 +346,84 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     m_trace = TraceTarget{attention ? trace : nullptr, T, 0};
     // A cache in f16 or int8: the CPU reads complete chunks rounded and a query's own chunk in
     // float32, so segments end where chunks do and each chunk they complete is rounded on the
-    // device (take_sealed_chunk) before a later segment can select it.
+    // device (CudaState::seal_chunk) before a later segment can select it.
     const bool sealing = attention && s.attention.kv_dtype != KvDType::f32;
     const int B = std::max(1, s.attention.chunk_size);
+    // The segments' KV rows go to the host caches too (float32, as the CPU appends them): the
+    // document store, serialize, fork and the CPU path read them there. With dense mirrors the
+    // device needs none of them back (its mirror has the rows, and it seals and averages the
+    // chunks they complete itself), so a segment's rows are copied back asynchronously, into one
+    // of two host buffers, and appended while the GPU runs the next segment; the GPU no longer
+    // waits for the host's copies, f16 rounding and means (run B: 243 of 585 ms at 4K, 3.6B).
+    // The paged cache reads earlier rows from the host caches, so there each segment's rows are
+    // appended before the next one runs.
+    const bool in_turn = kv_append_in_turn();
+    if (attention) result = ensure_row_events();
+    std::vector<std::int64_t> call_rows;  // each mirror's rows before the call (for a rollback)
+    for (int j = 0; attention && j < c.n_attn; ++j) call_rows.push_back(st.kv(j).rows);
+    struct PendingRows {
+        int n = 0;
+        int buffer = 0;
+        std::vector<const float*> rows;  // per block: n keys, then n values
+    };
+    std::optional<PendingRows> pending;
+    const auto append_pending = [&]() -> Result<void> {
+        if (!pending) return {};
+        const PendingRows p = std::move(*pending);
+        pending.reset();
+        LECTERN_CUDA_TRY(cudaEventSynchronize(m_rows_copied[p.buffer]));
+        appended = true;  // a failure from here on may leave some host caches appended to
+        return append_host_rows(s, p.rows, p.n);
+    };
     int n = 0;
-    for (int start = 0; start < T && result; start += n) {
+    for (int start = 0, segment = 0; start < T && result; start += n, ++segment) {
         n = std::min(kSegmentRows, T - start);
         if (sealing) n = std::min(n, B - int((s.position + start) % B));
         const bool last = start + n == T;
-        float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
+        const bool want_rows = all_rows || last;
         m_trace.segment_start = start;
-        result =
-            run_segment(s, st, tokens.data() + start, n, all_rows || last, !all_rows, dst, graphs);
-        if (!result || !attention) continue;
-        // The segment's KV rows into the host caches too (float32, as the CPU appends them).
-        std::vector<const float*> rows(std::size_t(c.n_attn), nullptr);
-        for (int j = 0; j < c.n_attn && result; ++j) {
-            auto got = st.new_rows(j, n);
-            if (!got) result = with_context("copying KV rows back from the GPU", got.error());
-            else rows[std::size_t(j)] = *got;
-        }
-        if (!result) continue;
-        appended = true;  // a failure from here on may leave some host caches appended to
-        result = append_host_rows(s, rows, n);
-        for (int j = 0; j < c.n_attn && result; ++j) {
-            KvMirror& kv = st.kv(j);
-            kv.rows += n;
-            if (sealing && kv.rows % B == 0) {
-                if (auto ok = st.take_sealed_chunk(j, s.kv[std::size_t(j)].impl(), kv.rows / B - 1);
-                    !ok)
-                    result = with_context("rounding a KV chunk on the GPU", ok.error());
+        result = run_segment(s, st, tokens.data() + start, n, want_rows, !all_rows, graphs);
+        if (result && attention) {
+            PendingRows rows{n, segment & 1, std::vector<const float*>(std::size_t(c.n_attn))};
+            for (int j = 0; j < c.n_attn && result; ++j) {
+                auto got = st.new_rows(j, n, rows.buffer);
+                if (!got)
+                    result = with_context("copying KV rows back from the GPU", got.error());
+                else
+                    rows.rows[std::size_t(j)] = *got;
             }
+            if (result) {
+                if (const cudaError_t e = cudaEventRecord(m_rows_copied[rows.buffer], m_stream);
+                    e != cudaSuccess)
+                    result = make_error(std::string("CUDA error after copying KV rows back: ") +
+                                        cudaGetErrorString(e));
+            }
+            for (int j = 0; j < c.n_attn && result; ++j) st.kv(j).rows += n;
+            if (result && (st.paged() || in_turn)) {  // paged: the seal takes the host's means
+                pending = std::move(rows);
+                result = append_pending();
+            }
+            for (int j = 0; j < c.n_attn && result; ++j) {
+                const KvMirror& kv = st.kv(j);
+                if (sealing && kv.rows % B == 0) {
+                    if (auto ok = st.seal_chunk(j, s.kv[std::size_t(j)].impl(), kv.rows / B - 1);
+                        !ok)
+                        result = with_context("rounding a KV chunk on the GPU", ok.error());
+                }
+            }
+            // Dense: the previous segment's rows, while the GPU runs this one.
+            if (result) result = append_pending();
+            if (result && !st.paged() && !in_turn) pending = std::move(rows);
+        }
+        if (result && want_rows) {
+            float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
+            result = download_logits(all_rows ? n : 1, dst);
         }
     }
+    if (result)
+        result = append_pending();
+    else
+        (void)cudaDeviceSynchronize();  // copies into the host row buffers may be in flight
     m_trace = TraceTarget{};
     // Consecutive prefill calls (a document read in 2,048-token pieces) reuse the per-block row
     // buffers: freeing them after each call made the next one fault in 168 MB again (3.6B shape).
@@ -377,8 +436,13 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
                                 cudaGetErrorString(e));
     }
     if (!result) {
-        // Means (and paged slots) past the committed rows may cover rows to be rewritten.
-        for (int j = 0; attention && j < c.n_attn; ++j) st.rollback(j);
+        // No host cache took rows: the mirrors forget the call's rows too, and the state stays
+        // as it was. Means (and paged slots) past the committed rows may cover rows to be
+        // rewritten.
+        for (int j = 0; attention && j < c.n_attn; ++j) {
+            if (!appended) st.kv(j).rows = call_rows[std::size_t(j)];
+            st.rollback(j);
+        }
         if (appended)
             s.broken = "state is unusable after an earlier failed call (" +
                        result.error().message + ")";

@@ -118,6 +118,8 @@ std::string memory_size(std::size_t bytes) {
 
 CudaModel::~CudaModel() {
     if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
+    for (cudaEvent_t e : m_rows_copied)
+        if (e) cudaEventDestroy(e);
 }
 
 std::string CudaModel::describe() const {

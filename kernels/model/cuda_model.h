@@ -14,6 +14,8 @@
 #include "infer/model_weights.h"
 #include "lectern/cuda/cuda_device.h"
 #include "lectern/cuda/matmul.h"
+
+struct CUevent_st;  // cudaEvent_t's pointee, named without cuda_runtime.h
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
@@ -130,10 +132,16 @@ private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}
     Result<void> upload_weights();
     Result<void> allocate_workspace();
-    // One cut of a call (up to kSegmentRows tokens): embedding, blocks, head, logits to the
-    // host. `graphs` (one-token calls only): the blocks by decode_graphed.
+    // One cut of a call (up to kSegmentRows tokens): embedding, blocks, and the head when
+    // want_rows (into the workspace; download_logits brings them to the host). `graphs`
+    // (one-token calls only): the blocks by decode_graphed.
     Result<void> run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
-                             bool want_rows, bool last_only, float* logits_out, bool graphs);
+                             bool want_rows, bool last_only, bool graphs);
+    // The head's rows of the segment just run (1 with last_only, else n) into logits_out; waits
+    // for the segment.
+    Result<void> download_logits(int rows, float* logits_out);
+    // Create m_rows_copied's events if they are not there yet.
+    Result<void> ensure_row_events();
     // Each attention block's n new rows (rows[j]: keys, then values) into its host cache.
     Result<void> append_host_rows(State::Impl& s, const std::vector<const float*>& rows, int n);
     // x = LN0(E[tokens]) into the workspace (host conversion, upload, device LayerNorm).
@@ -166,6 +174,9 @@ private:
         int segment_start = 0;
     } m_trace;
     cuda_stream m_capture_stream = nullptr;  // created on the first capture
+    // Recorded after a segment's KV rows are enqueued for the host, one per row buffer
+    // (CudaState::new_rows): created on the first call with attention.
+    CUevent_st* m_rows_copied[2] = {nullptr, nullptr};
     // Decode graphs wanted: RuntimeOptions::cuda_graphs, or LECTERN_CUDA_GRAPHS (cuda_model.cpp).
     bool m_graphs_enabled = false;
     bool m_graphs_failed = false;  // a capture failed once: stay on the plain path

@@ -114,20 +114,26 @@ public:
     // being prepared if that is later (the pool never needs more).
     int useful_slots(std::int64_t rows) const;
     // Paged mode: keep the rows a call computed for block j ([T][C] device keys and values) on
-    // the host until forward() appends them to the host cache.
+    // the host until forward() appends them to the host cache (in buffer 0; synchronous).
     Result<void> keep_new_rows(int j, const float* keys, const float* values, int T);
-    // The n rows the call appended to block j after its committed rows, on the host: keys [n][C]
-    // then values [n][C], in a buffer of block j's own (valid until the next new_rows(j, ...)).
-    Result<const float*> new_rows(int j, int n);
+    // The n rows the segment just run appended to block j after its mirror's rows (k.rows), for
+    // the host: keys [n][C] then values [n][C], in host buffer `buffer` (0 or 1) of block j.
+    // Dense: the copy is only enqueued on the model's stream (into page-locked rows where the
+    // driver grants them), so the rows are there once the stream has passed this point (forward()
+    // records an event) and stay until the next copy into the same buffer; two buffers let one
+    // segment's rows be appended while the next segment's are copied. Paged: keep_new_rows'.
+    Result<const float*> new_rows(int j, int n, int buffer);
     // Frees the large buffers new_rows and keep_new_rows left (after a small call).
     void trim_new_rows();
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);
-    // A KV cache in f16 or int8: the host just sealed block j's chunk c in that precision. The
-    // device rounds its copy of the chunk's rows the same way (dense: in the mirror; paged: in
-    // its slot, if it has one) and takes the host's mean, so later queries select and read the
-    // chunk exactly as the CPU does (cuda_state_paged.cpp).
-    Result<void> take_sealed_chunk(int j, const KvCache::Impl& host, std::int64_t c);
+    // A KV cache in f16 or int8: block j's chunk c is complete, and the host cache holds (or will
+    // hold, once the rows are appended) it in that precision. The device rounds its copy of the
+    // chunk's rows the same way, so later queries select and read the chunk exactly as the CPU
+    // does (cuda_state_paged.cpp). Dense: in the mirror, with the mean computed there as the host
+    // computes it (kv_sealed_key_mean, bit for bit), so no host rows are needed yet. Paged: in
+    // its slot, if it has one, and the host's mean: the host must have appended the chunk.
+    Result<void> seal_chunk(int j, const KvCache::Impl& host, std::int64_t c);
 
     // Dense mode. Room for `rows` rows in block j's mirror (grows geometrically within the budget).
     Result<void> reserve(int j, std::int64_t rows);
@@ -178,7 +184,7 @@ private:
     bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
-    std::vector<HostRows> m_new_rows;  // per block: a segment's rows for the host (page-locked)
+    std::vector<HostRows> m_new_rows[2];  // per block, two buffers: segments' rows for the host
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are

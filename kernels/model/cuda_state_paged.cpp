@@ -82,8 +82,10 @@ Result<void> CudaState::switch_to_paged() {
         }
     }
     m_pages = std::make_unique<KvPages>(m_model, int(m_kv.size()), int(m_C), m_chunk_size);
-    m_new_rows.clear();
-    m_new_rows.resize(m_kv.size());
+    for (auto& buffers : m_new_rows) {
+        buffers.clear();
+        buffers.resize(m_kv.size());
+    }
     return {};
 }
 
@@ -154,38 +156,42 @@ Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) 
 
 Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* values, int T) {
     const std::size_t n = std::size_t(T) * m_C;
-    float* rows = m_new_rows[std::size_t(j)].resize(2 * n);
+    float* rows = m_new_rows[0][std::size_t(j)].resize(2 * n);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     LECTERN_CUDA_TRY(cudaMemcpy(rows, keys, n * sizeof(float), cudaMemcpyDeviceToHost));
     LECTERN_CUDA_TRY(cudaMemcpy(rows + n, values, n * sizeof(float), cudaMemcpyDeviceToHost));
     return {};
 }
 
-Result<const float*> CudaState::new_rows(int j, int n) {
+Result<const float*> CudaState::new_rows(int j, int n, int buffer) {
     const std::size_t count = std::size_t(n) * m_C;
     if (m_pages) {
-        const HostRows& rows = m_new_rows[std::size_t(j)];
+        const HostRows& rows = m_new_rows[0][std::size_t(j)];
         if (rows.size() != 2 * count) return make_error("paged KV: the call's rows are missing");
         return rows.data();
     }
     // A buffer per block: the caller appends every block's rows at once (in parallel).
     const KvMirror& k = m_kv[std::size_t(j)];
-    if (m_new_rows.size() < m_kv.size()) m_new_rows.resize(m_kv.size());
-    float* rows = m_new_rows[std::size_t(j)].resize(2 * count);
+    std::vector<HostRows>& buffers = m_new_rows[buffer & 1];
+    if (buffers.size() < m_kv.size()) buffers.resize(m_kv.size());
+    float* rows = buffers[std::size_t(j)].resize(2 * count);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     const std::size_t at = std::size_t(k.rows) * m_C;
-    LECTERN_CUDA_TRY(cudaMemcpy(rows, static_cast<const float*>(k.keys.data()) + at,
-                                count * sizeof(float), cudaMemcpyDeviceToHost));
-    LECTERN_CUDA_TRY(cudaMemcpy(rows + count, static_cast<const float*>(k.values.data()) + at,
-                                count * sizeof(float), cudaMemcpyDeviceToHost));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(rows, static_cast<const float*>(k.keys.data()) + at,
+                                     count * sizeof(float), cudaMemcpyDeviceToHost,
+                                     m_model.stream()));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(rows + count, static_cast<const float*>(k.values.data()) + at,
+                                     count * sizeof(float), cudaMemcpyDeviceToHost,
+                                     m_model.stream()));
     return static_cast<const float*>(rows);
 }
 
 void CudaState::trim_new_rows() {
-    // A prefill's buffers (2 x 1,024 rows of every block: 168 MB at C = 2560 with 8 blocks)
-    // are not kept through the decoding that follows.
-    for (HostRows& rows : m_new_rows)
-        if (rows.capacity() > 2 * std::size_t(kParallelAppendRows) * m_C) rows.release();
+    // A prefill's buffers (2 x 1,024 rows of every block: 168 MB at C = 2560 with 8 blocks,
+    // twice) are not kept through the decoding that follows.
+    for (auto& buffers : m_new_rows)
+        for (HostRows& rows : buffers)
+            if (rows.capacity() > 2 * std::size_t(kParallelAppendRows) * m_C) rows.release();
 }
 
 void CudaState::rollback(int j) {
@@ -196,33 +202,38 @@ void CudaState::rollback(int j) {
     if (m_pages) m_pages->planner().forget_from(j, k.rows / m_chunk_size);
 }
 
-Result<void> CudaState::take_sealed_chunk(int j, const KvCache::Impl& host, std::int64_t c) {
+Result<void> CudaState::seal_chunk(int j, const KvCache::Impl& host, std::int64_t c) {
     KvMirror& k = m_kv[std::size_t(j)];
     const int B = m_chunk_size;
-    if (c < 0 || c >= host.store.chunk_count() || (c + 1) * B > k.rows || c >= k.mean_chunks)
+    if (c < 0 || (c + 1) * B > k.rows || c >= k.mean_chunks ||
+        (m_pages && c >= host.store.chunk_count()))
         return make_error("a sealed KV chunk the GPU has not computed");
-    // The rows, rounded where they are on the device exactly as the host rounded its copy of
+    // The rows, rounded where they are on the device exactly as the host rounds its copy of
     // them (kv_seal.cu); a paged chunk without a slot is loaded from the host, rounded, later.
     const KvDType dtype = host.options.kv_dtype;
+    float* mean = static_cast<float*>(k.means.data()) + std::size_t(c) * m_C;
     if (!m_pages) {
         const std::size_t at = std::size_t(c) * B * m_C;
-        LECTERN_TRY(kv_seal_chunk(dtype, B, int(m_C), m_C, static_cast<float*>(k.keys.data()) + at,
+        float* keys = static_cast<float*>(k.keys.data()) + at;
+        LECTERN_TRY(kv_seal_chunk(dtype, B, int(m_C), m_C, keys,
                                   static_cast<float*>(k.values.data()) + at, m_model.stream()));
-    } else if (const int slot = m_pages->planner().slot_of(j, c); slot >= 0) {
+        // The mean of the rounded keys, as the host's chunk store computes it from its copy.
+        return kv_sealed_key_mean(B, int(m_C), m_C, keys, mean, m_model.stream());
+    }
+    if (const int slot = m_pages->planner().slot_of(j, c); slot >= 0) {
         LECTERN_TRY(kv_seal_chunk(dtype, B, int(m_C), m_C, m_pages->slot_keys(slot),
                                   m_pages->slot_values(slot), m_model.stream()));
     }
-    // The host's mean, of the stored rows, [H][chunks][64] -> the device's [C] row: the same
-    // selections as the CPU (a mean summed on the device would differ in its last bits).
+    // The host's mean, of the stored rows, [H][chunks][64] -> the device's [C] row (the slot may
+    // be gone).
     m_staging.resize(m_C);
     const int H = int(m_C / kv_head_dim);
     for (int h = 0; h < H; ++h)
         std::memcpy(m_staging.data() + std::size_t(h) * kv_head_dim,
                     host.store.means(h) + std::size_t(c) * kv_head_dim,
                     kv_head_dim * sizeof(float));
-    LECTERN_CUDA_TRY(cudaMemcpyAsync(static_cast<float*>(k.means.data()) + std::size_t(c) * m_C,
-                                     m_staging.data(), m_C * sizeof(float), cudaMemcpyHostToDevice,
-                                     m_model.stream()));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(mean, m_staging.data(), m_C * sizeof(float),
+                                     cudaMemcpyHostToDevice, m_model.stream()));
     return {};
 }
 

@@ -28,4 +28,13 @@ void kv_seal_chunk(KvDType dtype, int rows, int n_embd, std::size_t stride, floa
         }
 }
 
+void kv_sealed_key_mean(int rows, int n_embd, std::size_t stride, const float* keys, float* out) {
+    if (rows <= 0) return;
+    for (int c = 0; c < n_embd; ++c) {
+        double acc = 0.0;
+        for (int r = 0; r < rows; ++r) acc += keys[std::size_t(r) * stride + std::size_t(c)];
+        out[c] = float(acc / rows);
+    }
+}
+
 }  // namespace lectern

@@ -18,4 +18,10 @@ namespace lectern {
 void kv_seal_chunk(KvDType dtype, int rows, int n_embd, std::size_t stride, float* keys,
                    float* values);
 
+// The mean key of a sealed chunk's rows, out[n_embd] (head h at columns h*64..h*64+63): per
+// column, a double sum in row order divided by rows, rounded once to float. The chunk store
+// computes its means so (kv_mean_key, over the rows it reads back), so applied to rows sealed as
+// above it gives the store's means bit for bit. Twin of lectern::cuda::kv_sealed_key_mean.
+void kv_sealed_key_mean(int rows, int n_embd, std::size_t stride, const float* keys, float* out);
+
 }  // namespace lectern
