@@ -43,10 +43,14 @@ namespace {
 constexpr int kN = 64;          // head size (every RWKV-7 model); other sizes use wkv7.cu
 constexpr int kL = 16;          // tokens per chunk
 constexpr int kRows = 32;       // state rows per block: two blocks per head
-constexpr int kParts = 4;       // threads per row; thread part p owns columns p, p+4, ..., p+60
+constexpr int kParts = 4;       // threads per row; thread part p owns columns 16p .. 16p+15
 constexpr int kCols = kN / kParts;
 constexpr int kThreads = kRows * kParts;
-constexpr int kStride = kN + 1;  // [L][N] arrays padded: threads reading different t hit other banks
+// [L][N] arrays padded to 68 floats per token: every token's row stays 16-byte aligned, so a
+// thread reads its 16 columns of a row as four float4 (a quarter of the load instructions of
+// scalar reads, which bounded the per-row work: about one load per FMA), and threads reading
+// different tokens in chunk_matrices meet in a bank only 8 tokens apart.
+constexpr int kStride = kN + 4;
 constexpr float kMaxLogDecay = 60.0f;
 
 // Shared memory, in floats.
@@ -108,19 +112,50 @@ __device__ void store_chunk(const Prefetch& p, float* sm, int tid)
         const int idx = tid + q * kThreads;
         const int t = idx / 16, j = (idx % 16) * 4;
 #pragma unroll
-        for (int s = 0; s < 5; ++s) {
-            float* dst = sm + Layout::raw + (s * kL + t) * kStride + j;
-            dst[0] = p.x[s][q].x;
-            dst[1] = p.x[s][q].y;
-            dst[2] = p.x[s][q].z;
-            dst[3] = p.x[s][q].w;
-        }
+        for (int s = 0; s < 5; ++s)
+            *reinterpret_cast<float4*>(sm + Layout::raw + (s * kL + t) * kStride + j) = p.x[s][q];
     }
-    float* dst = sm + Layout::v + (tid / 8) * kRows + (tid % 8) * 4;
-    dst[0] = p.v.x;
-    dst[1] = p.v.y;
-    dst[2] = p.v.z;
-    dst[3] = p.v.w;
+    *reinterpret_cast<float4*>(sm + Layout::v + (tid / 8) * kRows + (tid % 8) * 4) = p.v;
+}
+
+// Columns 16p .. 16p+15 of a [L][kStride] row (shared or global memory, 16-byte aligned) as
+// four float4: thread part p's share of the row.
+__device__ void load_cols(const float* row, int part, float out[kCols])
+{
+#pragma unroll
+    for (int q = 0; q < kCols / 4; ++q) {
+        const float4 x = *reinterpret_cast<const float4*>(row + part * kCols + 4 * q);
+        out[4 * q] = x.x;
+        out[4 * q + 1] = x.y;
+        out[4 * q + 2] = x.z;
+        out[4 * q + 3] = x.w;
+    }
+}
+
+// Entries [0, n) of a row of an L x L matrix (16-byte aligned) as float4s; with n a constant
+// after unrolling, the loads past it are dropped.
+__device__ void load_prefix(const float* row, int n, float out[kL])
+{
+#pragma unroll
+    for (int q = 0; q < kL / 4; ++q) {
+        if (4 * q >= n) continue;
+        const float4 x = *reinterpret_cast<const float4*>(row + 4 * q);
+        out[4 * q] = x.x;
+        out[4 * q + 1] = x.y;
+        out[4 * q + 2] = x.z;
+        out[4 * q + 3] = x.w;
+    }
+}
+
+// Partial dot product of this thread's state columns with its share of `row`.
+__device__ float dot_cols(const float s[kCols], const float* row, int part)
+{
+    float x[kCols];
+    load_cols(row, part, x);
+    float acc = 0.0f;
+#pragma unroll
+    for (int m = 0; m < kCols; ++m) acc = fmaf(s[m], x[m], acc);
+    return acc;
 }
 
 // Sum over the 4 threads of a row (adjacent lanes): every one of them gets the total.
@@ -208,7 +243,7 @@ __device__ void chunk_matrices(float* sm, int tid)
     }
 }
 
-// grid (H, N / kRows), block kThreads. Thread (row, part) keeps S[head][row0 + row][part + 4m],
+// grid (H, N / kRows), block kThreads. Thread (row, part) keeps S[head][row0 + row][16 part + m],
 // m = 0..15, in registers for the whole call.
 __global__ void __launch_bounds__(kThreads)
     wkv7_chunked_kernel(int T, std::size_t C, const float* __restrict__ r,
@@ -230,7 +265,7 @@ __global__ void __launch_bounds__(kThreads)
     float* srow = state + (std::size_t(head) * kN + i) * kN;
     float s[kCols];
 #pragma unroll
-    for (int m = 0; m < kCols; ++m) s[m] = srow[part + kParts * m];
+    for (int m = 0; m < kCols; ++m) s[m] = srow[part * kCols + m];
     if (tid < 2) flags[tid] = 0;
 
     Prefetch next;
@@ -266,15 +301,12 @@ __global__ void __launch_bounds__(kThreads)
                 const float* kt = raw + (raw_k * kL + t) * kStride;
                 const float* at = raw + (raw_a * kL + t) * kStride;
                 const float* bt = raw + (raw_b * kL + t) * kStride;
-                float sa = 0.0f;
-#pragma unroll
-                for (int m = 0; m < kCols; ++m) sa = fmaf(at[part + kParts * m], s[m], sa);
-                sa = row_sum(sa);
+                const float sa = row_sum(dot_cols(s, at, part));
                 const float vi = vs[t * kRows + row];
                 float acc = 0.0f;
 #pragma unroll
                 for (int m = 0; m < kCols; ++m) {
-                    const int j = part + kParts * m;
+                    const int j = part * kCols + m;
                     s[m] = fmaf(s[m], wt[j], fmaf(sa, bt[j], vi * kt[j]));
                     acc = fmaf(s[m], rt[j], acc);
                 }
@@ -296,16 +328,8 @@ __global__ void __launch_bounds__(kThreads)
         float pa[kL], pr[kL];
 #pragma unroll
         for (int t = 0; t < kL; ++t) {
-            const float* at = hat + (hat_a * kL + t) * kStride + part;
-            const float* rt = hat + (hat_r * kL + t) * kStride + part;
-            float x = 0.0f, z = 0.0f;
-#pragma unroll
-            for (int m = 0; m < kCols; ++m) {
-                x = fmaf(s[m], at[kParts * m], x);
-                z = fmaf(s[m], rt[kParts * m], z);
-            }
-            pa[t] = row_sum(x);
-            pr[t] = row_sum(z);
+            pa[t] = row_sum(dot_cols(s, hat + (hat_a * kL + t) * kStride, part));
+            pr[t] = row_sum(dot_cols(s, hat + (hat_r * kL + t) * kStride, part));
         }
         float vv[kL], sa[kL];
 #pragma unroll
@@ -314,40 +338,47 @@ __global__ void __launch_bounds__(kThreads)
         // registers), then y_t for the tokens t with t % 4 == part.
 #pragma unroll
         for (int t = 0; t < kL; ++t) {
+            float ak[kL], ab[kL];
+            load_prefix(mat + mat_ak * kL * kL + t * kL, t, ak);
+            load_prefix(mat + mat_ab * kL * kL + t * kL, t, ab);
             float x = pa[t];
 #pragma unroll
             for (int tau = 0; tau < t; ++tau) {
-                x = fmaf(mat[mat_ak * kL * kL + t * kL + tau], vv[tau], x);
-                x = fmaf(mat[mat_ab * kL * kL + t * kL + tau], sa[tau], x);
+                x = fmaf(ak[tau], vv[tau], x);
+                x = fmaf(ab[tau], sa[tau], x);
             }
             sa[t] = x;
         }
 #pragma unroll
         for (int t = 0; t < kL; ++t) {
             if ((t % kParts) != part || t0 + t >= T) continue;
+            float rb[kL], rk[kL];
+            load_prefix(mat + mat_rb * kL * kL + t * kL, t + 1, rb);
+            load_prefix(mat + mat_rk * kL * kL + t * kL, t + 1, rk);
             float x = pr[t];
 #pragma unroll
             for (int tau = 0; tau <= t; ++tau) {
-                x = fmaf(mat[mat_rb * kL * kL + t * kL + tau], sa[tau], x);
-                x = fmaf(mat[mat_rk * kL * kL + t * kL + tau], vv[tau], x);
+                x = fmaf(rb[tau], sa[tau], x);
+                x = fmaf(rk[tau], vv[tau], x);
             }
             y[std::size_t(t0 + t) * C + ybase] = x;
         }
         // s_L = e^{c_L} (s_0 + Σ_τ sa_τ b̂_τ + v_τ k̂_τ)
 #pragma unroll
-        for (int m = 0; m < kCols; ++m) {
-            const int j = part + kParts * m;
-            float x = s[m];
+        for (int tau = 0; tau < kL; ++tau) {
+            float bh[kCols], kh[kCols];
+            load_cols(hat + (hat_b * kL + tau) * kStride, part, bh);
+            load_cols(hat + (hat_k * kL + tau) * kStride, part, kh);
 #pragma unroll
-            for (int tau = 0; tau < kL; ++tau) {
-                x = fmaf(sa[tau], hat[(hat_b * kL + tau) * kStride + j], x);
-                x = fmaf(vv[tau], hat[(hat_k * kL + tau) * kStride + j], x);
-            }
-            s[m] = x * ecl[j];
+            for (int m = 0; m < kCols; ++m) s[m] = fmaf(vv[tau], kh[m], fmaf(sa[tau], bh[m], s[m]));
         }
+        float e[kCols];
+        load_cols(ecl, part, e);
+#pragma unroll
+        for (int m = 0; m < kCols; ++m) s[m] *= e[m];
     }
 #pragma unroll
-    for (int m = 0; m < kCols; ++m) srow[part + kParts * m] = s[m];
+    for (int m = 0; m < kCols; ++m) srow[part * kCols + m] = s[m];
 }
 
 // grid (H, chunks), block kThreads: chunk n of head `head` prepared exactly as the main kernel
