@@ -15,7 +15,7 @@
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:NAME=VALUE:tst_b": those tests also
 # run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
 # ...": those tests also run with that setting (an opt-in kernel, say; A=1+B=1 sets two). GPU_BENCH_AB="NAME=VALUE ...":
-# the GPU_AB_SHAPE bench again under each setting; GPU_NCU=1: Nsight Compute per-launch times of
+# the GPU_AB_SHAPE bench again under each setting (prefill GPU_AB_PREFILL tokens, default 4096); GPU_NCU=1: Nsight Compute per-launch times of
 # the decode kernels into $OUT/ncu-decode.csv; GPU_NCU_PREFILL=1: its stall analysis of the prefill
 # kernels into $OUT/ncu-prefill.txt (all --bundle). A setting may be A=1+B=1 (two).
 set -uo pipefail
@@ -138,7 +138,7 @@ if [ -n "$bundle" ]; then
         printf '\n%s\n' "A/B ${setting:-(default)}:" >>"$results"
         # shellcheck disable=SC2086
         env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP:-45}" "$dir/bin/lectern-cli" bench --backend cuda \
-          --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" --prefill 512 --decode 64 2>&1 |
+          --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" --prefill "${GPU_AB_PREFILL:-4096}" --decode 64 2>&1 |
           grep -E "^decode|^prefill" >>"$results"
       done
     fi

@@ -285,7 +285,11 @@ int runShapeBench(const QCommandLineParser& parser)
         auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));
         if (!t)
             return fail(t.error().message);
+        // The prefill's matmul time by weight shape (output x input features).
+        const auto shapes = lectern::gpu_profile_matmul_shapes();
         print(("prefill " + std::to_string(prefill)).c_str());
+        for (const auto& e : shapes)
+            std::printf("    matmul %-14s %8.2f ms %8lld ops\n", e.op.c_str(), e.ms, e.calls);
         lectern::gpu_profile_enable(true);
         auto d = decodeSeconds(s, decode, c.vocab);
         if (!d)

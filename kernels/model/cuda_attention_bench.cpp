@@ -37,7 +37,7 @@ Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chun
     if (tokens < 1 || n_head < 1 || chunk_size < 1 || top_k < 1)
         return make_error("measure_sparse_attention_prefill: sizes must be positive");
     const std::size_t C = std::size_t(n_head) * cuda::sparse_head_dim;
-    const int segment = cuda::kSegmentRows;
+    const int segment = cuda::segment_rows();
     const std::size_t row_bytes = C * sizeof(float);
     auto keys = cuda::DeviceBuffer::allocate(std::size_t(tokens) * row_bytes);
     if (!keys) return keys.error();

@@ -42,7 +42,7 @@ Result<void> keep_last_row(CudaModel& m, const float* u, int T, int C, float* st
 }
 
 Result<void> mm(CudaModel& m, const float* x, int T, const DeviceMatrix& w, float* y) {
-    ProfileScope p(ProfileOp::matmul, m.stream());
+    ProfileScope p(ProfileOp::matmul, m.stream(), w.rows, w.cols);
     return matmul(m.matmul_context(), x, T, w, y, m.stream());
 }
 

@@ -149,7 +149,7 @@ Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpa
         LECTERN_TRY(
             layer_norm(xr, rows, C, m_ln_out_w, m_ln_out_b, kLayerNormEps, m_ws.u, m_stream));
     }
-    ProfileScope p(ProfileOp::matmul, m_stream);
+    ProfileScope p(ProfileOp::matmul, m_stream, m_head.rows, m_head.cols);
     if (rows == 1 && fused_decode_enabled()) {  // the biggest matrix: the faster GEMV
         GemvJob head;
         head.w = m_head;
@@ -377,7 +377,7 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     };
     int n = 0;
     for (int start = 0, segment = 0; start < T && result; start += n, ++segment) {
-        n = std::min(kSegmentRows, T - start);
+        n = std::min(m_segment_rows, T - start);
         if (sealing) n = std::min(n, B - int((s.position + start) % B));
         const bool last = start + n == T;
         const bool want_rows = all_rows || last;

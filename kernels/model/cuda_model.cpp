@@ -76,9 +76,26 @@ bool graphs_wanted(const RuntimeOptions& runtime) {
 
 }  // namespace
 
+int segment_rows() {
+    static const int rows = [] {
+        const char* v = std::getenv("LECTERN_CUDA_SEGMENT_ROWS");
+        if (!v) return kSegmentRows;
+        char* end = nullptr;
+        const long n = std::strtol(v, &end, 10);
+        if (end == v || *end != '\0' || n < 16 || n > 16384) {
+            std::fprintf(stderr, "lectern: LECTERN_CUDA_SEGMENT_ROWS=%s ignored (16 to 16384)\n",
+                         v);
+            return kSegmentRows;
+        }
+        return int(n / 16 * 16);
+    }();
+    return rows;
+}
+
 Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model) {
     std::unique_ptr<CudaModel> m(new CudaModel(model));
     m->m_graphs_enabled = graphs_wanted(model.runtime);
+    m->m_segment_rows = segment_rows();
     auto info = device_info();
     if (!info) return info.error();
     m->m_info = *info;
@@ -180,7 +197,7 @@ Result<void> CudaModel::upload_weights() {
 
 Result<void> CudaModel::allocate_workspace() {
     const ModelConfig& c = m_model.config;
-    const std::size_t S = kSegmentRows, C = std::size_t(c.n_embd);
+    const std::size_t S = std::size_t(m_segment_rows), C = std::size_t(c.n_embd);
     const std::size_t ranks = std::size_t(std::max(c.lora_decay, 1) + std::max(c.lora_iclr, 1) +
                                           std::max(c.lora_value, 1) + std::max(c.lora_gate, 1));
     const int per_row = c.n_head * (sparse_max_top_k - 1);

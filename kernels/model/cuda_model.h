@@ -21,8 +21,12 @@ struct CUevent_st;  // cudaEvent_t's pointee, named without cuda_runtime.h
 namespace lectern::cuda {
 
 // Rows processed as one set of matrix products; longer calls are cut (exact: RWKV-7 and native
-// attention are split-invariant). Bounds the scratch memory.
+// attention are split-invariant). Bounds the scratch memory. The default of segment_rows().
 inline constexpr int kSegmentRows = 1024;
+// The segment length a model loaded now uses: kSegmentRows, or LECTERN_CUDA_SEGMENT_ROWS (16 to
+// 16384, rounded down to a multiple of 16; read once per process) for a same-machine comparison
+// of segment lengths (larger segments: wider matrix products, fewer launches, more scratch).
+int segment_rows();
 // Segments of at least this many rows append their KV rows to the host caches with one thread
 // per attention block (CudaModel::append_host_rows).
 inline constexpr int kParallelAppendRows = 64;
@@ -132,7 +136,7 @@ private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}
     Result<void> upload_weights();
     Result<void> allocate_workspace();
-    // One cut of a call (up to kSegmentRows tokens): embedding, blocks, and the head when
+    // One cut of a call (up to m_segment_rows tokens): embedding, blocks, and the head when
     // want_rows (into the workspace; download_logits brings them to the host). `graphs`
     // (one-token calls only): the blocks by decode_graphed.
     Result<void> run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
@@ -165,6 +169,7 @@ private:
                               const BlockSpan& span);
 
     const Model::Impl& m_model;  // owns this object
+    int m_segment_rows = kSegmentRows;  // segment_rows() at load: the workspace's row count
     cuda_stream m_stream = nullptr;
     // The trace of the call in progress (null: untraced), the call's token count and the first
     // token of the segment being run.

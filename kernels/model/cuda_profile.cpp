@@ -5,9 +5,13 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "lectern/cuda_backend.h"
@@ -18,6 +22,12 @@ namespace {
 struct EventPair {
     cudaEvent_t start = nullptr, stop = nullptr;
     ProfileOp op = ProfileOp::matmul;
+    int rows = 0, cols = 0;  // a matmul's weight shape, 0 when not given
+};
+
+struct ShapeTotal {
+    double ms = 0;
+    long long calls = 0;
 };
 
 struct Profile {
@@ -28,6 +38,7 @@ struct Profile {
     std::size_t used = 0;
     std::array<double, std::size_t(ProfileOp::count)> ms{};
     std::array<long long, std::size_t(ProfileOp::count)> calls{};
+    std::map<std::pair<int, int>, ShapeTotal> shapes;  // matmuls by weight shape
 
     // Fold the recorded pairs into the totals (waits for them) and free the pool for reuse.
     void collect() {
@@ -38,6 +49,11 @@ struct Profile {
                 cudaEventElapsedTime(&t, p.start, p.stop) == cudaSuccess) {
                 ms[std::size_t(p.op)] += double(t);
                 ++calls[std::size_t(p.op)];
+                if (p.op == ProfileOp::matmul && p.rows > 0) {
+                    ShapeTotal& shape = shapes[{p.rows, p.cols}];
+                    shape.ms += double(t);
+                    ++shape.calls;
+                }
             }
         }
         used = 0;
@@ -71,7 +87,8 @@ const char* profile_op_name(ProfileOp op) {
     return "?";
 }
 
-ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream) : m_stream(stream) {
+ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream, int rows, int cols)
+    : m_stream(stream) {
     Profile& p = profile();
     if (!p.on.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(p.mutex);
@@ -89,6 +106,8 @@ ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream) : m_stream(stream) 
     }
     EventPair& e = p.pairs[p.used];
     e.op = op;
+    e.rows = rows;
+    e.cols = cols;
     if (cudaEventRecord(e.start, static_cast<cudaStream_t>(stream)) != cudaSuccess) return;
     m_pair = int(p.used++);
 }
@@ -123,6 +142,7 @@ void gpu_profile_enable(bool on) {
     p.collect();
     p.ms.fill(0);
     p.calls.fill(0);
+    p.shapes.clear();
     p.on = on;
 }
 
@@ -135,6 +155,19 @@ std::vector<GpuProfileEntry> gpu_profile_report() {
         if (p.calls[std::size_t(i)] > 0)
             out.push_back({cuda::profile_op_name(cuda::ProfileOp(i)), p.ms[std::size_t(i)],
                            p.calls[std::size_t(i)]});
+    return out;
+}
+
+std::vector<GpuProfileEntry> gpu_profile_matmul_shapes() {
+    auto& p = cuda::profile();
+    std::lock_guard lock(p.mutex);
+    p.collect();
+    std::vector<GpuProfileEntry> out;
+    for (const auto& [shape, total] : p.shapes)
+        out.push_back({std::to_string(shape.first) + " x " + std::to_string(shape.second), total.ms,
+                       total.calls});
+    std::sort(out.begin(), out.end(),
+              [](const GpuProfileEntry& a, const GpuProfileEntry& b) { return a.ms > b.ms; });
     return out;
 }
 

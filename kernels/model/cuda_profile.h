@@ -23,10 +23,11 @@ enum class ProfileOp : int {
 const char* profile_op_name(ProfileOp op);
 
 // Records a start event now and a stop event when destroyed, both on `stream`, when profiling is
-// on; does nothing otherwise.
+// on; does nothing otherwise. A matmul may name its weight's shape (rows x cols) for the
+// per-shape split (gpu_profile_matmul_shapes).
 class ProfileScope {
   public:
-    ProfileScope(ProfileOp op, cuda_stream stream);
+    ProfileScope(ProfileOp op, cuda_stream stream, int rows = 0, int cols = 0);
     ~ProfileScope();
     ProfileScope(const ProfileScope&) = delete;
     ProfileScope& operator=(const ProfileScope&) = delete;

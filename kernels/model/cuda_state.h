@@ -114,7 +114,8 @@ public:
     // being prepared if that is later (the pool never needs more).
     int useful_slots(std::int64_t rows) const;
     // Paged mode: keep the rows a call computed for block j ([T][C] device keys and values) on
-    // the host until forward() appends them to the host cache (in buffer 0; synchronous).
+    // the host until forward() appends them to the host cache (in buffer 0; the copy is enqueued
+    // on the model's stream, and forward() waits for the segment's event before it appends).
     Result<void> keep_new_rows(int j, const float* keys, const float* values, int T);
     // The n rows the segment just run appended to block j after its mirror's rows (k.rows), for
     // the host: keys [n][C] then values [n][C], in host buffer `buffer` (0 or 1) of block j.

@@ -158,8 +158,13 @@ Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* val
     const std::size_t n = std::size_t(T) * m_C;
     float* rows = m_new_rows[0][std::size_t(j)].resize(2 * n);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
-    LECTERN_CUDA_TRY(cudaMemcpy(rows, keys, n * sizeof(float), cudaMemcpyDeviceToHost));
-    LECTERN_CUDA_TRY(cudaMemcpy(rows + n, values, n * sizeof(float), cudaMemcpyDeviceToHost));
+    // Stream-ordered (keys and values are scratch that later blocks overwrite after it): the
+    // attention block's one wait, for its selections, comes next anyway, and forward() waits
+    // for the segment's copies before it appends. Two waits per block and token fewer.
+    LECTERN_CUDA_TRY(
+        cudaMemcpyAsync(rows, keys, n * sizeof(float), cudaMemcpyDeviceToHost, m_model.stream()));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(rows + n, values, n * sizeof(float), cudaMemcpyDeviceToHost,
+                                     m_model.stream()));
     return {};
 }
 

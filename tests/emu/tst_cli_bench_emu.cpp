@@ -63,6 +63,12 @@ private slots:
             QVERIFY2(ok && std::isfinite(v) && v > 0,
                      qPrintable(QStringLiteral("row '%1': %2").arg(row, m.captured(1))));
         }
+        // The prefill's matmul time split by weight shape (rwkvx-tiny: C = 128, so the
+        // receptance is 128 x 128).
+        QVERIFY2(out.contains(QRegularExpression(
+                     QStringLiteral("^    matmul 128 x 128 +[0-9.]+ ms +[0-9]+ ops$"),
+                     QRegularExpression::MultilineOption)),
+                 qPrintable(out));
         // The profile lists ops with their time, for the prefill and for the decode.
         for (const char* what : {"profile prefill 64: ", "profile decode x3: "}) {
             const int at = int(out.indexOf(QLatin1String(what)));

@@ -30,9 +30,10 @@ Result<GpuRoofline> measure_gpu_roofline();
 
 // Seconds the native sparse attention core of ONE attention block (chunk means, top-k selection,
 // attention; head size 64, float32 rows) takes over a prefill of `tokens` random rows fed in
-// calls of kSegmentRows, as the model feeds it. Timed with CUDA events on device 0. For the dense
-// attention baseline (tools/dense_attention_baseline.py). `tensor_cores`: the path the model takes
-// (the tensor-core kernels where they apply); false: the float32 kernels, for a same-process A/B.
+// calls of the model's segment length (cuda::segment_rows()), as the model feeds it. Timed with
+// CUDA events on device 0. For the dense attention baseline (tools/dense_attention_baseline.py).
+// `tensor_cores`: the path the model takes (the tensor-core kernels where they apply); false: the
+// float32 kernels, for a same-process A/B.
 Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k,
                                                 bool tensor_cores = true);
 
@@ -47,5 +48,9 @@ struct GpuProfileEntry {
 };
 void gpu_profile_enable(bool on);
 std::vector<GpuProfileEntry> gpu_profile_report();
+// The matmul kind of the same report split by weight shape ("2560 x 10240": output features x
+// input features), slowest first: which products the matmul time goes to (cuBLAS's tile choice
+// and wave count differ by shape, and the small LoRA products are latency-bound).
+std::vector<GpuProfileEntry> gpu_profile_matmul_shapes();
 
 }  // namespace lectern
