@@ -56,6 +56,22 @@ double flopsPerToken(const lectern::ModelConfig& c, double bytesPerToken, double
     return 2.0 * (bytesPerToken / es - head);
 }
 
+#ifdef LECTERN_HAVE_CUDA
+// The op-kind breakdown recorded since gpu_profile_enable(true) (bench --profile), and the
+// wall-clock milliseconds of the same calls: the difference is time outside GPU ops (host work,
+// waits, launch gaps).
+void printProfile(const std::string& what, double wallMs) {
+    const auto entries = lectern::gpu_profile_report();
+    double total = 0;
+    for (const auto& e : entries) total += e.ms;
+    std::printf("profile %s: %.1f ms in ops, %.1f ms wall\n", what.c_str(), total, wallMs);
+    for (const auto& e : entries)
+        std::printf("  %-12s %9.2f ms %5.1f%% %8lld ops\n", e.op.c_str(), e.ms,
+                    total > 0 ? 100.0 * e.ms / total : 0.0, e.calls);
+    std::fflush(stdout);
+}
+#endif
+
 // Seconds of one forward call.
 lectern::Result<double> timedForward(lectern::State& state, std::span<const lectern::token_id> ids)
 {
@@ -270,31 +286,20 @@ int runShapeBench(const QCommandLineParser& parser)
     }
     if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {
         lectern::State s(*model, attention);
-        const auto print = [](const char* what) {
-            const auto entries = lectern::gpu_profile_report();
-            double total = 0;
-            for (const auto& e : entries)
-                total += e.ms;
-            std::printf("profile %s: %.1f ms in ops\n", what, total);
-            for (const auto& e : entries)
-                std::printf("  %-12s %9.2f ms %5.1f%% %8lld ops\n", e.op.c_str(), e.ms,
-                            total > 0 ? 100.0 * e.ms / total : 0.0, e.calls);
-            std::fflush(stdout);
-        };
         lectern::gpu_profile_enable(true);
         auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));
         if (!t)
             return fail(t.error().message);
         // The prefill's matmul time by weight shape (output x input features).
         const auto shapes = lectern::gpu_profile_matmul_shapes();
-        print(("prefill " + std::to_string(prefill)).c_str());
+        printProfile("prefill " + std::to_string(prefill), *t * 1e3);
         for (const auto& e : shapes)
             std::printf("    matmul %-14s %8.2f ms %8lld ops\n", e.op.c_str(), e.ms, e.calls);
         lectern::gpu_profile_enable(true);
         auto d = decodeSeconds(s, decode, c.vocab);
         if (!d)
             return fail(d.error().message);
-        print(("decode x" + std::to_string(decode)).c_str());
+        printProfile("decode x" + std::to_string(decode), *d * decode * 1e3);
         lectern::gpu_profile_enable(false);
     }
 #endif
@@ -362,6 +367,18 @@ int runShapeBench(const QCommandLineParser& parser)
                 return fail(d.error().message);
             const std::string q = "decode ms/tok synth " + std::to_string(ctx);
             row(q.c_str(), *d * 1e3, 0, "ms");
+#ifdef LECTERN_HAVE_CUDA
+            // Where that decode's time goes (at 1M tokens the paged cache serves it).
+            if (parser.isSet(QStringLiteral("profile")) &&
+                runtime.backend == lectern::Backend::cuda) {
+                lectern::gpu_profile_enable(true);
+                auto p = decodeSeconds(s, decode, c.vocab);
+                if (!p) return fail(p.error().message);
+                printProfile("decode synth " + std::to_string(ctx) + " x" + std::to_string(decode),
+                             *p * decode * 1e3);
+                lectern::gpu_profile_enable(false);
+            }
+#endif
         }
     }
     return Success;

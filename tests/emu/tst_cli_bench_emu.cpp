@@ -70,7 +70,8 @@ private slots:
                      QRegularExpression::MultilineOption)),
                  qPrintable(out));
         // The profile lists ops with their time, for the prefill and for the decode.
-        for (const char* what : {"profile prefill 64: ", "profile decode x3: "}) {
+        for (const char* what :
+             {"profile prefill 64: ", "profile decode x3: ", "profile decode synth 6500 x3: "}) {
             const int at = int(out.indexOf(QLatin1String(what)));
             QVERIFY2(at >= 0, qPrintable(out));
             const QString after = out.mid(at).section(QLatin1Char('\n'), 1, 1);
