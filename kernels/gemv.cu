@@ -52,7 +52,6 @@ struct Entry {
 struct Table {
     Entry job[kMaxGemvJobs];
     int count;
-    int prefetch;  // launched early (LECTERN_CUDA_PDL): warm L2 with the first row while waiting
 };
 
 // 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
@@ -173,7 +172,11 @@ __device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
 }
 
 // The weights of the warp's first row into L2, a 128-byte line per lane at a time: issued before
-// the wait for the previous kernel, they overlap its tail (the weights never change).
+// x is staged, so that its DRAM latency passes while the block copies x and meets at its barrier
+// (ncu, session 12: the block GEMVs lose a fixed ~5 us per launch, part of it this wait), and
+// before the wait for the previous kernel under LECTERN_CUDA_PDL, where they overlap its tail
+// (the weights never change). Prefetches into L2 rather than loads into registers: holding the
+// first words across the staging cost ~40 registers (104 per thread, half the blocks per SM).
 template <typename W>
 __device__ void prefetch_first_row(const Entry& e, unsigned local_block) {
     const long long row = (long long)local_block * (kWarps * e.rows_per_warp) + threadIdx.x / 32;
@@ -192,12 +195,10 @@ __global__ void __launch_bounds__(kThreads)
     while (j + 1 < table.count && blockIdx.x >= table.job[j + 1].block_begin) ++j;
     const Entry& e = table.job[j];
     const unsigned local_block = blockIdx.x - e.block_begin;
-    if (table.prefetch) {
-        if (e.dtype == kF32)
-            prefetch_first_row<float>(e, local_block);
-        else
-            prefetch_first_row<std::uint16_t>(e, local_block);
-    }
+    if (e.dtype == kF32)
+        prefetch_first_row<float>(e, local_block);
+    else
+        prefetch_first_row<std::uint16_t>(e, local_block);
     // Everything below may read what the previous kernel wrote (x, the residual) or write
     // what it reads (y): only after it has finished.
     wait_for_prior_grids();
@@ -311,7 +312,6 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
     // <= kGemvSharedXBytes = 32 KiB: under the 48 KiB every device allows without an opt-in.
     const std::size_t shared_bytes = std::size_t(shared_floats) * sizeof(float);
     if (pdl_enabled()) {
-        table.prefetch = 1;
         cudaLaunchAttribute attribute[1];
         attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute[0].val.programmaticStreamSerializationAllowed = 1;

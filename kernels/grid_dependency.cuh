@@ -26,6 +26,8 @@ __device__ inline void allow_dependent_grids() {
 __device__ inline void prefetch_l2(const void* p) {
 #if defined(__CUDA_ARCH__)
     asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(p)));
+#else
+    (void)p;
 #endif
 }
 
