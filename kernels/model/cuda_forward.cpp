@@ -99,14 +99,25 @@ Result<void> CudaModel::embed(const token_id* tokens, int n) {
     const int C = config().n_embd;
     const std::size_t row_bytes = std::size_t(C) * dtype_size(w.emb.dtype);
     // The rows are converted on the host (the table stays there), uploaded, normalised on the
-    // device.
-    m_staging.resize(std::size_t(n) * C);
+    // device. The upload is stream-ordered and asynchronous (it lands after the kernels before it
+    // have read x): a synchronous copy made the host wait here for the whole previous segment,
+    // and the GPU then for this segment's conversion, upload and first launches.
+    const int b = m_embed_next;
+    m_embed_next ^= 1;
+    cudaEvent_t& uploaded = m_embed_uploaded[b];
+    if (!uploaded)
+        LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&uploaded, cudaEventDisableTiming));
+    else
+        LECTERN_CUDA_TRY(cudaEventSynchronize(uploaded));  // the buffer's last upload is done
+    float* rows = m_embed_rows[b].resize(std::size_t(n) * C);
+    if (!rows) return make_error("out of memory for a segment's embedding rows on the host");
     const auto* emb = static_cast<const std::byte*>(w.emb.data);
     for (int t = 0; t < n; ++t)
         lectern::convert_to_f32(w.emb.dtype, emb + std::size_t(tokens[t]) * row_bytes,
-                                m_staging.data() + std::size_t(t) * C, std::size_t(C));
-    LECTERN_CUDA_TRY(cudaMemcpy(m_ws.x, m_staging.data(), std::size_t(n) * C * sizeof(float),
-                                cudaMemcpyHostToDevice));
+                                rows + std::size_t(t) * C, std::size_t(C));
+    LECTERN_CUDA_TRY(cudaMemcpyAsync(m_ws.x, rows, std::size_t(n) * C * sizeof(float),
+                                     cudaMemcpyHostToDevice, m_stream));
+    LECTERN_CUDA_TRY(cudaEventRecord(uploaded, m_stream));
     return {};
 }
 

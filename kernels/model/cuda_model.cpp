@@ -137,6 +137,8 @@ CudaModel::~CudaModel() {
     if (m_capture_stream) cudaStreamDestroy(m_capture_stream);
     for (cudaEvent_t e : m_rows_copied)
         if (e) cudaEventDestroy(e);
+    for (cudaEvent_t e : m_embed_uploaded)
+        if (e) cudaEventDestroy(e);
 }
 
 std::string CudaModel::describe() const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_host_rows.h"
 #include "infer/device_backend.h"
 #include "infer/model_weights.h"
 #include "lectern/cuda/cuda_device.h"
@@ -148,7 +149,8 @@ private:
     Result<void> ensure_row_events();
     // Each attention block's n new rows (rows[j]: keys, then values) into its host cache.
     Result<void> append_host_rows(State::Impl& s, const std::vector<const float*>& rows, int n);
-    // x = LN0(E[tokens]) into the workspace (host conversion, upload, device LayerNorm).
+    // The embedding rows of tokens into the workspace's x (host conversion, asynchronous upload;
+    // the device LayerNorm LN0 comes with the blocks).
     Result<void> embed(const token_id* tokens, int n);
     // The blocks and the head over the n rows in the workspace (the head: the last row only
     // when last_only, into the workspace's logits); no host transfer, so capturable.
@@ -198,7 +200,12 @@ private:
     DeviceWorkspace m_ws;
     DeviceBuffer m_attention_scratch;  // attention_scratch()
     std::size_t m_attention_scratch_bytes = 0;
-    std::vector<float> m_staging;  // host rows: embeddings in, KV rows out
+    // The embedding rows of the last two segments, page-locked where the driver grants it: a
+    // segment's rows are uploaded asynchronously (embed), so the host goes on to launch the next
+    // segment while the GPU works; a buffer is rewritten only after its upload (the event).
+    HostRows m_embed_rows[2];
+    CUevent_st* m_embed_uploaded[2] = {nullptr, nullptr};
+    int m_embed_next = 0;
     std::size_t m_kv_budget = 0;
     std::size_t m_kv_used = 0;
     // Guards m_kv_used: a State may be destroyed (release_kv) on another thread than a call.
