@@ -104,11 +104,8 @@ Result<void> CudaModel::embed(const token_id* tokens, int n) {
     // and the GPU then for this segment's conversion, upload and first launches.
     const int b = m_embed_next;
     m_embed_next ^= 1;
-    cudaEvent_t& uploaded = m_embed_uploaded[b];
-    if (!uploaded)
-        LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&uploaded, cudaEventDisableTiming));
-    else
-        LECTERN_CUDA_TRY(cudaEventSynchronize(uploaded));  // the buffer's last upload is done
+    // The buffer's last upload is done (an event never recorded is complete).
+    LECTERN_CUDA_TRY(cudaEventSynchronize(m_embed_uploaded[b]));
     float* rows = m_embed_rows[b].resize(std::size_t(n) * C);
     if (!rows) return make_error("out of memory for a segment's embedding rows on the host");
     const auto* emb = static_cast<const std::byte*>(w.emb.data);
@@ -117,7 +114,7 @@ Result<void> CudaModel::embed(const token_id* tokens, int n) {
                                 rows + std::size_t(t) * C, std::size_t(C));
     LECTERN_CUDA_TRY(cudaMemcpyAsync(m_ws.x, rows, std::size_t(n) * C * sizeof(float),
                                      cudaMemcpyHostToDevice, m_stream));
-    LECTERN_CUDA_TRY(cudaEventRecord(uploaded, m_stream));
+    LECTERN_CUDA_TRY(cudaEventRecord(m_embed_uploaded[b], m_stream));
     return {};
 }
 
@@ -189,12 +186,6 @@ Result<void> CudaModel::download_logits(int rows, float* logits_out) {
     LECTERN_CUDA_TRY(cudaMemcpy(logits_out, m_ws.logits,
                                 std::size_t(rows) * std::size_t(config().vocab) * sizeof(float),
                                 cudaMemcpyDeviceToHost));
-    return {};
-}
-
-Result<void> CudaModel::ensure_row_events() {
-    for (cudaEvent_t& e : m_rows_copied)
-        if (!e) LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     return {};
 }
 
@@ -369,7 +360,6 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     // The paged cache reads earlier rows from the host caches, so there each segment's rows are
     // appended before the next one runs.
     const bool in_turn = kv_append_in_turn();
-    if (attention) result = ensure_row_events();
     std::vector<std::int64_t> call_rows;  // each mirror's rows before the call (for a rollback)
     for (int j = 0; attention && j < c.n_attn; ++j) call_rows.push_back(st.kv(j).rows);
     struct PendingRows {

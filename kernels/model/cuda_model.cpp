@@ -96,6 +96,9 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
     std::unique_ptr<CudaModel> m(new CudaModel(model));
     m->m_graphs_enabled = graphs_wanted(model.runtime);
     m->m_segment_rows = segment_rows();
+    for (auto* events : {&m->m_rows_copied, &m->m_embed_uploaded})
+        for (cudaEvent_t& e : *events)
+            LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     auto info = device_info();
     if (!info) return info.error();
     m->m_info = *info;

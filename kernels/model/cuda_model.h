@@ -145,8 +145,6 @@ private:
     // The head's rows of the segment just run (1 with last_only, else n) into logits_out; waits
     // for the segment.
     Result<void> download_logits(int rows, float* logits_out);
-    // Create m_rows_copied's events if they are not there yet.
-    Result<void> ensure_row_events();
     // Each attention block's n new rows (rows[j]: keys, then values) into its host cache.
     Result<void> append_host_rows(State::Impl& s, const std::vector<const float*>& rows, int n);
     // The embedding rows of tokens into the workspace's x (host conversion, asynchronous upload;
@@ -182,7 +180,7 @@ private:
     } m_trace;
     cuda_stream m_capture_stream = nullptr;  // created on the first capture
     // Recorded after a segment's KV rows are enqueued for the host, one per row buffer
-    // (CudaState::new_rows): created on the first call with attention.
+    // (CudaState::new_rows); created with the model, as m_embed_uploaded.
     CUevent_st* m_rows_copied[2] = {nullptr, nullptr};
     // Decode graphs wanted: RuntimeOptions::cuda_graphs, or LECTERN_CUDA_GRAPHS (cuda_model.cpp).
     bool m_graphs_enabled = false;
