@@ -45,9 +45,12 @@ bool kv_append_in_turn() {
 
 // Graphs are opt-in and experimental: say once on stderr why they went off (the call itself
 // still succeeds on plain launches), so that a GPU run shows a silent fallback.
-void report_graphs_off(const char* step, cudaError_t e) {
+void report_graphs_off(const char* step, const char* why) {
     std::fprintf(stderr, "lectern: CUDA graph %s failed (%s); decode continues without graphs\n",
-                 step, cudaGetErrorString(e));
+                 step, why);
+}
+void report_graphs_off(const char* step, cudaError_t e) {
+    report_graphs_off(step, cudaGetErrorString(e));
 }
 
 }  // namespace
@@ -279,7 +282,10 @@ Result<bool> CudaModel::launch_graph(State::Impl& s, CudaState& st, int segment,
         if (graph) cudaGraphDestroy(graph);
         if (!recorded || made != cudaSuccess || !exec) {
             cudaGetLastError();  // clear a capture error; the plain path runs this span
-            report_graphs_off(recorded ? "capture" : "capture (an op returned an error)", made);
+            if (recorded)
+                report_graphs_off("capture", made);
+            else
+                report_graphs_off("capture", recorded.error().message.c_str());
             m_graphs_failed = true;
             return false;
         }

@@ -259,6 +259,10 @@ template <typename... P, typename... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_smem,
             cudaStream_t stream, A... args) {
     static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
+    if (const cudaError_t e = sticky_error(); e != cudaSuccess) {
+        last_error = e;
+        return;
+    }
     const bool cuda_ok = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.y <= 65535 &&
                          grid.z <= 65535 && block.x >= 1 && block.x <= 1024 &&
                          std::size_t(block.x) * block.y * block.z <= 1024;
@@ -285,6 +289,18 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t dynamic_sme
             ++index;
         };
         (check(args), ...);
+    }
+    // An injected fault (cuda_emu_runtime.h): refused here, or a kernel that faults when it runs.
+    if (const std::optional<Fault> fault = launch_fault_due()) {
+        if (*fault == Fault::refused_launch) {
+            last_error = cudaErrorLaunchOutOfResources;
+            return;
+        }
+        if (const cudaError_t e =
+                enqueue(stream, [] { faults().sticky = cudaErrorIllegalAddress; });
+            e != cudaSuccess)
+            last_error = e;
+        return;
     }
     if (const cudaError_t e = enqueue(stream, [=] {
             run_launch(kernel, grid, block, dynamic_smem, args...);

@@ -18,10 +18,12 @@
 // a pointer or a size which later calls change replays the stale one, as on a GPU. While a capture
 // is under way on the calling thread, the calls CUDA forbids there (synchronous copies and
 // allocations, synchronisation, work on the legacy stream) fail and invalidate the capture.
+// Tests may inject a refused launch or a faulting kernel (emu::arm_fault, below).
 // The emulated card: LECTERN_EMU_DEVICE_MEMORY_MB (default 8192) of memory, compute capability 9.0.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 // Under AddressSanitizer the bytes between an allocation's end and its 256-byte rounding are
@@ -57,6 +60,8 @@ enum cudaError_t {
     cudaErrorInvalidDevicePointer = 17,
     cudaErrorInsufficientDriver = 35,
     cudaErrorNoDevice = 100,
+    cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchOutOfResources = 701,
     cudaErrorStreamCaptureUnsupported = 900,
     cudaErrorStreamCaptureInvalidated = 901,
     cudaErrorStreamCaptureImplicit = 906
@@ -99,6 +104,58 @@ using cudaEvent_t = CUevent_st*;
 
 namespace emu {
 inline cudaError_t last_error = cudaSuccess;  // what cudaGetLastError reports (and clears)
+
+// Injected faults, for tests of the engine's error paths (tst_cuda_faults_emu), in the two forms a
+// GPU shows them:
+// - a refused launch: the launch's error is reported at once (cudaGetLastError), its kernel never
+//   runs, nothing else is affected (as for a launch that asks for too many resources);
+// - a kernel fault: the launch is accepted, and its kernel faults when it runs (an illegal
+//   address). As on a GPU, whose context is then lost, the error is sticky: that kernel and all
+//   work after it never run, and every later call returns the error (cudaGetLastError does not
+//   clear it) until clear_faults(), a fresh context no real process gets; cudaFree and
+//   cudaFreeHost still free, so that the test's process ends clean.
+// Kernel launches are counted (launches_issued) whether or not a fault is armed, so a test can
+// aim a fault at the n-th launch of a call; graph replays and cuBLAS calls are not launches here.
+enum class Fault { refused_launch, kernel_fault };
+struct FaultPlan {
+    std::mutex lock;
+    std::uint64_t launches = 0;   // kernel launches issued (captures included)
+    std::int64_t countdown = -1;  // launches to let through before the armed fault; -1: none
+    Fault kind = Fault::refused_launch;
+    std::atomic<int> sticky{cudaSuccess};  // a kernel fault's error, once its kernel "ran"
+};
+inline FaultPlan& faults() {
+    static FaultPlan f;
+    return f;
+}
+// The next kernel launch after `after_launches` more fails as `kind` says.
+inline void arm_fault(Fault kind, std::uint64_t after_launches) {
+    std::lock_guard<std::mutex> g(faults().lock);
+    faults().kind = kind;
+    faults().countdown = std::int64_t(after_launches);
+}
+// Disarms the plan and forgets a sticky error.
+inline void clear_faults() {
+    std::lock_guard<std::mutex> g(faults().lock);
+    faults().countdown = -1;
+    faults().sticky = cudaSuccess;
+    last_error = cudaSuccess;
+}
+inline std::uint64_t launches_issued() {
+    std::lock_guard<std::mutex> g(faults().lock);
+    return faults().launches;
+}
+inline cudaError_t sticky_error() {
+    return cudaError_t(faults().sticky.load());
+}
+// Counts a launch; the fault it must fail with, if the armed one is due now.
+inline std::optional<Fault> launch_fault_due() {
+    std::lock_guard<std::mutex> g(faults().lock);
+    ++faults().launches;
+    if (faults().countdown < 0) return std::nullopt;
+    if (faults().countdown-- > 0) return std::nullopt;
+    return faults().kind;
+}
 
 [[noreturn]] inline void fail_host(const char* what) {
     std::fprintf(stderr, "cuda_emu: %s\n", what);
@@ -226,7 +283,7 @@ inline void drain(std::uint64_t upto = UINT64_MAX) {
             next = std::move(q.work.front().second);
             q.work.pop_front();
         }
-        next();
+        if (sticky_error() == cudaSuccess) next();  // after a kernel fault nothing runs
     }
 }
 // Runs `work` now (or, with LECTERN_EMU_ASYNC, queues it), or records it when `stream` is
@@ -236,6 +293,7 @@ inline void drain(std::uint64_t upto = UINT64_MAX) {
 inline cudaError_t enqueue(cudaStream_t stream, std::function<void()> work,
                            std::uint64_t* position = nullptr) {
     if (position) *position = 0;
+    if (const cudaError_t e = sticky_error(); e != cudaSuccess) return e;
     if (stream && stream->capture) {
         stream->capture->nodes.push_back(std::move(work));
         return cudaSuccess;
@@ -255,16 +313,20 @@ inline cudaError_t enqueue(cudaStream_t stream, std::function<void()> work,
 inline cudaError_t synchronize() {
     if (capturing_here) return forbidden_during_capture();
     drain();
-    return cudaSuccess;
+    return sticky_error();
 }
 }  // namespace emu
 
 inline cudaError_t cudaGetLastError() {
+    if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     const cudaError_t e = emu::last_error;
     emu::last_error = cudaSuccess;
     return e;
 }
-inline cudaError_t cudaPeekAtLastError() { return emu::last_error; }
+inline cudaError_t cudaPeekAtLastError() {
+    const cudaError_t e = emu::sticky_error();
+    return e != cudaSuccess ? e : emu::last_error;
+}
 inline const char* cudaGetErrorName(cudaError_t e) {
     switch (e) {
         case cudaSuccess: return "cudaSuccess";
@@ -274,6 +336,8 @@ inline const char* cudaGetErrorName(cudaError_t e) {
         case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
         case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
         case cudaErrorNoDevice: return "cudaErrorNoDevice";
+        case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+        case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
         case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
         case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
         case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
@@ -286,6 +350,7 @@ inline const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e
 inline cudaError_t cudaMalloc(void** p, std::size_t n) {
     *p = nullptr;
     if (emu::capturing_here) return emu::forbidden_during_capture();
+    if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     auto& a = emu::allocations();
     std::lock_guard<std::mutex> g(a.lock);
     if (a.device_bytes + n > emu::device_memory_total()) return cudaErrorMemoryAllocation;
@@ -318,6 +383,7 @@ inline cudaError_t cudaFree(void* p) {
 inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
     *p = nullptr;
     if (emu::capturing_here) return emu::forbidden_during_capture();
+    if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, emu::allocation_bytes(n)));
     if (!q) return cudaErrorMemoryAllocation;
     emu::poison_tail(q, n);
@@ -365,6 +431,7 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMem
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::check_copy(dst, src, n, kind);
     emu::drain();  // on the legacy stream: after the work issued before it, and waited for
+    if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     if (n) std::memmove(dst, src, n);
     return cudaSuccess;
 }
@@ -382,6 +449,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cu
         }
         if (!device_dst && !emu::is_pinned(dst, n)) {
             emu::drain();
+            if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
             std::memmove(dst, src, n);
             return cudaSuccess;
         }
@@ -394,6 +462,7 @@ inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (n && !emu::is_device(p, n)) emu::fail_host("cudaMemset: not n bytes of device memory");
     emu::drain();
+    if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     if (n) std::memset(p, value, n);
     return cudaSuccess;
 }
@@ -474,7 +543,8 @@ inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
 inline cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
     if (!exec) return cudaErrorInvalidValue;
     return emu::enqueue(stream, [exec] {
-        for (const auto& node : exec->nodes) node();
+        for (const auto& node : exec->nodes)
+            if (emu::sticky_error() == cudaSuccess) node();
     });
 }
 
@@ -500,7 +570,7 @@ inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr)
 inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::drain(e->issued);
-    return cudaSuccess;
+    return emu::sticky_error();
 }
 inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) {
     return cudaSuccess;  // work already ran in issue order

@@ -7,6 +7,7 @@
 // shows what the device has (not) done yet.
 #include <QTest>
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -142,6 +143,44 @@ private slots:
         QCOMPARE(cudaGraphExecDestroy(exec), cudaSuccess);
         QCOMPARE(cudaGraphDestroy(g), cudaSuccess);
         QCOMPARE(cudaStreamDestroy(s), cudaSuccess);
+        QCOMPARE(cudaFree(d), cudaSuccess);
+    }
+
+    // Injected faults (emu::arm_fault), which tst_cuda_faults_emu aims at the engine: a refused
+    // launch fails at once and nothing else; a kernel fault shows at the next synchronisation,
+    // and from then on nothing runs and every call fails until clear_faults().
+    void injected_faults() {
+        float* d = device_floats(2, 2.0f);
+        QVERIFY(d);
+        const std::uint64_t before = emu::launches_issued();
+        emu::arm_fault(emu::Fault::refused_launch, 1);
+        QVERIFY(lectern::cuda::relu_square(d, 1).has_value());  // the one let through
+        QVERIFY(!lectern::cuda::relu_square(d + 1, 1).has_value());
+        QCOMPARE(emu::launches_issued(), before + 2);
+        QVERIFY(lectern::cuda::relu_square(d + 1, 1).has_value());  // one fault only
+        QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
+        QCOMPARE(d[0], 4.0f);
+        QCOMPARE(d[1], 4.0f);  // the refused launch never ran
+
+        emu::arm_fault(emu::Fault::kernel_fault, 0);
+        QVERIFY(lectern::cuda::relu_square(d, 1).has_value());  // accepted
+        float back = 0.0f;
+        QCOMPARE(cudaMemcpyAsync(d + 1, &back, sizeof back, cudaMemcpyHostToDevice),
+                 cudaSuccess);  // issued before the fault ran (queued behind it)
+        QCOMPARE(cudaDeviceSynchronize(), cudaErrorIllegalAddress);
+        QCOMPARE(d[0], 4.0f);  // neither the faulting kernel nor the copy after it ran
+        QCOMPARE(d[1], 4.0f);
+        QCOMPARE(cudaGetLastError(), cudaErrorIllegalAddress);  // sticky
+        QCOMPARE(cudaGetLastError(), cudaErrorIllegalAddress);
+        QVERIFY(!lectern::cuda::relu_square(d, 1).has_value());
+        QCOMPARE(cudaMemcpy(&back, d, sizeof back, cudaMemcpyDeviceToHost),
+                 cudaErrorIllegalAddress);
+        void* more = nullptr;
+        QCOMPARE(cudaMalloc(&more, 16), cudaErrorIllegalAddress);
+        emu::clear_faults();
+        QVERIFY(lectern::cuda::relu_square(d, 1).has_value());
+        QCOMPARE(cudaMemcpy(&back, d, sizeof back, cudaMemcpyDeviceToHost), cudaSuccess);
+        QCOMPARE(back, 16.0f);
         QCOMPARE(cudaFree(d), cudaSuccess);
     }
 };

@@ -1,0 +1,311 @@
+// A GPU failing in the middle of a forward call, on the emulated backend (faults injected with
+// emu::arm_fault, cuda_emu_runtime.h): a refused kernel launch, and a kernel that faults when it
+// runs (sticky, as a GPU's lost context), aimed at launches spread over a prefill of several
+// segments, over the paged KV cache's prefill, and over a decode token's first graph capture.
+// Checked for every fault:
+// - the call fails with an error that names CUDA (a capture that fails instead falls back to plain
+//   launches, and the token then comes out right);
+// - the state's position does not move;
+// - the state is either exactly as before (the same call again gives the reference logits bit for
+//   bit, and the tokens after it too) or, once rows reached the host KV caches, refuses every
+//   later call with an error that says it is unusable; a fault in the call's first segment must
+//   leave it usable;
+// - the model itself is unharmed: a fresh state from the same bytes gives the reference again.
+// The reference is the same call without a fault, on the same emulated backend (so bit for bit).
+// Emulator only: a real GPU cannot be made to fail on cue.
+#include <QTest>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "cuda_emu.h"
+#include "cuda_forward_util.h"
+#include "gpu_test_util.h"
+#include "lectern/inference.h"
+
+namespace {
+
+using lectern::token_id;
+using namespace cuda_forward_test;
+
+QString model_path() {
+    return data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth");
+}
+
+lectern::AttentionOptions options(lectern::KvDType dtype) {
+    lectern::AttentionOptions a;
+    a.chunk_size = 16;
+    a.top_k = 3;
+    a.kv_dtype = dtype;
+    return a;
+}
+
+// One call's logits (last row only), or nullopt with the error in *error.
+std::optional<std::vector<float>> call(lectern::State& s, const std::vector<token_id>& ids,
+                                       QString* error) {
+    std::vector<float> logits;
+    auto ok = lectern::forward(s, ids, false, logits);
+    if (!ok) {
+        *error = QString::fromStdString(ok.error().message);
+        return std::nullopt;
+    }
+    return logits;
+}
+
+// What a run of the call and the tokens after it gives, from a state in `bytes`.
+struct Run {
+    std::vector<float> call;
+    std::vector<std::vector<float>> next;  // one per token after the call
+};
+
+}  // namespace
+
+Q_DECLARE_METATYPE(lectern::KvDType)
+Q_DECLARE_METATYPE(emu::Fault)
+
+class TestCudaFaultsEmu : public QObject {
+    Q_OBJECT
+
+    // dense: a large budget (dense KV mirrors); paged: the paged cache with a small pool.
+    std::shared_ptr<const lectern::Model> m_cpu, m_dense, m_paged;
+    std::vector<token_id> m_prefix, m_call, m_next;
+
+    const std::shared_ptr<const lectern::Model>& model(const QString& name) {
+        return name == QLatin1String("paged") ? m_paged : m_dense;
+    }
+    // A model with CUDA graphs for one-token calls, loaded afresh: null on error.
+    static std::shared_ptr<const lectern::Model> graphs_model() {
+        lectern::RuntimeOptions rt;
+        rt.threads = 2;
+        rt.backend = lectern::Backend::cuda;
+        rt.cuda_graphs = true;
+        auto m = lectern::Model::load(model_path().toStdString(), rt);
+        return m ? *m : nullptr;
+    }
+    // The prefix's state (computed on the CPU), as a document store would hand it over.
+    std::vector<std::byte> stored(lectern::KvDType dtype) {
+        lectern::State s(m_cpu, options(dtype));
+        QString error;
+        if (!call(s, m_prefix, &error)) qWarning("%s", qPrintable(error));
+        auto bytes = s.serialize();
+        return bytes ? *bytes : std::vector<std::byte>();
+    }
+    // The call and then m_next token by token, without faults; empty on error. `launches`: the
+    // kernel launches of the call (after the state's upload).
+    std::optional<Run> reference(lectern::State& s, std::uint64_t* launches = nullptr) {
+        Run r;
+        QString error;
+        if (!lectern::warm_up(s, int(m_call.size()))) return std::nullopt;
+        const std::uint64_t before = emu::launches_issued();
+        auto logits = call(s, m_call, &error);
+        if (launches) *launches = emu::launches_issued() - before;
+        if (!logits) {
+            qWarning("%s", qPrintable(error));
+            return std::nullopt;
+        }
+        r.call = *logits;
+        for (const token_id t : m_next) {
+            auto one = call(s, {t}, &error);
+            if (!one) {
+                qWarning("%s", qPrintable(error));
+                return std::nullopt;
+            }
+            r.next.push_back(*one);
+        }
+        return r;
+    }
+
+  private slots:
+    void initTestCase() {
+        LECTERN_REQUIRE_GPU_BACKEND();
+        // Segments of 48 rows (read at load): a call of several segments, rows of one appended
+        // while the next runs.
+        qputenv("LECTERN_CUDA_SEGMENT_ROWS", "48");
+        m_cpu = load(model_path(), lectern::Backend::cpu);
+        m_dense = load(model_path(), lectern::Backend::cuda);
+        QVERIFY(m_cpu && m_dense);
+        const lectern::ModelConfig& c = m_cpu->config();
+        m_paged = load_with_budget(model_path(),
+                                   small_paged_budget(weights_and_scratch(model_path()), c, 16, 3));
+        QVERIFY(m_paged);
+        // 40 tokens: two complete chunks and an open one of 8 rows, which the call's first
+        // segment completes (an f16 cache then seals it); 130 more: 3 segments of 48 rows with a
+        // float32 cache, 9 (ending at chunk boundaries) with f16.
+        const auto ids = tokens(173, c.vocab, 777u);
+        m_prefix.assign(ids.begin(), ids.begin() + 40);
+        m_call.assign(ids.begin() + 40, ids.begin() + 170);
+        m_next.assign(ids.begin() + 170, ids.end());
+    }
+
+    // A fault at launches spread over a prefill call.
+    void prefill_fault_data() {
+        QTest::addColumn<QString>("mode");
+        QTest::addColumn<lectern::KvDType>("dtype");
+        QTest::addColumn<emu::Fault>("fault");
+        // Where in the call's launches: a fraction of them, or (-1) the middle of the first
+        // segment's.
+        QTest::addColumn<double>("at");
+        const struct {
+            const char* mode;
+            lectern::KvDType dtype;
+        } setups[] = {{"dense", lectern::KvDType::f32},
+                      {"dense", lectern::KvDType::f16},
+                      {"paged", lectern::KvDType::f16}};
+        for (const auto& setup : setups)
+            for (const emu::Fault fault : {emu::Fault::refused_launch, emu::Fault::kernel_fault})
+                for (const double at : {-1.0, 0.0, 0.3, 0.6, 0.99}) {
+                    const char* kind = fault == emu::Fault::refused_launch ? "refused" : "fault";
+                    const char* dt = setup.dtype == lectern::KvDType::f32 ? "f32" : "f16";
+                    if (at < 0)
+                        QTest::addRow("%s %s %s in segment 1", setup.mode, dt, kind)
+                            << QString::fromLatin1(setup.mode) << setup.dtype << fault << at;
+                    else
+                        QTest::addRow("%s %s %s at %.2f", setup.mode, dt, kind, at)
+                            << QString::fromLatin1(setup.mode) << setup.dtype << fault << at;
+                }
+    }
+    void prefill_fault() {
+        QFETCH(QString, mode);
+        QFETCH(lectern::KvDType, dtype);
+        QFETCH(emu::Fault, fault);
+        QFETCH(double, at);
+        const auto& gpu = model(mode);
+        const std::vector<std::byte> bytes = stored(dtype);
+        QVERIFY(!bytes.empty());
+
+        // The reference, and how many launches its call makes.
+        auto clean = lectern::State::deserialize(gpu, bytes);
+        QVERIFY(clean);
+        std::uint64_t launches = 0;
+        const auto want = reference(*clean, &launches);
+        QVERIFY(want);
+        QVERIFY(launches > 10);
+
+        // The first segment's launches: a call of its rows alone makes them and the head's.
+        // Segments are 48 rows, and end at chunk boundaries with a rounded cache.
+        int first_rows = std::min(48, int(m_call.size()));
+        if (dtype != lectern::KvDType::f32)
+            first_rows = std::min(first_rows, 16 - int(m_prefix.size()) % 16);
+        auto part = lectern::State::deserialize(gpu, bytes);
+        QVERIFY(part);
+        QVERIFY(lectern::warm_up(*part, first_rows));
+        const std::uint64_t part_before = emu::launches_issued();
+        QString error;
+        const std::vector<token_id> first(m_call.begin(), m_call.begin() + first_rows);
+        QVERIFY2(call(*part, first, &error), qPrintable(error));
+        const std::uint64_t first_launches = emu::launches_issued() - part_before;
+
+        // The same call with a fault at launch k.
+        auto s = lectern::State::deserialize(gpu, bytes);
+        QVERIFY(s);
+        QVERIFY(lectern::warm_up(*s, int(m_call.size())));
+        const bool in_first = at < 0;
+        const auto k = in_first ? first_launches / 2 : std::uint64_t(at * double(launches - 1));
+        emu::arm_fault(fault, k);
+        const auto failed = call(*s, m_call, &error);
+        emu::clear_faults();  // a "new context" after a kernel fault: what is left is the host's
+        QVERIFY2(!failed, "the call succeeded despite the fault");
+        QVERIFY2(error.contains(QLatin1String("CUDA")), qPrintable(error));
+        QCOMPARE(s->position(), std::int64_t(m_prefix.size()));
+        checkAfterFailure(*s, *want, k, launches, in_first);
+
+        // The model still works for other states.
+        auto again = lectern::State::deserialize(gpu, bytes);
+        QVERIFY(again);
+        const auto after = reference(*again);
+        QVERIFY(after);
+        QCOMPARE(after->call, want->call);
+        QCOMPARE(after->next, want->next);
+    }
+
+    // A refused launch at launches spread over a decode token's first call with CUDA graphs
+    // (each on a model of its own, since a failed capture turns graphs off for the model): a
+    // capture that fails is dropped and its span runs on plain launches (the token is right), a
+    // plain launch that fails fails the call as any call does.
+    void decode_graph_capture_fault() {
+        const std::vector<std::byte> bytes = stored(lectern::KvDType::f16);
+        QVERIFY(!bytes.empty());
+        const auto first = graphs_model();
+        QVERIFY(first);
+        auto clean = lectern::State::deserialize(first, bytes);
+        QVERIFY(clean);
+        const auto want = reference(*clean);
+        QVERIFY(want);
+        // The launches of the first decode token (its captures included) after the call.
+        const auto second = graphs_model();
+        QVERIFY(second);
+        auto probe = lectern::State::deserialize(second, bytes);
+        QVERIFY(probe);
+        QString error;
+        QVERIFY2(call(*probe, m_call, &error), qPrintable(error));
+        const std::uint64_t before = emu::launches_issued();
+        QVERIFY2(call(*probe, {m_next[0]}, &error), qPrintable(error));
+        const std::uint64_t launches = emu::launches_issued() - before;
+        QVERIFY(launches > 4);
+        int fell_back = 0, failed_calls = 0;
+        for (std::uint64_t k = 0; k < launches; k += std::max<std::uint64_t>(1, launches / 8)) {
+            const auto gpu = graphs_model();
+            QVERIFY(gpu);
+            auto s = lectern::State::deserialize(gpu, bytes);
+            QVERIFY(s);
+            QVERIFY2(call(*s, m_call, &error), qPrintable(error));
+            emu::arm_fault(emu::Fault::refused_launch, k);
+            auto got = call(*s, {m_next[0]}, &error);
+            emu::clear_faults();
+            if (got) {
+                ++fell_back;
+                QCOMPARE(*got, want->next[0]);
+                for (std::size_t i = 1; i < m_next.size(); ++i) {
+                    auto one = call(*s, {m_next[i]}, &error);
+                    QVERIFY2(one, qPrintable(error));
+                    QCOMPARE(*one, want->next[i]);
+                }
+                continue;
+            }
+            ++failed_calls;
+            QVERIFY2(error.contains(QLatin1String("CUDA")), qPrintable(error));
+            QCOMPARE(s->position(), std::int64_t(m_prefix.size() + m_call.size()));
+            // A decode's rows reach the host cache only after the call's last launch.
+            checkAfterFailure(*s, *want, k, launches, true, true);
+        }
+        qInfo("%d faults fell back to plain launches, %d failed the call", fell_back, failed_calls);
+        QVERIFY(fell_back > 0);  // the first launch of the token is in a capture
+    }
+
+  private:
+    // After a failed call: the state is as before (the call, or for a decode the tokens, give the
+    // reference) or refuses use; `must_survive`: it must be as before.
+    void checkAfterFailure(lectern::State& s, const Run& want, std::uint64_t k,
+                           std::uint64_t launches, bool must_survive, bool decode = false) {
+        QString error;
+        if (!decode) {
+            auto again = call(s, m_call, &error);
+            if (!again) {
+                QVERIFY2(error.contains(QLatin1String("unusable")), qPrintable(error));
+                QVERIFY2(
+                    !must_survive,
+                    qPrintable(QStringLiteral("a fault in the first segment broke the state: ") +
+                               error));
+                qInfo("launch %llu of %llu: the state is unusable (%s)", (unsigned long long)k,
+                      (unsigned long long)launches, qPrintable(error));
+                return;
+            }
+            QCOMPARE(*again, want.call);
+            qInfo("launch %llu of %llu: the state is as before", (unsigned long long)k,
+                  (unsigned long long)launches);
+        }
+        for (std::size_t i = 0; i < m_next.size(); ++i) {
+            auto one = call(s, {m_next[i]}, &error);
+            if (!one && i == 0 && decode && !must_survive) {
+                QVERIFY2(error.contains(QLatin1String("unusable")), qPrintable(error));
+                return;
+            }
+            QVERIFY2(one, qPrintable(error));
+            QCOMPARE(*one, want.next[i]);
+        }
+    }
+};
+
+QTEST_APPLESS_MAIN(TestCudaFaultsEmu)
+#include "tst_cuda_faults_emu.moc"
