@@ -4,6 +4,7 @@
 
 #include "cuda_check.cuh"
 #include "elementwise_common.cuh"
+#include "widen.cuh"
 
 namespace lectern::cuda {
 namespace {
@@ -22,13 +23,26 @@ __global__ void sigmoid_kernel(float* x, std::size_t n)
         x[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
+// The comparison form of the CPU twin: NaN fails it and becomes 0.
+__device__ inline float relu_squared(float x)
+{
+    const float r = x > 0.0f ? x : 0.0f;
+    return r * r;
+}
+
+__global__ void relu_square_to_kernel(const float* __restrict__ x, std::size_t n, DType dtype,
+                                      void* __restrict__ out)
+{
+    const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+    for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        store_as(out, i, dtype, relu_squared(x[i]));
+}
+
 __global__ void relu_square_kernel(float* x, std::size_t n)
 {
     const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
     for (std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-        // The comparison form of the CPU twin: NaN fails it and becomes 0.
-        const float r = x[i] > 0.0f ? x[i] : 0.0f;
-        x[i] = r * r;
+        x[i] = relu_squared(x[i]);
     }
 }
 
@@ -53,6 +67,16 @@ Result<void> relu_square(float* x, std::size_t n, cuda_stream stream)
     if (n == 0)
         return {};
     relu_square_kernel<<<flat_blocks(n), kFlatThreads, 0, stream>>>(x, n);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
+Result<void> relu_square_to(const float* x, std::size_t n, DType dtype, void* out,
+                            cuda_stream stream)
+{
+    if (n == 0)
+        return {};
+    relu_square_to_kernel<<<flat_blocks(n), kFlatThreads, 0, stream>>>(x, n, dtype, out);
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};
 }

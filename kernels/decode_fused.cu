@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(kLnThreads)
         // token_shift_kernel's expression; fixed trip count keeps the table in registers.
 #pragma unroll
         for (int l = 0; l < kMaxTokenShiftLerps; ++l)
-            if (l < lerps.count) lerps.items[l].out[c] = u + (p - u) * mix[l];
+            if (l < lerps.count) static_cast<float*>(lerps.items[l].out)[c] = u + (p - u) * mix[l];
         shift[c] = u;  // read above by this thread only: no race
         if (u_out) u_out[c] = u;
     }
@@ -368,6 +368,8 @@ Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, co
     for (int l = 0; l < count; ++l) {
         if (!lerps[l].mix || !lerps[l].out)
             return make_error("layer_norm_shift_mix: null lerp pointer");
+        if (lerps[l].out_dtype != DType::f32)  // a GEMV reads them: float32
+            return make_error("layer_norm_shift_mix: the lerps are float32");
         packed.items[l] = lerps[l];
     }
     packed.count = count;

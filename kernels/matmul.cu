@@ -163,6 +163,16 @@ Result<void> MatmulContext::reserve(std::size_t elements) {
 
 Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceMatrix& w, float* y,
                     cuda_stream stream) {
+    return matmul(context, MatmulInput{x, DType::f32}, T, w, y, stream);
+}
+
+Result<void> matmul(MatmulContext& context, MatmulInput input, int T, const DeviceMatrix& w,
+                    float* y, cuda_stream stream) {
+    if (input.dtype != DType::f32 && input.dtype != matmul_input_dtype(w, T))
+        return make_error(std::string("cuda::matmul: a ") + std::string(dtype_name(input.dtype)) +
+                          " input for " + std::string(dtype_name(w.dtype)) + " weights over " +
+                          std::to_string(T) + " rows");
+    const auto* x = static_cast<const float*>(input.data);  // read only when float32
     if (T < 0 || w.rows < 0 || w.cols < 0) return make_error("cuda::matmul: negative size");
     if (!context.blas_handle()) return make_error("cuda::matmul: context not created");
     if (T == 0 || w.rows == 0) return {};
@@ -186,8 +196,8 @@ Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceM
 
     // Row-major y [T][rows] is column-major rows x T; row-major W [rows][cols] read as
     // column-major is Wᵀ (cols x rows, ld = cols), so y = op_T(W) · x with x column-major cols x T.
-    const void* b = x;
-    if (w.dtype != DType::f32) {
+    const void* b = input.data;
+    if (w.dtype != DType::f32 && input.dtype == DType::f32) {
         const std::size_t n = std::size_t(T) * std::size_t(w.cols);
         if (auto r = context.reserve(n); !r) return r;
         auto rounded = w.dtype == DType::bf16

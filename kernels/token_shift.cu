@@ -6,6 +6,7 @@
 
 #include "cuda_check.cuh"
 #include "elementwise_common.cuh"
+#include "widen.cuh"
 
 namespace lectern::cuda {
 namespace {
@@ -30,7 +31,8 @@ __global__ void token_shift_kernel(const float* __restrict__ u, const float* __r
 #pragma unroll
         for (int l = 0; l < kMaxTokenShiftLerps; ++l)
             if (l < lerps.count)
-                lerps.items[l].out[i] = x + (p - x) * lerps.items[l].mix[c];
+                store_as(lerps.items[l].out, i, lerps.items[l].out_dtype,
+                         x + (p - x) * lerps.items[l].mix[c]);
     }
 }
 

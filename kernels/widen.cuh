@@ -1,10 +1,15 @@
 // Exact widening of a stored element (float32, IEEE half, bfloat16) to float32 in device code,
 // and rounding back (nearest, ties to even): what every kernel that reads weights or tensors in
-// their stored dtype uses (convert_dtype.cu, matmul.cu, gemv.cu).
+// their stored dtype uses (convert_dtype.cu, matmul.cu, gemv.cu), and what the ops that write a
+// product's input already rounded use (store_as: token_shift.cu, activations.cu).
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cstddef>
+
+#include "lectern/dtype.h"
 
 namespace lectern::cuda {
 
@@ -32,6 +37,22 @@ __device__ inline __half narrow<__half>(float v) {
 template <>
 __device__ inline __nv_bfloat16 narrow<__nv_bfloat16>(float v) {
     return __float2bfloat16_rn(v);
+}
+
+// out[i] = v in `dtype` (element i of an array of that dtype), rounded as narrow does: the bits
+// matmul's own rounding of a float32 input gives.
+__device__ inline void store_as(void* out, std::size_t i, DType dtype, float v) {
+    switch (dtype) {
+        case DType::bf16:
+            static_cast<__nv_bfloat16*>(out)[i] = narrow<__nv_bfloat16>(v);
+            return;
+        case DType::f16:
+            static_cast<__half*>(out)[i] = narrow<__half>(v);
+            return;
+        case DType::f32:
+            break;
+    }
+    static_cast<float*>(out)[i] = v;
 }
 
 }  // namespace lectern::cuda

@@ -41,27 +41,39 @@ Result<void> keep_last_row(CudaModel& m, const float* u, int T, int C, float* st
     return {};
 }
 
-Result<void> mm(CudaModel& m, const float* x, int T, const DeviceMatrix& w, float* y) {
+Result<void> mm(CudaModel& m, MatmulInput x, int T, const DeviceMatrix& w, float* y) {
     ProfileScope p(ProfileOp::matmul, m.stream(), w.rows, w.cols);
     return matmul(m.matmul_context(), x, T, w, y, m.stream());
 }
+Result<void> mm(CudaModel& m, const float* x, int T, const DeviceMatrix& w, float* y) {
+    return mm(m, MatmulInput{x, DType::f32}, T, w, y);
+}
 
 // u = LN2(x) (already computed), out = relu(kx · Wkᵀ)² · Wvᵀ with kx the shifted u; shift := last
-// row of u; x += out. Spec §2.5.
+// row of u; x += out. Spec §2.5. The two products' inputs are written already rounded to their
+// weights' dtype (matmul_input_dtype), which saves each product its rounding pass.
 Result<void> channel_mix(CudaModel& m, int T, const float* x_k, const DeviceMatrix& key,
                          const DeviceMatrix& value, float* ffn_shift) {
     const DeviceWorkspace& ws = m.workspace();
     const int C = m.config().n_embd;
+    const DType kx_dtype = matmul_input_dtype(key, T);
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
-        return token_shift_mix(ws.u, ffn_shift, T, C, x_k, ws.kx, m.stream());
+        const TokenShiftLerp lerp{x_k, ws.kx, kx_dtype};
+        return token_shift_mix_n(ws.u, ffn_shift, T, C, &lerp, 1, m.stream());
     }));
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
                          [&] { return keep_last_row(m, ws.u, T, C, ffn_shift); }));
-    LECTERN_TRY(mm(m, ws.kx, T, key, ws.ffn_hidden));
+    LECTERN_TRY(mm(m, MatmulInput{ws.kx, kx_dtype}, T, key, ws.ffn_hidden));
+    const DType hidden_dtype = matmul_input_dtype(value, T);
+    // float32: in place, as before; 16-bit: into its own buffer (half the bytes of a row).
+    void* hidden = hidden_dtype == DType::f32 ? static_cast<void*>(ws.ffn_hidden) : ws.ffn_rounded;
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
-        return relu_square(ws.ffn_hidden, std::size_t(T) * key.rows, m.stream());
+        const std::size_t n = std::size_t(T) * key.rows;
+        return hidden_dtype == DType::f32
+                   ? relu_square(ws.ffn_hidden, n, m.stream())
+                   : relu_square_to(ws.ffn_hidden, n, hidden_dtype, hidden, m.stream());
     }));
-    LECTERN_TRY(mm(m, ws.ffn_hidden, T, value, ws.out));
+    LECTERN_TRY(mm(m, MatmulInput{hidden, hidden_dtype}, T, value, ws.out));
     return profiled(ProfileOp::elementwise, m.stream(),
                     [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); });
 }
@@ -80,11 +92,21 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
     }));
-    const TokenShiftLerp lerps[] = {{b.x_r, ws.xr}, {b.x_w, ws.xw}, {b.x_k, ws.xk},
-                                    {b.x_v, ws.xv}, {b.x_a, ws.xa}, {b.x_g, ws.xg}};
+    // The six lerps are only products' inputs: each is written rounded to its product's weight
+    // dtype (matmul_input_dtype), which saves the products their rounding passes. x_v feeds two
+    // (the value, and the value-residual LoRA after block 0): rounded only if they agree.
+    DType xv_dtype = matmul_input_dtype(b.value, T);
+    if (!first && matmul_input_dtype(b.v1, T) != xv_dtype) xv_dtype = DType::f32;
+    const TokenShiftLerp lerps[] = {{b.x_r, ws.xr, matmul_input_dtype(b.receptance, T)},
+                                    {b.x_w, ws.xw, matmul_input_dtype(b.w1, T)},
+                                    {b.x_k, ws.xk, matmul_input_dtype(b.key, T)},
+                                    {b.x_v, ws.xv, xv_dtype},
+                                    {b.x_a, ws.xa, matmul_input_dtype(b.a1, T)},
+                                    {b.x_g, ws.xg, matmul_input_dtype(b.g1, T)}};
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return token_shift_mix_n(ws.u, att_shift, T, C, lerps, 6, m.stream());
     }));
+    const auto input = [](const TokenShiftLerp& l) { return MatmulInput{l.out, l.out_dtype}; };
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
                          [&] { return keep_last_row(m, ws.u, T, C, att_shift); }));
 
@@ -92,13 +114,13 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     float* ha = hw + std::size_t(T) * b.w1.rows;
     float* hg = ha + std::size_t(T) * b.a1.rows;
     float* hv = hg + std::size_t(T) * b.g1.rows;
-    LECTERN_TRY(mm(m, ws.xr, T, b.receptance, ws.r));
-    LECTERN_TRY(mm(m, ws.xk, T, b.key, ws.k));
-    LECTERN_TRY(mm(m, ws.xv, T, b.value, ws.v));
-    LECTERN_TRY(mm(m, ws.xw, T, b.w1, hw));
-    LECTERN_TRY(mm(m, ws.xa, T, b.a1, ha));
-    LECTERN_TRY(mm(m, ws.xg, T, b.g1, hg));
-    if (!first) LECTERN_TRY(mm(m, ws.xv, T, b.v1, hv));
+    LECTERN_TRY(mm(m, input(lerps[0]), T, b.receptance, ws.r));
+    LECTERN_TRY(mm(m, input(lerps[2]), T, b.key, ws.k));
+    LECTERN_TRY(mm(m, input(lerps[3]), T, b.value, ws.v));
+    LECTERN_TRY(mm(m, input(lerps[1]), T, b.w1, hw));
+    LECTERN_TRY(mm(m, input(lerps[4]), T, b.a1, ha));
+    LECTERN_TRY(mm(m, input(lerps[5]), T, b.g1, hg));
+    if (!first) LECTERN_TRY(mm(m, input(lerps[3]), T, b.v1, hv));
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
         return lora_inner(LoraInner::tanh, hw, std::size_t(T) * b.w1.rows, m.stream());
     }));
@@ -130,11 +152,15 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
             return wkv7_prefill(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                                 m.stream(), ws.wkv_prep);
         }));
+    // The output product's input, rounded to its weights' dtype into xr (free since the
+    // receptance product), or float32 in place.
+    const DType normed_dtype = matmul_input_dtype(b.output, T);
+    void* normed = normed_dtype == DType::f32 ? static_cast<void*>(ws.y) : ws.xr;
     LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
         return group_norm_bonus_gate(T, H, N, ws.y, b.lnx_w, b.lnx_b, kGroupNormEps, ws.r, ws.k,
-                                     ws.v, b.r_k, ws.g, ws.y, m.stream());
+                                     ws.v, b.r_k, ws.g, normed, normed_dtype, m.stream());
     }));
-    LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
+    LECTERN_TRY(mm(m, MatmulInput{normed, normed_dtype}, T, b.output, ws.out));
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
                          [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
 

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -218,6 +219,7 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t piece_c = align_up(S * C * sizeof(float));
     const std::size_t lora = align_up(S * ranks * sizeof(float));
     const std::size_t ffn = align_up(S * std::size_t(c.ffn_dim) * sizeof(float));
+    const std::size_t ffn_rounded = align_up(S * std::size_t(c.ffn_dim) * sizeof(std::uint16_t));
     const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
     const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
     const std::size_t shares = align_up(S * std::size_t(per_row) * sizeof(float));
@@ -226,7 +228,7 @@ Result<void> CudaModel::allocate_workspace() {
         c.head_size == 64 ? align_up(wkv7_chunked_scratch_floats(int(S), c.n_head) * sizeof(float))
                           : 0;
     const std::size_t total =
-        n_rows_c * piece_c + lora + ffn + logits + selected + shares + wkv_prep;
+        n_rows_c * piece_c + lora + ffn + ffn_rounded + logits + selected + shares + wkv_prep;
     auto buffer = DeviceBuffer::allocate(total);
     if (!buffer)
         return with_context("allocating " + memory_size(total) + " of GPU scratch", buffer.error());
@@ -241,6 +243,8 @@ Result<void> CudaModel::allocate_workspace() {
     at += lora;
     m_ws.ffn_hidden = reinterpret_cast<float*>(base + at);
     at += ffn;
+    m_ws.ffn_rounded = base + at;
+    at += ffn_rounded;
     m_ws.logits = reinterpret_cast<float*>(base + at);
     at += logits;
     m_ws.selected = reinterpret_cast<int*>(base + at);
@@ -250,9 +254,10 @@ Result<void> CudaModel::allocate_workspace() {
     m_ws.wkv_prep = wkv_prep > 0 ? reinterpret_cast<float*>(base + at) : nullptr;
     m_ws.selected_per_row = per_row;
     m_ws.rows = int(S);
-    // GEMM inputs are rounded to 16 bits in the matmul scratch: its largest use is the FFN's
-    // second product ([S][F]); reserving now keeps allocations out of the calls.
-    return m_matmul.reserve(S * std::size_t(std::max(c.ffn_dim, c.n_embd)));
+    // GEMM inputs not written pre-rounded by their producer are rounded to 16 bits in the matmul
+    // scratch: [S][C] or a LoRA's [S][rank] (the FFN's [S][F] one comes rounded, in ffn_rounded);
+    // reserving now keeps allocations out of the calls.
+    return m_matmul.reserve(S * std::max(C, ranks));
 }
 
 SparseAttentionScratch CudaModel::attention_scratch(std::size_t bytes) {

@@ -58,6 +58,7 @@ struct DeviceWorkspace {
           *kx = nullptr, *v_first = nullptr;
     float* lora_hidden = nullptr;  // [rows][Dw + Da + Dg + Dv]
     float* ffn_hidden = nullptr;   // [rows][F]
+    void* ffn_rounded = nullptr;   // [rows][F] 16-bit: the value product's input, relu²
     float* logits = nullptr;       // [rows][V]
     int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices
     int selected_per_row = 0;      // capacity of `selected` per row (H * 15)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "lectern/dtype.h"
 
 // Fails the test with the error message unless the Result holds a value.
 #define LECTERN_VERIFY_OK(expr)                                                                \
@@ -73,6 +74,37 @@ inline std::string read_guarded(const GuardedArray& a, std::vector<float>& host)
     return {};
 }
 #endif
+
+// Rounded outputs (the ops that write a product's input in the weights' 16-bit dtype): element
+// i of a 16-bit array held in the bytes of `v`, and the bits `x` rounds to in `dtype` (nearest
+// even, the engine's own conversion). An f32 "rounding" is the float's bits.
+inline std::uint32_t stored_bits(const std::vector<float>& v, std::size_t i, lectern::DType dtype)
+{
+    if (dtype == lectern::DType::f32) {
+        std::uint32_t b = 0;
+        std::memcpy(&b, &v[i], 4);
+        return b;
+    }
+    std::uint16_t h = 0;
+    std::memcpy(&h, reinterpret_cast<const unsigned char*>(v.data()) + 2 * i, 2);
+    return h;
+}
+inline std::uint32_t rounded_bits(float x, lectern::DType dtype)
+{
+    switch (dtype) {
+    case lectern::DType::bf16: return lectern::f32_to_bf16(x);
+    case lectern::DType::f16: return lectern::f32_to_f16(x);
+    case lectern::DType::f32: break;
+    }
+    std::uint32_t b = 0;
+    std::memcpy(&b, &x, 4);
+    return b;
+}
+// Floats of an n-element array of `dtype` (the rest of a float array of n is left as it was).
+inline std::size_t floats_written(std::size_t n, lectern::DType dtype)
+{
+    return dtype == lectern::DType::f32 ? n : (2 * n + 3) / 4;
+}
 
 }  // namespace gpu_test
 

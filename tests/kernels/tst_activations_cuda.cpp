@@ -3,10 +3,13 @@
 // Tolerance: ReLU² exact (one comparison and one product, rounded alike; NaN → 0, ±inf kept as
 // the CPU does). tanh and σ: |Δ| <= 1e-6 + 1e-5·|cpu|: CUDA's tanhf and expf are within 2 ulp
 // and glibc's within 1, so results differ by a few ulp (~3e-7 relative, values in (-1, 1)).
-// "none" must leave the array bit-identical.
+// "none" must leave the array bit-identical. relu_square_to (into another array, float32 or
+// rounded to a 16-bit dtype for a product's input): exactly the CPU's ReLU² rounded to nearest
+// even, nothing written past its bytes, the input untouched.
 #include <QTest>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -24,6 +27,8 @@ private Q_SLOTS:
     void initTestCase();
     void matchesCpu_data();
     void matchesCpu();
+    void reluSquareTo_data();
+    void reluSquareTo();
 };
 
 namespace {
@@ -111,6 +116,55 @@ void TestActivationsCuda::matchesCpu()
                                  .arg(double(got[i]), 0, 'g', 9)
                                  .arg(double(want[i]), 0, 'g', 9)));
     }
+#endif
+}
+
+void TestActivationsCuda::reluSquareTo_data()
+{
+    QTest::addColumn<int>("dtype_index");
+    QTest::addColumn<int>("n");
+    const lectern::DType dtypes[] = {lectern::DType::f32, lectern::DType::bf16,
+                                     lectern::DType::f16};
+    for (const lectern::DType d : dtypes)
+        for (int n : {1, 7, 40960, 2400001})
+            QTest::addRow("%s n=%d", lectern::dtype_name(d).data(), n) << int(d) << n;
+}
+
+void TestActivationsCuda::reluSquareTo()
+{
+#ifdef LECTERN_HAVE_CUDA
+    QFETCH(int, dtype_index);
+    QFETCH(int, n);
+    const auto dtype = lectern::DType(dtype_index);
+    const std::uint32_t seed = gpu_test::fresh_seed();
+    // Up to 20²: beyond f16's rounding steps; NaN and infinities where there is room.
+    auto x = gpu_test::uniform(std::size_t(n), -20.0f, 20.0f, seed);
+    if (n > 8) {
+        x[1] = std::numeric_limits<float>::quiet_NaN();
+        x[2] = std::numeric_limits<float>::infinity();
+        x[3] = -std::numeric_limits<float>::infinity();
+        x[4] = 300.0f;  // 90000: past f16's largest finite value, rounds to inf
+    }
+    auto want = x;
+    lectern::relu_square(want.data(), std::size_t(n));
+    const std::vector<float> garbage = gpu_test::uniform(std::size_t(n), -9.0f, 9.0f, seed + 1);
+    LECTERN_GUARDED(d_x, x);
+    LECTERN_GUARDED(d_out, garbage);
+    LECTERN_VERIFY_OK(
+        lectern::cuda::relu_square_to(d_x.data(), std::size_t(n), dtype, d_out.data()));
+    std::vector<float> got, back;
+    LECTERN_READ_GUARDED(d_out, got);
+    for (std::size_t i = 0; i < std::size_t(n); ++i)
+        if (gpu_test::stored_bits(got, i, dtype) != gpu_test::rounded_bits(want[i], dtype))
+            QFAIL(qPrintable(QStringLiteral("element %1 (input %2): 0x%3, want 0x%4")
+                                 .arg(i)
+                                 .arg(double(x[i]), 0, 'g', 9)
+                                 .arg(gpu_test::stored_bits(got, i, dtype), 0, 16)
+                                 .arg(gpu_test::rounded_bits(want[i], dtype), 0, 16)));
+    for (std::size_t j = gpu_test::floats_written(std::size_t(n), dtype); j < std::size_t(n); ++j)
+        QCOMPARE(got[j], garbage[j]);
+    LECTERN_READ_GUARDED(d_x, back);
+    QCOMPARE(std::memcmp(back.data(), x.data(), x.size() * sizeof(float)), 0);
 #endif
 }
 

@@ -5,7 +5,9 @@
 // double from the same float values (only the summation order differs), then apply the same float
 // formula with the same roundings (the kernel avoids FMA contraction); a statistic that rounds to
 // a neighbouring float moves a result by about one ulp of the intermediate terms (magnitude <= ~4,
-// one ulp <= 5e-7), below the absolute bound even where gn + bonus·v cancels.
+// one ulp <= 5e-7), below the absolute bound even where gn + bonus·v cancels. An out in a 16-bit
+// dtype (a product's input) must be exactly the float32 out rounded to nearest even, write nothing
+// past its bytes, and may not overlap o (refused).
 #include <QTest>
 
 #include <vector>
@@ -23,6 +25,8 @@ private Q_SLOTS:
     void initTestCase();
     void matchesCpu_data();
     void matchesCpu();
+    void roundedOut_data();
+    void roundedOut();
 };
 
 namespace {
@@ -101,6 +105,63 @@ void TestGroupNormCuda::matchesCpu()
         LECTERN_READ_GUARDED(d_o, back);
         QVERIFY(back == o);
     }
+#endif
+}
+
+void TestGroupNormCuda::roundedOut_data()
+{
+    QTest::addColumn<int>("dtype_index");
+    QTest::addColumn<int>("T");
+    QTest::addColumn<int>("H");
+    for (const lectern::DType d : {lectern::DType::bf16, lectern::DType::f16})
+        for (int T : {1, 5, 129})
+            for (int H : {2, 40})
+                QTest::addRow("%s T=%d H=%d", lectern::dtype_name(d).data(), T, H)
+                    << int(d) << T << H;
+}
+
+void TestGroupNormCuda::roundedOut()
+{
+#ifdef LECTERN_HAVE_CUDA
+    QFETCH(int, dtype_index);
+    QFETCH(int, T);
+    QFETCH(int, H);
+    const auto dtype = lectern::DType(dtype_index);
+    constexpr int N = 64;
+    const std::uint32_t seed = gpu_test::fresh_seed();
+    const std::size_t C = std::size_t(H) * N;
+    const std::size_t n = std::size_t(T) * C;
+    LECTERN_GUARDED(d_o, gpu_test::uniform(n, -1.0f, 2.0f, seed));
+    LECTERN_GUARDED(d_r, gpu_test::uniform(n, -1.0f, 1.0f, seed + 1));
+    LECTERN_GUARDED(d_k, gpu_test::uniform(n, -1.0f, 1.0f, seed + 2));
+    LECTERN_GUARDED(d_v, gpu_test::uniform(n, -1.0f, 1.0f, seed + 3));
+    LECTERN_GUARDED(d_g, gpu_test::uniform(n, -1.0f, 1.0f, seed + 4));
+    LECTERN_GUARDED(d_w, gpu_test::uniform(C, 0.5f, 1.5f, seed + 5));
+    LECTERN_GUARDED(d_b, gpu_test::uniform(C, -0.3f, 0.3f, seed + 6));
+    LECTERN_GUARDED(d_rk, gpu_test::uniform(C, -0.3f, 0.3f, seed + 7));
+    const auto garbage = gpu_test::uniform(n, -9.0f, 9.0f, seed + 8);
+    LECTERN_GUARDED(d_plain, garbage);
+    LECTERN_GUARDED(d_rounded, garbage);
+    const auto run = [&](void* out, lectern::DType out_dtype) {
+        return lectern::cuda::group_norm_bonus_gate(T, H, N, d_o.data(), d_w.data(), d_b.data(),
+                                                    kEps, d_r.data(), d_k.data(), d_v.data(),
+                                                    d_rk.data(), d_g.data(), out, out_dtype,
+                                                    nullptr);
+    };
+    LECTERN_VERIFY_OK(run(d_plain.data(), lectern::DType::f32));
+    LECTERN_VERIFY_OK(run(d_rounded.data(), dtype));
+    std::vector<float> want, got;
+    LECTERN_READ_GUARDED(d_plain, want);
+    LECTERN_READ_GUARDED(d_rounded, got);
+    for (std::size_t i = 0; i < n; ++i)
+        if (gpu_test::stored_bits(got, i, dtype) != gpu_test::rounded_bits(want[i], dtype))
+            QFAIL(qPrintable(QStringLiteral("element %1: 0x%2, want 0x%3")
+                                 .arg(i)
+                                 .arg(gpu_test::stored_bits(got, i, dtype), 0, 16)
+                                 .arg(gpu_test::rounded_bits(want[i], dtype), 0, 16)));
+    for (std::size_t j = gpu_test::floats_written(n, dtype); j < n; ++j)
+        QCOMPARE(got[j], garbage[j]);
+    QVERIFY(!run(d_o.data(), dtype));  // in place would race: refused
 #endif
 }
 

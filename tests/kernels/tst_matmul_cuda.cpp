@@ -9,7 +9,8 @@
 //   matmul of the same rounded x: 2e-4 * scale (fp32 accumulation only; tensor cores may truncate
 //   partial sums). Loose check against the unrounded CPU result: (u + 2e-4) * scale with
 //   u = 2^-8 (bf16) or 2^-11 (f16), the worst case of round-to-nearest on x (the typical error is
-//   ~ sqrt(K) smaller).
+//   ~ sqrt(K) smaller). The same product of an input already rounded by its producer
+//   (MatmulInput) must give the same bits.
 #include <QTest>
 
 #include <cmath>
@@ -170,6 +171,25 @@ void TestMatmulCuda::matchesCpu() {
         const double u = type == DType::bf16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
         const auto want_n = normalised(want, scale);
         LECTERN_COMPARE_CLOSE(got_n.data(), want_n.data(), n_out, u + 2e-4, 0.0);
+
+        // x already rounded by the op that wrote it (MatmulInput): the same bits as rounding here.
+        const auto x16 = store(x, type, false);
+        auto dx16 = lectern::cuda::DeviceBuffer::allocate(x16.size());
+        auto dy16 = lectern::cuda::DeviceBuffer::allocate(n_out * sizeof(float));
+        QVERIFY(dx16 && dy16);
+        QVERIFY(dx16->upload(x16.data(), x16.size()));
+        done = lectern::cuda::matmul(*m_context, lectern::cuda::MatmulInput{dx16->data(), type},
+                                     tokens, dm, static_cast<float*>(dy16->data()), nullptr);
+        QVERIFY2(done, done ? "" : done.error().message.c_str());
+        std::vector<float> got16(n_out);
+        QVERIFY(dy16->download(got16.data(), n_out * sizeof(float)));
+        QCOMPARE(std::memcmp(got16.data(), got.data(), n_out * sizeof(float)), 0);
+        // An input in the other 16-bit dtype, or a 16-bit one for the GEMV, is refused.
+        const DType other = type == DType::bf16 ? DType::f16 : DType::bf16;
+        QVERIFY(!lectern::cuda::matmul(*m_context, lectern::cuda::MatmulInput{dx16->data(), other},
+                                       tokens, dm, static_cast<float*>(dy16->data()), nullptr));
+        QVERIFY(!lectern::cuda::matmul(*m_context, lectern::cuda::MatmulInput{dx16->data(), type},
+                                       1, dm, static_cast<float*>(dy16->data()), nullptr));
     }
 #endif
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "lectern/cuda/cuda_stream.h"
+#include "lectern/dtype.h"
 #include "lectern/result.h"
 
 namespace lectern::cuda {
@@ -23,5 +24,11 @@ Result<void> lora_inner(LoraInner inner, float* hidden, std::size_t n,
 
 // x[i] = max(x[i], 0)², n elements, in place (NaN becomes 0, as on the CPU).
 Result<void> relu_square(float* x, std::size_t n, cuda_stream stream = nullptr);
+
+// out[i] = max(x[i], 0)² in `dtype`: float32, or rounded to nearest even to the 16-bit dtype of
+// the weights of the product that reads it (cuda::MatmulInput), which then skips its own rounding
+// pass. out must not overlap x.
+Result<void> relu_square_to(const float* x, std::size_t n, DType dtype, void* out,
+                            cuda_stream stream = nullptr);
 
 }  // namespace lectern::cuda

@@ -23,8 +23,9 @@ namespace lectern::cuda {
 
 // One token: u = LayerNorm(x) (weight, bias, eps), then for each lerp l
 //   lerps[l].out[c] = u[c] + (shift[c] - u[c]) * lerps[l].mix[c],
-// then shift := u, and u_out := u when u_out is not null. x, shift, the outputs [C]; lerps a host
-// array of 1 <= count <= kMaxTokenShiftLerps entries. u_out may equal x; nothing else may alias.
+// then shift := u, and u_out := u when u_out is not null. x, shift, the outputs [C] (float32: a
+// lerp with another out_dtype is an error); lerps a host array of 1 <= count <=
+// kMaxTokenShiftLerps entries. u_out may equal x; nothing else may alias.
 // Launch: one 256-thread block per 256 elements (one block when u_out overlaps x).
 Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, const float* bias,
                                   float eps, float* shift, const TokenShiftLerp* lerps, int count,

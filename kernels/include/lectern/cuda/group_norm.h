@@ -8,6 +8,7 @@
 #pragma once
 
 #include "lectern/cuda/cuda_stream.h"
+#include "lectern/dtype.h"
 #include "lectern/result.h"
 
 namespace lectern::cuda {
@@ -18,5 +19,13 @@ Result<void> group_norm_bonus_gate(int T, int H, int N, const float* o, const fl
                                    const float* bias, float eps, const float* r, const float* k,
                                    const float* v, const float* r_k, const float* g, float* out,
                                    cuda_stream stream = nullptr);
+
+// The same with out [T][C] in `out_dtype`: float32 (as above), or rounded to nearest even to the
+// 16-bit dtype of the weights of the product that reads it (cuda::MatmulInput), which then skips
+// its own rounding pass. A 16-bit out must not overlap o (an error).
+Result<void> group_norm_bonus_gate(int T, int H, int N, const float* o, const float* weight,
+                                   const float* bias, float eps, const float* r, const float* k,
+                                   const float* v, const float* r_k, const float* g, void* out,
+                                   DType out_dtype, cuda_stream stream);
 
 }  // namespace lectern::cuda

@@ -59,6 +59,26 @@ class MatmulContext {
 Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceMatrix& w, float* y,
                     cuda_stream stream);
 
+// A product's input [T][cols] in device memory: float32, or already rounded (to nearest even) to
+// the weights' 16-bit dtype by the op that wrote it, which saves the product its rounding pass (a
+// read and a write of the whole input, and a launch). Same bits as matmul of the float32 values.
+struct MatmulInput {
+    const void* data = nullptr;
+    DType dtype = DType::f32;
+};
+
+// What the op writing x for a product of w over T rows should write: w's dtype where the product
+// rounds its input (16-bit weights, T > 1: cuBLAS), float32 otherwise (the GEMV of T == 1 reads
+// float32; f32 weights are not rounded).
+inline DType matmul_input_dtype(const DeviceMatrix& w, int T) {
+    return T > 1 && w.dtype != DType::f32 ? w.dtype : DType::f32;
+}
+
+// matmul of an input that may be pre-rounded: x.dtype must be float32 or
+// matmul_input_dtype(w, T).
+Result<void> matmul(MatmulContext& context, MatmulInput x, int T, const DeviceMatrix& w, float* y,
+                    cuda_stream stream);
+
 // ---- Decode GEMV with epilogues, single and batched (kernels/gemv.cu) ----
 // The same product as matmul at T == 1, by a kernel built for bandwidth: each lane keeps several
 // independent 16-byte weight loads in flight, x is staged in shared memory when it fits, and an

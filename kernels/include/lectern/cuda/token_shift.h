@@ -6,6 +6,7 @@
 #pragma once
 
 #include "lectern/cuda/cuda_stream.h"
+#include "lectern/dtype.h"
 #include "lectern/result.h"
 
 namespace lectern::cuda {
@@ -15,10 +16,13 @@ namespace lectern::cuda {
 Result<void> token_shift_mix(const float* u, const float* prev, int T, int C, const float* mix,
                              float* out, cuda_stream stream = nullptr);
 
-// One lerp of token_shift_mix_n: its coefficients [C] and its output [T][C].
+// One lerp of token_shift_mix_n: its coefficients [C] and its output [T][C], float32 or already
+// rounded (to nearest even) to the 16-bit dtype of the weights of the product that reads it
+// (cuda::MatmulInput), which then skips its own rounding pass.
 struct TokenShiftLerp {
     const float* mix = nullptr;
-    float* out = nullptr;
+    void* out = nullptr;
+    DType out_dtype = DType::f32;
 };
 
 // The time mix's six lerps (x_r, x_w, x_k, x_v, x_a, x_g) in one pass over u: the same as calling
