@@ -1,7 +1,8 @@
 // A GPU failing in the middle of a forward call, on the emulated backend (faults injected with
 // emu::arm_fault, cuda_emu_runtime.h): a refused kernel launch, and a kernel that faults when it
 // runs (sticky, as a GPU's lost context), aimed at launches spread over a prefill of several
-// segments, over the paged KV cache's prefill, and over a decode token's first graph capture.
+// segments, over the paged KV cache's prefill, over a decode token's first graph capture, and over
+// the question of a fork that borrows its document's KV rows on the device (KvLoan).
 // Checked for every fault:
 // - the call fails with an error that names CUDA (a capture that fails instead falls back to plain
 //   launches, and the token then comes out right);
@@ -10,9 +11,12 @@
 //   bit, and the tokens after it too) or, once rows reached the host KV caches, refuses every
 //   later call with an error that says it is unusable; a fault in the call's first segment must
 //   leave it usable;
-// - the model itself is unharmed: a fresh state from the same bytes gives the reference again.
+// - the model itself is unharmed: a fresh state from the same bytes gives the reference again;
+// - a document whose rows a failed fork borrowed continues bit for bit as after a good question
+//   (the fork's sealing rounds the lender's open chunk in place; it must be restored).
 // The reference is the same call without a fault, on the same emulated backend (so bit for bit).
 // Emulator only: a real GPU cannot be made to fail on cue.
+#include <QRegularExpression>
 #include <QTest>
 
 #include <cstdint>
@@ -25,6 +29,8 @@
 #include "lectern/inference.h"
 
 namespace {
+
+constexpr int kSpare = 160;  // rows a warmed document keeps room for: a question's
 
 using lectern::token_id;
 using namespace cuda_forward_test;
@@ -53,6 +59,14 @@ std::optional<std::vector<float>> call(lectern::State& s, const std::vector<toke
     return logits;
 }
 
+QString note(const lectern::State& s) {
+    return QString::fromStdString(lectern::device_memory_note(s));
+}
+// A fork using its original's KV rows in place (KvLoan).
+bool borrowed(const lectern::State& s) {
+    return note(s).contains(QLatin1String("in place"));
+}
+
 // What a run of the call and the tokens after it gives, from a state in `bytes`.
 struct Run {
     std::vector<float> call;
@@ -67,8 +81,9 @@ Q_DECLARE_METATYPE(emu::Fault)
 class TestCudaFaultsEmu : public QObject {
     Q_OBJECT
 
-    // dense: a large budget (dense KV mirrors); paged: the paged cache with a small pool.
-    std::shared_ptr<const lectern::Model> m_cpu, m_dense, m_paged;
+    // dense: a large budget (dense KV mirrors); paged: the paged cache with a small pool; loan:
+    // room for a document's mirrors once and a half, so that its forks borrow them.
+    std::shared_ptr<const lectern::Model> m_cpu, m_dense, m_paged, m_loan;
     std::vector<token_id> m_prefix, m_call, m_next;
 
     const std::shared_ptr<const lectern::Model>& model(const QString& name) {
@@ -136,6 +151,19 @@ class TestCudaFaultsEmu : public QObject {
         m_prefix.assign(ids.begin(), ids.begin() + 40);
         m_call.assign(ids.begin() + 40, ids.begin() + 170);
         m_next.assign(ids.begin() + 170, ids.end());
+        {
+            // The mirrors' size: a document warmed on the large budget says it in its note.
+            auto doc = lectern::State::deserialize(m_dense, stored(lectern::KvDType::f16));
+            QVERIFY(doc && lectern::warm_up(*doc, kSpare));
+            const auto mib =
+                QRegularExpression(QStringLiteral("^KV rows on the GPU: ([0-9.]+) MiB"))
+                    .match(QString::fromStdString(lectern::device_memory_note(*doc)));
+            QVERIFY(mib.hasMatch());
+            m_loan = load_with_budget(
+                model_path(), weights_and_scratch(model_path()) +
+                                  std::size_t(mib.captured(1).toDouble() * 1.5 * (1 << 20)));
+            QVERIFY(m_loan);
+        }
     }
 
     // A fault at launches spread over a prefill call.
@@ -271,6 +299,66 @@ class TestCudaFaultsEmu : public QObject {
         }
         qInfo("%d faults fell back to plain launches, %d failed the call", fell_back, failed_calls);
         QVERIFY(fell_back > 0);  // the first launch of the token is in a capture
+    }
+
+    // A fault in the question of a fork that borrows its document's rows.
+    void fork_loan_fault_data() {
+        QTest::addColumn<emu::Fault>("fault");
+        QTest::addColumn<double>("at");
+        for (const emu::Fault fault : {emu::Fault::refused_launch, emu::Fault::kernel_fault})
+            for (const double at : {0.0, 0.1, 0.3, 0.6, 0.99})
+                QTest::addRow("%s at %.2f",
+                              fault == emu::Fault::refused_launch ? "refused" : "fault", at)
+                    << fault << at;
+    }
+    void fork_loan_fault() {
+        QFETCH(emu::Fault, fault);
+        QFETCH(double, at);
+        const std::vector<std::byte> bytes = stored(lectern::KvDType::f16);
+        QVERIFY(!bytes.empty());
+        QString error;
+        // Reference: the question on a borrowing fork, then the document continuing.
+        auto doc = lectern::State::deserialize(m_loan, bytes);
+        QVERIFY(doc && lectern::warm_up(*doc, kSpare));
+        std::uint64_t launches = 0;
+        std::vector<float> answer;
+        {
+            lectern::State fork = doc->fork();
+            QVERIFY2(borrowed(fork), qPrintable(note(fork)));
+            const std::uint64_t before = emu::launches_issued();
+            auto got = call(fork, m_call, &error);
+            launches = emu::launches_issued() - before;
+            QVERIFY2(got, qPrintable(error));
+            answer = *got;
+        }
+        auto doc_next = call(*doc, m_next, &error);
+        QVERIFY2(doc_next, qPrintable(error));
+
+        // The same with a fault in the question.
+        auto doc2 = lectern::State::deserialize(m_loan, bytes);
+        QVERIFY(doc2 && lectern::warm_up(*doc2, kSpare));
+        {
+            lectern::State fork = doc2->fork();
+            QVERIFY2(borrowed(fork), qPrintable(note(fork)));
+            const auto k = std::uint64_t(at * double(launches - 1));
+            emu::arm_fault(fault, k);
+            const auto failed = call(fork, m_call, &error);
+            emu::clear_faults();
+            QVERIFY2(!failed, "the question succeeded despite the fault");
+            QVERIFY2(error.contains(QLatin1String("CUDA")), qPrintable(error));
+            qInfo("launch %llu of %llu: %s", (unsigned long long)k, (unsigned long long)launches,
+                  qPrintable(error.left(160)));
+        }
+        auto next = call(*doc2, m_next, &error);
+        QVERIFY2(next, qPrintable(error));
+        QVERIFY2(*next == *doc_next, "the document continues otherwise after a failed fork");
+        // A question after the failed one is the reference's (a fresh document, same bytes).
+        auto doc3 = lectern::State::deserialize(m_loan, bytes);
+        QVERIFY(doc3 && lectern::warm_up(*doc3, kSpare));
+        lectern::State fork3 = doc3->fork();
+        auto answer3 = call(fork3, m_call, &error);
+        QVERIFY2(answer3, qPrintable(error));
+        QVERIFY(*answer3 == answer);
     }
 
   private:
