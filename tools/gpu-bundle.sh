@@ -4,11 +4,12 @@
 # archives, each holding its binaries and every shared library they need that such a machine may
 # lack (not glibc, libstdc++, the CUDA driver or cuBLAS, which it has):
 #   DIR/gpu-tests.tar.xz   the `gpu`-labelled test binaries (Qt Core and ICU besides), ~14 MB
-#   DIR/gpu-bench.tar.xz   lectern-cli for `bench --shape` (with ingestion's libraries), ~30 MB
+#   DIR/gpu-bench.tar.xz   lectern-gpu-bench (`lectern-cli bench --shape` alone, with Qt Core and
+#                          ICU: ~13 MB; lectern-cli with ingestion's, the GUI's and OCR's
+#                          libraries took ~30 MB)
 # Run either there with `tools/gpu-check.sh --bundle FILE`: it runs the tests it finds, then the
-# benchmarks if lectern-cli is there. Two archives because the device tool carries at most 64 MiB
-# with the working tree (36 MB), and one archive of both reached 30.6 MB; each goes with its own
-# call (docs/gpu-checks.md).
+# benchmarks if lectern-gpu-bench is there. Two archives because the device tool carries at most
+# 64 MiB with the working tree (~37 MB); each goes with its own call (docs/gpu-checks.md).
 # Usage: [GPU_BUNDLE_ARCHS="80;90"] tools/gpu-bundle.sh [DIR] (default .gpucarry)
 # Device code for sm_90 only by default (the lent machines are H100/H200); gpu-check.sh without
 # --bundle still builds for sm_80 and sm_90.
@@ -20,7 +21,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLECTERN_CUDA=ON -DL
       -DCMAKE_CUDA_ARCHITECTURES="${GPU_BUNDLE_ARCHS:-90}" >/dev/null
 targets=$(for f in tests/kernels/tst_*.cpp; do basename "$f" .cpp; done)
 # shellcheck disable=SC2086
-cmake --build "$build" --target $targets lectern-cli
+cmake --build "$build" --target $targets lectern-gpu-bench
 mkdir -p "$dir"
 
 # pack OUT BINARY...: the binaries, stripped, and the libraries they load, into OUT.
@@ -48,4 +49,4 @@ pack() {
 tests=()
 for t in $targets; do tests+=("$build/tests/$t"); done
 pack "$dir/gpu-tests.tar.xz" "${tests[@]}"
-pack "$dir/gpu-bench.tar.xz" "$build/bin/lectern-cli"
+pack "$dir/gpu-bench.tar.xz" "$build/bin/lectern-gpu-bench"

@@ -4,7 +4,7 @@
 #   tools/gpu-check.sh                 build build-gpu (sm_90 + sm_80) here and run; for a
 #                                      workstation with the build dependencies and a GPU
 #   tools/gpu-check.sh --bundle FILE   run what tools/gpu-bundle.sh packed (gpu-tests.tar.xz: the
-#                                      tests; gpu-bench.tar.xz: the benchmarks) on a bare GPU
+#                                      tests; gpu-bench.tar.xz: lectern-gpu-bench) on a bare GPU
 #                                      machine (no Qt or other build dependencies there)
 # Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only; GPU_TESTS=0 (with
 # --bundle): benchmarks only, so the two halves can be separate calls of a device tool that caps
@@ -121,13 +121,21 @@ if [ -n "$bundle" ]; then
   # decode/prefill against the rooflines measured in the same process. Each run is capped so the
   # script stays inside its 8 minutes; a capped run still prints the rows it finished. RWKV-X
   # with an f16 KV cache (GPU_BENCH_KV), a document store's: the prefill seals completed chunks.
-  if [ "${GPU_BENCH:-1}" != 0 ] && [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--shape"; then
+  # The bench binary: lectern-gpu-bench (what gpu-bundle.sh packs: `lectern-cli bench --shape`
+  # with fewer libraries), or an older bundle's lectern-cli bench.
+  bench=()
+  if [ -x "$dir/bin/lectern-gpu-bench" ]; then
+    bench=("$dir/bin/lectern-gpu-bench")
+  elif [ -x "$dir/bin/lectern-cli" ] && "$dir/bin/lectern-cli" bench --help 2>/dev/null | grep -q -- "--shape"; then
+    bench=("$dir/bin/lectern-cli" bench)
+  fi
+  if [ "${GPU_BENCH:-1}" != 0 ] && [ "${#bench[@]}" -gt 0 ]; then
     for shape in ${GPU_BENCH_SHAPES:-rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b}; do
       cap=${GPU_BENCH_CAP:-45}; extra=""
       [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072} --synthetic-contexts ${GPU_BENCH_SYNTHETIC:-131072,1048576} --kv-dtype ${GPU_BENCH_KV:-f16}"; }
       echo >>"$results"
       # shellcheck disable=SC2086
-      timeout "$cap" "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill 4096 \
+      timeout "$cap" "${bench[@]}" --backend cuda --shape "$shape" --prefill 4096 \
         --decode 64 --profile $extra >"$dir/bench-$shape.txt" 2>&1 || echo "  ($shape: exit $?, 124 = capped at ${cap}s)" >>"$dir/bench-$shape.txt"
       cat "$dir/bench-$shape.txt" >>"$results"
     done
@@ -137,7 +145,7 @@ if [ -n "$bundle" ]; then
       for setting in "" ${GPU_BENCH_AB}; do
         printf '\n%s\n' "A/B ${setting:-(default)}:" >>"$results"
         # shellcheck disable=SC2086
-        env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP:-45}" "$dir/bin/lectern-cli" bench --backend cuda \
+        env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP:-45}" "${bench[@]}" --backend cuda \
           --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" --prefill "${GPU_AB_PREFILL:-4096}" --decode 64 2>&1 |
           grep -E "^decode|^prefill" >>"$results"
       done
@@ -148,7 +156,7 @@ if [ -n "$bundle" ]; then
       timeout "${GPU_NCU_CAP:-90}" ncu --clock-control none --csv \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size \
         -k "regex:gemv|layer_norm|time_mix|attend|select|means" -c "${GPU_NCU_LAUNCHES:-900}" \
-        "$dir/bin/lectern-cli" bench --backend cuda --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" \
+        "${bench[@]}" --backend cuda --shape "${GPU_AB_SHAPE:-rwkv7-2.9b}" \
         --prefill 16 --decode 8 >"$OUT/ncu-decode.csv" 2>&1
       echo "ncu: exit $?, $(grep -c gpu__time_duration "$OUT/ncu-decode.csv") rows in ncu-decode.csv" >>"$results"
       python3 tools/ncu_summary.py "$OUT/ncu-decode.csv" >>"$results" 2>&1
@@ -163,7 +171,7 @@ if [ -n "$bundle" ]; then
         timeout "${GPU_NCU_CAP:-90}" ncu --clock-control none --section SpeedOfLight \
           --section Occupancy --section WarpStateStats --section SchedulerStats \
           -k "regex:$kernels" -c "${GPU_NCU_PREFILL_LAUNCHES:-2}" \
-          "$dir/bin/lectern-cli" bench --backend cuda --shape "$shape" --prefill "$tokens" \
+          "${bench[@]}" --backend cuda --shape "$shape" --prefill "$tokens" \
           --decode 1 >>"$OUT/ncu-prefill.txt" 2>&1
         echo "ncu prefill ($kernels): exit $?" >>"$results"
       done

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #endif
 
+#include "benchgpu.h"
 #include "clicommon.h"
 #include "commands.h"
 #include "extractoptions.h"
@@ -28,9 +29,6 @@ namespace Cli {
 
 // extractcommand.cpp: extraction pages/s against pdftotext on the same file, as key: value lines.
 int runExtractBench(const QString& path, const Ingest::ExtractOptions& options, int repeat);
-// benchgpu.cpp: --shape, random-weight models of the released shapes against rooflines.
-void addGpuBenchOptions(QCommandLineParser& parser);
-int runShapeBench(const QCommandLineParser& parser);
 
 namespace {
 
@@ -283,10 +281,6 @@ int runBench(const QStringList& args)
     const QCommandLineOption dtype(QStringLiteral("dtype"),
                                    QStringLiteral("matmul: weight type f32|f16|bf16 (f16)."),
                                    QStringLiteral("TYPE"), QStringLiteral("f16"));
-    const QCommandLineOption threads(QStringLiteral("threads"),
-                                     QStringLiteral("matmul, model: threads (1); extract: page "
-                                                    "threads (default: all cores)."),
-                                     QStringLiteral("N"), QStringLiteral("1"));
     const QCommandLineOption seconds(QStringLiteral("seconds"),
                                      QStringLiteral("matmul: measuring time per loop (1)."),
                                      QStringLiteral("S"), QStringLiteral("1"));
@@ -299,21 +293,13 @@ int runBench(const QStringList& args)
                                                   "--kv-dtype alone: the bundled demo model; a "
                                                   "model card sets chunk size and top-k)."),
                                    QStringLiteral("M"));
-    const QCommandLineOption prefill(QStringLiteral("prefill"),
-                                     QStringLiteral("model: prompt tokens to prefill (2048)."),
-                                     QStringLiteral("N"), QStringLiteral("2048"));
-    const QCommandLineOption decode(QStringLiteral("decode"),
-                                    QStringLiteral("model: tokens to decode one by one (128)."),
-                                    QStringLiteral("N"), QStringLiteral("128"));
     const QCommandLineOption context(QStringLiteral("context"),
                                      QStringLiteral("model: context before the second decode "
                                                     "measurement (4096)."),
                                      QStringLiteral("N"), QStringLiteral("4096"));
-    const QCommandLineOption kvDtype(QStringLiteral("kv-dtype"),
-                                     QStringLiteral("model, shape: KV-cache type of attention "
-                                                    "blocks f32|f16|int8 (f32; a document "
-                                                    "store's is f16)."),
-                                     QStringLiteral("TYPE"), QStringLiteral("f32"));
+    const ModelBenchOptions shared = modelBenchOptions();
+    const QCommandLineOption &threads = shared.threads, &prefill = shared.prefill,
+                             &decode = shared.decode, &kvDtype = shared.kvDtype;
     const QCommandLineOption extract(
         QStringLiteral("extract"),
         QStringLiteral("Document extraction speed: pages/s of FILE (PDF, EPUB, text) with the "

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "benchgpu.h"
 #include "clicommon.h"
 #include "lectern/inference.h"
 #include "lectern/synthetic_context.h"
@@ -97,6 +98,26 @@ lectern::Result<double> decodeSeconds(lectern::State& state, int n, int vocab)
 }
 
 }  // namespace
+
+ModelBenchOptions modelBenchOptions()
+{
+    return {
+        QCommandLineOption(QStringLiteral("threads"),
+                           QStringLiteral("matmul, model: threads (1); extract: page threads "
+                                          "(default: all cores)."),
+                           QStringLiteral("N"), QStringLiteral("1")),
+        QCommandLineOption(QStringLiteral("prefill"),
+                           QStringLiteral("model: prompt tokens to prefill (2048)."),
+                           QStringLiteral("N"), QStringLiteral("2048")),
+        QCommandLineOption(QStringLiteral("decode"),
+                           QStringLiteral("model: tokens to decode one by one (128)."),
+                           QStringLiteral("N"), QStringLiteral("128")),
+        QCommandLineOption(QStringLiteral("kv-dtype"),
+                           QStringLiteral("model, shape: KV-cache type of attention blocks "
+                                          "f32|f16|int8 (f32; a document store's is f16)."),
+                           QStringLiteral("TYPE"), QStringLiteral("f32")),
+    };
+}
 
 void addGpuBenchOptions(QCommandLineParser& parser)
 {
