@@ -39,13 +39,7 @@ QString model_path() {
     return data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth");
 }
 
-lectern::AttentionOptions options(lectern::KvDType dtype) {
-    lectern::AttentionOptions a;
-    a.chunk_size = 16;
-    a.top_k = 3;
-    a.kv_dtype = dtype;
-    return a;
-}
+lectern::AttentionOptions options(lectern::KvDType dtype) { return small_chunks(dtype); }
 
 // One call's logits (last row only), or nullopt with the error in *error.
 std::optional<std::vector<float>> call(lectern::State& s, const std::vector<token_id>& ids,

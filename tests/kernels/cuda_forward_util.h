@@ -99,6 +99,16 @@ inline std::size_t small_paged_budget(std::size_t weights, const lectern::ModelC
     return weights + means_room + std::size_t(min_slots + 3) * slot;
 }
 
+// Native attention with small chunks, as the tests on the 1-attention-block test model use them.
+inline lectern::AttentionOptions small_chunks(lectern::KvDType dtype, int chunk = 16,
+                                              int top_k = 3) {
+    lectern::AttentionOptions a;
+    a.chunk_size = chunk;
+    a.top_k = top_k;
+    a.kv_dtype = dtype;
+    return a;
+}
+
 inline std::vector<token_id> tokens(int n, int vocab, unsigned seed) {
     std::mt19937 rng(seed);
     std::vector<token_id> t(static_cast<std::size_t>(n));

@@ -33,13 +33,7 @@ using namespace cuda_forward_test;
 
 QString model_path() { return data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth"); }
 
-lectern::AttentionOptions options(lectern::KvDType dtype) {
-    lectern::AttentionOptions a;
-    a.chunk_size = 16;
-    a.top_k = 3;
-    a.kv_dtype = dtype;
-    return a;
-}
+lectern::AttentionOptions options(lectern::KvDType dtype) { return small_chunks(dtype); }
 
 }  // namespace
 
