@@ -3,6 +3,7 @@
 // so lectern-gpu-bench builds with it alone).
 #include "clicommon.h"
 
+#include <QCoreApplication>
 #include <QCryptographicHash>
 #include <QFile>
 #include <QFileInfo>
@@ -12,13 +13,24 @@
 #include <limits>
 
 namespace Cli {
+namespace {
+
+// The program's name in messages: lectern-cli, or lectern-gpu-bench (gpubenchmain.cpp).
+QString programName()
+{
+    const QString name = QCoreApplication::applicationName();
+    return name.isEmpty() ? QStringLiteral("lectern-cli") : name;
+}
+
+}  // namespace
 
 int fail(const QString& message, int code)
 {
     // One line, whatever the message contained.
     QString line = message;
     line.replace(QLatin1Char('\n'), QLatin1Char(' '));
-    std::fprintf(stderr, "lectern-cli: %s\n", line.toUtf8().constData());
+    std::fprintf(stderr, "%s: %s\n", programName().toUtf8().constData(),
+                 line.toUtf8().constData());
     return code;
 }
 
@@ -97,9 +109,11 @@ std::optional<int> parse(QCommandLineParser& parser, const QStringList& args)
         QString help = parser.helpText();
         const QString usage = QStringLiteral("Usage: ");
         const qsizetype end = help.indexOf(QLatin1String(" [options]"));
+        const QString command = args.value(0);
         if (help.startsWith(usage) && end > usage.size())
             help.replace(usage.size(), end - usage.size(),
-                         QStringLiteral("lectern-cli ") + args.value(0));
+                         command.isEmpty() ? programName()
+                                           : programName() + QLatin1Char(' ') + command);
         writeStdout(help.toUtf8());
         return Success;
     }

@@ -27,9 +27,10 @@ int main(int argc, char** argv)
         parser.addOption(*o);
     Cli::addBackendOption(parser);
     Cli::addGpuBenchOptions(parser);
-    // parse() reads its arguments after a command name, as lectern-cli's subcommands do.
+    // parse() names the command by args[0] in --help (lectern-cli's subcommands pass their verb);
+    // this program has none.
     QStringList args = QCoreApplication::arguments();
-    args[0] = QStringLiteral("bench");
+    args[0] = QString();
     if (const auto code = Cli::parse(parser, args))
         return *code;
     if (!parser.isSet(QStringLiteral("shape")))
