@@ -1,7 +1,7 @@
 // Exact widening of a stored element (float32, IEEE half, bfloat16) to float32 in device code,
 // and rounding back (nearest, ties to even): what every kernel that reads weights or tensors in
 // their stored dtype uses (convert_dtype.cu, matmul.cu, gemv.cu), and what the ops that write a
-// product's input already rounded use (store_as: token_shift.cu, activations.cu).
+// product's input already rounded use (store_as: token_shift.cu, activations.cu, group_norm.cu).
 #pragma once
 
 #include <cuda_bf16.h>
