@@ -174,7 +174,7 @@ __device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
 // The weights of the warp's first row into L2, a 128-byte line per lane at a time: issued before
 // x is staged, so that its DRAM latency passes while the block copies x and meets at its barrier
 // (ncu, session 12: the block GEMVs lose a fixed ~5 us per launch, part of it this wait), and
-// before the wait for the previous kernel under LECTERN_CUDA_PDL, where they overlap its tail
+// before the wait for the previous kernel when launched with PDL, where they overlap its tail
 // (the weights never change). Prefetches into L2 rather than loads into registers: holding the
 // first words across the staging cost ~40 registers (104 per thread, half the blocks per SM).
 template <typename W>
@@ -214,13 +214,14 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// LECTERN_CUDA_PDL=1 on a device of compute capability 9.0 or later: GEMVs are launched with
-// programmatic stream serialization (grid_dependency.cuh), so a GEMV's blocks start and warm L2
-// with their weights while the kernel before it finishes. Opt-in until timed on a GPU.
+// On a device of compute capability 9.0 or later, GEMVs are launched with programmatic stream
+// serialization (grid_dependency.cuh), so a GEMV's blocks start and warm L2 with their weights
+// while the kernel before it finishes: 2.9B decode +7 % on an H200 (session 16's A/B,
+// docs/performance.md). LECTERN_CUDA_PDL=0 launches them plainly (an A/B, or a driver in doubt).
 bool pdl_enabled() {
     static const bool enabled = [] {
         const char* v = std::getenv("LECTERN_CUDA_PDL");
-        if (!v || std::string(v) != "1") return false;
+        if (v && std::string(v) == "0") return false;
         cudaDeviceProp p{};
         return cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major >= 9;
     }();

@@ -1,11 +1,12 @@
 // Programmatic dependent launch (Hopper and later), for the decode chain's kernels. A kernel
-// launched with the programmatic-serialization attribute (gemv.cu, LECTERN_CUDA_PDL=1) may start
-// while the kernel before it in the stream still runs: it may read only what no earlier kernel of
-// the stream writes (weights) until wait_for_prior_grids() returns, which is when every earlier
-// kernel has finished and its writes are visible. allow_dependent_grids() in a kernel lets the
-// next such kernel start once all of this kernel's blocks have called it or exited; it changes
-// when that kernel starts, never what it reads. Without the attribute, or before sm_90, both are
-// no-ops (the instructions return at once), and so is prefetch_l2 on the emulator.
+// launched with the programmatic-serialization attribute (gemv.cu on sm_90+; LECTERN_CUDA_PDL=0
+// turns it off) may start while the kernel before it in the stream still runs: it may read only
+// what no earlier kernel of the stream writes (weights) until wait_for_prior_grids() returns,
+// which is when every earlier kernel has finished and its writes are visible.
+// allow_dependent_grids() in a kernel lets the next such kernel start once all of this kernel's
+// blocks have called it or exited; it changes when that kernel starts, never what it reads.
+// Without the attribute, or before sm_90, both are no-ops (the instructions return at once), and
+// so is prefetch_l2 on the emulator.
 #pragma once
 
 namespace lectern::cuda {
