@@ -22,11 +22,13 @@
 // run token by token instead, from the same registers. sa_t is a triangular solve, done per row
 // in registers (L = 16 steps of one FMA each on the critical path).
 //
-// With scratch (wkv7_forward_chunked's last argument, as the engine gives it) the chunk's decays,
-// hats and matrices, which do not depend on the state, come from wkv7_prep_kernel, run for every
-// chunk at once before the sequential kernel; without it, each chunk computes them in the loop
-// (the same functions, the same bits), where they cost most of a chunk's time: about one warp per
-// scheduler walks them with nothing to hide its latencies (docs/performance.md).
+// With scratch (wkv7_forward_chunked's last argument) the chunk's decays, hats and matrices, which
+// do not depend on the state, come from wkv7_prep_kernel, run for every chunk at once before the
+// sequential kernel; without it, each chunk computes them in the loop (the same functions, the
+// same bits), where they cost most of a chunk's time: about one warp per scheduler walks them with
+// nothing to hide its latencies (docs/performance.md). The loop copies each prepared chunk into
+// shared memory, loading the next one into registers while it works on this one: read from
+// global memory where they are used, they made the loop twice as slow (session 16, H200).
 #include "lectern/cuda/wkv7.h"
 
 #include <cuda_runtime.h>
@@ -82,6 +84,23 @@ struct Prefetch {
     float4 x[5][2];
     float4 v;
 };
+// A prepared chunk (Prep::total floats) and v, as float4: what the loop reads with a pre-pass.
+constexpr int kPrepVec = Prep::total / 4;
+constexpr int kPrepPerThread = (kPrepVec + kThreads - 1) / kThreads;
+static_assert(Prep::total <= Layout::v, "a prepared chunk fits below v in shared memory");
+struct PreparedFetch {
+    float4 x[kPrepPerThread];
+    float4 v;
+};
+
+// v of this block's rows for chunk [t0, t0 + L) (zero past T): 16 tokens x 8 float4.
+__device__ float4 load_v(const float* vsrc, int t0, int T, std::size_t C, int head, int row0,
+                         int tid)
+{
+    const int t = t0 + tid / 8;
+    const std::size_t o = std::size_t(t) * C + std::size_t(head) * kN + row0 + (tid % 8) * 4;
+    return t < T ? *reinterpret_cast<const float4*>(vsrc + o) : make_float4(0, 0, 0, 0);
+}
 
 // Loads chunk [t0, t0 + L) into registers; tokens at or past T read as the identity token
 // (w = 1, everything else 0), which leaves the state alone and contributes nothing.
@@ -100,9 +119,30 @@ __device__ void load_chunk(Prefetch& p, const float* const in[5], const float* v
                               : make_float4(fill, fill, fill, fill);
         }
     }
-    const int t = t0 + tid / 8;  // 16 tokens x 8 float4 of this block's 32 rows
-    const std::size_t o = std::size_t(t) * C + std::size_t(head) * kN + row0 + (tid % 8) * 4;
-    p.v = t < T ? *reinterpret_cast<const float4*>(vsrc + o) : make_float4(0, 0, 0, 0);
+    p.v = load_v(vsrc, t0, T, C, head, row0, tid);
+}
+
+__device__ void load_prepared(PreparedFetch& p, const float* chunk, const float* vsrc, int t0,
+                              int T, std::size_t C, int head, int row0, int tid)
+{
+    const auto* src = reinterpret_cast<const float4*>(chunk);
+#pragma unroll
+    for (int q = 0; q < kPrepPerThread; ++q) {
+        const int idx = tid + q * kThreads;
+        if (idx < kPrepVec) p.x[q] = src[idx];
+    }
+    p.v = load_v(vsrc, t0, T, C, head, row0, tid);
+}
+
+__device__ void store_prepared(const PreparedFetch& p, float* sm, int tid)
+{
+    auto* dst = reinterpret_cast<float4*>(sm);
+#pragma unroll
+    for (int q = 0; q < kPrepPerThread; ++q) {
+        const int idx = tid + q * kThreads;
+        if (idx < kPrepVec) dst[idx] = p.x[q];
+    }
+    *reinterpret_cast<float4*>(sm + Layout::v + (tid / 8) * kRows + (tid % 8) * 4) = p.v;
 }
 
 __device__ void store_chunk(const Prefetch& p, float* sm, int tid)
@@ -244,7 +284,9 @@ __device__ void chunk_matrices(float* sm, int tid)
 }
 
 // grid (H, N / kRows), block kThreads. Thread (row, part) keeps S[head][row0 + row][16 part + m],
-// m = 0..15, in registers for the whole call.
+// m = 0..15, in registers for the whole call. Prepared: `prepared` holds every chunk's decays and
+// matrices (wkv7_prep_kernel); otherwise the loop computes them.
+template <bool Prepared>
 __global__ void __launch_bounds__(kThreads)
     wkv7_chunked_kernel(int T, std::size_t C, const float* __restrict__ r,
                         const float* __restrict__ w, const float* __restrict__ k,
@@ -268,21 +310,37 @@ __global__ void __launch_bounds__(kThreads)
     for (int m = 0; m < kCols; ++m) s[m] = srow[part * kCols + m];
     if (tid < 2) flags[tid] = 0;
 
-    Prefetch next;
-    load_chunk(next, in, v, 0, T, C, head, row0, tid);
+    // The next chunk, in registers while the loop works on this one: the raw inputs, or (Prepared)
+    // the prepared chunk, which then lies at the start of shared memory.
+    const auto prepared_chunk = [&](int n) {
+        return prepared + (std::size_t(head) * n_chunks + n) * Prep::total;
+    };
+    Prefetch next_raw;
+    PreparedFetch next_prepared;
+    if constexpr (Prepared)
+        load_prepared(next_prepared, prepared_chunk(0), v, 0, T, C, head, row0, tid);
+    else
+        load_chunk(next_raw, in, v, 0, T, C, head, row0, tid);
     const std::size_t ybase = std::size_t(head) * kN + i;
     for (int t0 = 0, n = 0; t0 < T; t0 += kL, ++n) {
         __syncthreads();  // the previous chunk is done with the shared arrays (and flags reset)
-        store_chunk(next, sm, tid);
+        if constexpr (Prepared)
+            store_prepared(next_prepared, sm, tid);
+        else
+            store_chunk(next_raw, sm, tid);
         __syncthreads();
-        if (t0 + kL < T) load_chunk(next, in, v, t0 + kL, T, C, head, row0, tid);
+        if (t0 + kL < T) {
+            if constexpr (Prepared)
+                load_prepared(next_prepared, prepared_chunk(n + 1), v, t0 + kL, T, C, head, row0,
+                              tid);
+            else
+                load_chunk(next_raw, in, v, t0 + kL, T, C, head, row0, tid);
+        }
 
         // The chunk's decays and matrices: from the pre-pass, or computed here.
-        const float* prep =
-            prepared ? prepared + (std::size_t(head) * n_chunks + n) * Prep::total : nullptr;
         bool token_by_token;
-        if (prep) {
-            token_by_token = prep[Prep::flag] != 0.0f;
+        if constexpr (Prepared) {
+            token_by_token = sm[Prep::flag] != 0.0f;
         } else {
             int* flag = flags + (n & 1);
             if (tid < 2 * kN && !chunk_decays(sm, tid % kN, tid / kN)) *flag = 1;
@@ -290,17 +348,19 @@ __global__ void __launch_bounds__(kThreads)
             token_by_token = *flag != 0;
             if (tid == 0) flags[(n + 1) & 1] = 0;  // read by nobody until the next chunk's barriers
         }
-        const float* raw = sm + Layout::raw;
         const float* vs = sm + Layout::v;
 
         if (token_by_token) {
-            // The sequential recurrence on the raw inputs (same registers, no barriers needed).
+            // The sequential recurrence on the raw inputs (same registers, no barriers needed):
+            // from shared memory, or with a pre-pass (which leaves them out) from global memory.
             for (int t = 0; t < kL && t0 + t < T; ++t) {
-                const float* rt = raw + (raw_r * kL + t) * kStride;
-                const float* wt = raw + (raw_w * kL + t) * kStride;
-                const float* kt = raw + (raw_k * kL + t) * kStride;
-                const float* at = raw + (raw_a * kL + t) * kStride;
-                const float* bt = raw + (raw_b * kL + t) * kStride;
+                const float* row_of[5];
+#pragma unroll
+                for (int q = 0; q < 5; ++q)
+                    row_of[q] = Prepared ? in[q] + std::size_t(t0 + t) * C + std::size_t(head) * kN
+                                         : sm + Layout::raw + (q * kL + t) * kStride;
+                const float *rt = row_of[raw_r], *wt = row_of[raw_w], *kt = row_of[raw_k];
+                const float *at = row_of[raw_a], *bt = row_of[raw_b];
                 const float sa = row_sum(dot_cols(s, at, part));
                 const float vi = vs[t * kRows + row];
                 float acc = 0.0f;
@@ -316,14 +376,13 @@ __global__ void __launch_bounds__(kThreads)
             continue;
         }
 
-        if (!prep) {
+        if constexpr (!Prepared) {
             chunk_matrices(sm, tid);
             __syncthreads();
         }
-        const float* hat = prep ? prep + Prep::hat : sm + Layout::hat;
-        const float* mat = prep ? prep + Prep::mat : sm + Layout::mat;
-        const float* ecl = prep ? prep + Prep::ecl : sm + Layout::ecl;
-
+        const float* hat = sm + (Prepared ? Prep::hat : Layout::hat);
+        const float* mat = sm + (Prepared ? Prep::mat : Layout::mat);
+        const float* ecl = sm + (Prepared ? Prep::ecl : Layout::ecl);
         // s_0·ã_t and s_0·r̃_t for every t: partial sums over this thread's columns, then the row's.
         float pa[kL], pr[kL];
 #pragma unroll
@@ -459,11 +518,16 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
     if (scratch && (chunks > 65535u || !aligned16(scratch)))
         return make_error("wkv7_forward_chunked: more than 65535 chunks, or scratch not 16-byte "
                           "aligned");
-    if (scratch)
+    const dim3 grid(unsigned(H), unsigned(kN / kRows));
+    if (scratch) {
         wkv7_prep_kernel<<<dim3(unsigned(H), chunks), kThreads, shared_bytes, stream>>>(
             T, C, r, w, k, v, a, b, scratch);
-    wkv7_chunked_kernel<<<dim3(unsigned(H), unsigned(kN / kRows)), kThreads, shared_bytes,
-                          stream>>>(T, C, r, w, k, v, a, b, state, y, scratch);
+        wkv7_chunked_kernel<true><<<grid, kThreads, shared_bytes, stream>>>(T, C, r, w, k, v, a,
+                                                                          b, state, y, scratch);
+    } else {
+        wkv7_chunked_kernel<false><<<grid, kThreads, shared_bytes, stream>>>(T, C, r, w, k, v, a,
+                                                                           b, state, y, nullptr);
+    }
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};
 }

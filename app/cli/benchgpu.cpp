@@ -301,8 +301,8 @@ int runShapeBench(const QCommandLineParser& parser)
                                              wkv->sequential_prefill_tokens_per_s, 0, "x");
         // The chunked kernel's pre-pass (decays and matrices of every chunk at once) against
         // the same kernel computing them chunk after chunk.
-        if (wkv->inline_prefill_tokens_per_s > 0)
-            row("wkv7 pre-pass / without", wkv->prefill_tokens_per_s /
+        if (wkv->inline_prefill_tokens_per_s > 0 && wkv->prepass_prefill_tokens_per_s > 0)
+            row("wkv7 pre-pass / without", wkv->prepass_prefill_tokens_per_s /
                                                wkv->inline_prefill_tokens_per_s, 0, "x");
     }
     if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {

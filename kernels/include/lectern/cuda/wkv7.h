@@ -57,18 +57,17 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
                                   float* scratch = nullptr);
 
 // What the engine's prefill calls: wkv7_forward_chunked for T >= wkv7_chunked_min_tokens when it
-// supports the call (with `scratch` for its pre-pass, when given), else wkv7_forward.
-// LECTERN_CUDA_WKV=sequential (read once) always takes wkv7_forward, for a same-process comparison
-// or if the chunked form is ever in doubt; LECTERN_CUDA_WKV=inline the chunked kernel without the
-// pre-pass (scratch ignored).
+// supports the call, else wkv7_forward. LECTERN_CUDA_WKV (read once): `sequential` always takes
+// wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt; `prepass`
+// gives the chunked kernel `scratch` for its pre-pass (when given; otherwise it is ignored).
 inline constexpr int wkv7_chunked_min_tokens = 16;
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
                           cuda_stream stream, float* scratch = nullptr);
 
 // Throughput on random inputs in realistic ranges: times `iterations` launches of a T-token
-// prefill (wkv7_prefill with the pre-pass scratch, then wkv7_forward alone, then the chunked
-// kernel without the pre-pass where it applies) and of T decode steps (each step one launch,
+// prefill (wkv7_prefill as the engine calls it, then wkv7_forward alone, then the chunked kernel
+// without and with the pre-pass where it applies) and of T decode steps (each step one launch,
 // no graph) with cudaEvents on the default stream, prints one line each (tokens/s, time per
 // launch) and returns the figures.
 // Allocates 7·T·H·N + H·N² floats of device memory for the call. For `lectern-cli bench`.
@@ -76,6 +75,7 @@ struct Wkv7BenchResult {
     double prefill_tokens_per_s = 0;          // wkv7_prefill (chunked where it applies)
     double sequential_prefill_tokens_per_s = 0;  // wkv7_forward, same inputs
     double inline_prefill_tokens_per_s = 0;      // chunked without the pre-pass (0: not chunked)
+    double prepass_prefill_tokens_per_s = 0;     // chunked with the pre-pass (0: not run)
     double step_tokens_per_s = 0;
     double step_us = 0;  // per decode-step launch
 };
