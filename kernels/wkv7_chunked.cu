@@ -27,8 +27,9 @@
 // sequential kernel; without it, each chunk computes them in the loop (the same functions, the
 // same bits), where they cost most of a chunk's time: about one warp per scheduler walks them with
 // nothing to hide its latencies (docs/performance.md). The loop copies each prepared chunk into
-// shared memory, loading the next one into registers while it works on this one: read from
-// global memory where they are used, they made the loop twice as slow (session 16, H200).
+// shared memory, loading the next one into registers while it works on this one. On an H200
+// (session 16; 40 heads, 1,024 tokens): 0.48 ms per launch so, 0.64 ms without the pre-pass, and
+// 1.30 ms when the loop read the prepared chunks from global memory where it used them.
 #include "lectern/cuda/wkv7.h"
 
 #include <cuda_runtime.h>

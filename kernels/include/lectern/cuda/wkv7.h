@@ -58,8 +58,9 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
 
 // What the engine's prefill calls: wkv7_forward_chunked for T >= wkv7_chunked_min_tokens when it
 // supports the call, else wkv7_forward. LECTERN_CUDA_WKV (read once): `sequential` always takes
-// wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt; `prepass`
-// gives the chunked kernel `scratch` for its pre-pass (when given; otherwise it is ignored).
+// wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt; `inline`
+// runs the chunked kernel without its pre-pass (scratch ignored). Otherwise the chunked kernel
+// gets `scratch`, when given, for its pre-pass.
 inline constexpr int wkv7_chunked_min_tokens = 16;
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
