@@ -32,6 +32,11 @@
 // gave 47 rows, worst 0.372, median 0.012; and 12 rows, worst 0.08). Those comparisons allow a
 // quarter of the rows over the tolerance, none over 20x, the median row within half of it; decode
 // (GEMV, unrounded) keeps the 3 % rule, and so checks the attention kernels in bf16 too.
+// A state moved to the other backend after half the tokens is judged on the second half's rows,
+// which carry what the first half's rounding left in the state: their median is above the whole
+// sequence's (H200, session 16, chunk 8 / top-k 2: the GPU prefill's rows 150-299 0.0168, all rows
+// 0.0138; GPU then CPU 0.0158). So that median may reach 1.25x the GPU prefill's own median over
+// the same rows (at least half the tolerance); the other bounds stay.
 #include <QDir>
 #include <QFileInfo>
 #include <QTest>
@@ -110,6 +115,12 @@ private slots:
         QVERIFY2(!got.empty(), qPrintable(error));
         QString why = agree(got, want, V, tol, prefill);
         QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("GPU vs CPU prefill: ") + why));
+        const std::size_t half = ids.size() / 2;
+        const long half_values = long(half * std::size_t(V));
+        // The GPU prefill's median over the second half's rows (for step 4).
+        const double late_median =
+            median_row_error(std::vector<float>(got.begin() + half_values, got.end()),
+                             std::vector<float>(want.begin() + half_values, want.end()), V);
 
         // 2. GPU token by token vs the CPU (decode: GEMV, no bf16 rounding).
         const auto every = every_position(ids.size());
@@ -134,10 +145,10 @@ private slots:
         }
 
         // 4. States across backends: first half on one, serialised, second half on the other.
-        const std::size_t half = ids.size() / 2;
         const std::vector<token_id> first(ids.begin(), ids.begin() + long(half)),
             second(ids.begin() + long(half), ids.end());
-        const std::vector<float> want_second(want.begin() + long(half * std::size_t(V)), want.end());
+        const std::vector<float> want_second(want.begin() + half_values, want.end());
+        const double moved_median = std::max(tol / 2, 1.25 * late_median);
         for (bool gpu_first : {true, false}) {
             lectern::State s1(gpu_first ? gpu : cpu, a);
             QVERIFY2(!feed(s1, first, {}, &error).empty(), qPrintable(error));
@@ -147,7 +158,7 @@ private slots:
             QVERIFY2(s2, s2 ? "" : s2.error().message.c_str());
             const auto rest = feed(*s2, second, {}, &error);
             QVERIFY2(!rest.empty(), qPrintable(error));
-            why = agree(rest, want_second, V, tol, prefill);
+            why = agree(rest, want_second, V, tol, prefill, moved_median);
             QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("%1 then %2: ")
                                                    .arg(gpu_first ? "GPU" : "CPU")
                                                    .arg(gpu_first ? "CPU" : "GPU") + why));
