@@ -52,6 +52,7 @@ struct Entry {
 struct Table {
     Entry job[kMaxGemvJobs];
     int count;
+    int warm_l2;  // prefetch_first_row before staging x (see l2_warming_enabled)
 };
 
 // 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
@@ -195,10 +196,12 @@ __global__ void __launch_bounds__(kThreads)
     while (j + 1 < table.count && blockIdx.x >= table.job[j + 1].block_begin) ++j;
     const Entry& e = table.job[j];
     const unsigned local_block = blockIdx.x - e.block_begin;
-    if (e.dtype == kF32)
-        prefetch_first_row<float>(e, local_block);
-    else
-        prefetch_first_row<std::uint16_t>(e, local_block);
+    if (table.warm_l2) {
+        if (e.dtype == kF32)
+            prefetch_first_row<float>(e, local_block);
+        else
+            prefetch_first_row<std::uint16_t>(e, local_block);
+    }
     // Everything below may read what the previous kernel wrote (x, the residual) or write
     // what it reads (y): only after it has finished.
     wait_for_prior_grids();
@@ -224,6 +227,17 @@ bool pdl_enabled() {
         if (v && std::string(v) == "0") return false;
         cudaDeviceProp p{};
         return cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major >= 9;
+    }();
+    return enabled;
+}
+
+// The first-row L2 warming, unless LECTERN_CUDA_GEMV_WARM=0: an A/B switch. Session 16's Nsight
+// Compute table found the r, k, v batch at 22.1 us per launch against session 12's 17.2 (another
+// H200), and the warming (session 14, then always on) is one of the suspects.
+bool l2_warming_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("LECTERN_CUDA_GEMV_WARM");
+        return !(v && std::string(v) == "0");
     }();
     return enabled;
 }
@@ -310,6 +324,7 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
     }
     if (table.count == 0) return {};
     if (blocks > std::size_t(INT_MAX)) return make_error("gemv_batched: too many rows");
+    table.warm_l2 = l2_warming_enabled() ? 1 : 0;
     // <= kGemvSharedXBytes = 32 KiB: under the 48 KiB every device allows without an opt-in.
     const std::size_t shared_bytes = std::size_t(shared_floats) * sizeof(float);
     if (pdl_enabled()) {
