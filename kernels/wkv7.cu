@@ -154,10 +154,20 @@ bool prepass_chosen()
 
 }  // namespace
 
+std::size_t wkv7_prefill_scratch_floats(int T, int H)
+{
+    return wkv_setting_is("scan") ? wkv7_scan_scratch_floats(T, H)
+                                  : wkv7_chunked_scratch_floats(T, H);
+}
+
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
                           cuda_stream stream, float* scratch)
 {
+    if (wkv_setting_is("scan") && scratch && T >= wkv7_chunked_min_tokens && H > 0 &&
+        (T + 15) / 16 <= 65535 && wkv7_chunked_supported(N, r, w, k, v, a, b) &&
+        (reinterpret_cast<std::uintptr_t>(state) & 15u) == 0)
+        return wkv7_forward_scan(T, H, N, r, w, k, v, a, b, state, y, stream, scratch);
     if (!sequential_forced() && T >= wkv7_chunked_min_tokens && H > 0 &&
         wkv7_chunked_supported(N, r, w, k, v, a, b))
         // Beyond 65535 chunks (a grid dimension) the pre-pass cannot run: the loop does it all.
@@ -246,12 +256,21 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
         prep = std::move(*got);
     }
     auto* prep_floats = static_cast<float*>(prep.data());
+    // The scan's scratch (its pre-pass, every chunk's transition and starting state).
+    DeviceBuffer scan_scratch;
+    if (const std::size_t floats = wkv7_scan_scratch_floats(T, H); floats > 0 && N == 64) {
+        auto got = DeviceBuffer::allocate(floats * sizeof(float));
+        if (!got)
+            return got.error();
+        scan_scratch = std::move(*got);
+    }
+    auto* scan_floats = static_cast<float*>(scan_scratch.data());
 
     EventPair ev;
     LECTERN_CUDA_TRY(cudaEventCreate(&ev.start));
     LECTERN_CUDA_TRY(cudaEventCreate(&ev.stop));
     // The state keeps evolving across iterations; the inputs keep it bounded (w < 1).
-    enum class Way { prefill, sequential, chunked_inline, chunked_prepass };
+    enum class Way { prefill, sequential, chunked_inline, chunked_prepass, scan };
     auto time_prefill = [&](Way way, float& ms) -> Result<void> {
         auto prefill = [&]() {
             switch (way) {
@@ -264,6 +283,9 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
             case Way::chunked_prepass:
                 return wkv7_forward_chunked(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7],
                                             f[6], nullptr, prep_floats);
+            case Way::scan:
+                return wkv7_forward_scan(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6],
+                                         nullptr, scan_floats);
             default:
                 return wkv7_prefill(T, H, N, f[0], f[1], f[2], f[3], f[4], f[5], f[7], f[6],
                                     nullptr, prep_floats);
@@ -281,7 +303,8 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
         LECTERN_CUDA_TRY(cudaEventElapsedTime(&ms, ev.start, ev.stop));
         return {};
     };
-    float prefill_ms = 0, sequential_ms = 0, inline_ms = 0, prepass_ms = 0, step_ms = 0;
+    float prefill_ms = 0, sequential_ms = 0, inline_ms = 0, prepass_ms = 0, scan_ms = 0,
+          step_ms = 0;
     if (auto ok = time_prefill(Way::prefill, prefill_ms); !ok)
         return ok.error();
     if (auto ok = time_prefill(Way::sequential, sequential_ms); !ok)
@@ -292,6 +315,9 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
             return ok.error();
         if (prep_floats && (T + 15) / 16 <= 65535)
             if (auto ok = time_prefill(Way::chunked_prepass, prepass_ms); !ok)
+                return ok.error();
+        if (scan_floats && (T + 15) / 16 <= 65535)
+            if (auto ok = time_prefill(Way::scan, scan_ms); !ok)
                 return ok.error();
     }
 
@@ -314,6 +340,7 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
     res.sequential_prefill_tokens_per_s = tokens / (double(sequential_ms) * 1e-3);
     if (chunked) res.inline_prefill_tokens_per_s = tokens / (double(inline_ms) * 1e-3);
     if (prepass_ms > 0) res.prepass_prefill_tokens_per_s = tokens / (double(prepass_ms) * 1e-3);
+    if (scan_ms > 0) res.scan_prefill_tokens_per_s = tokens / (double(scan_ms) * 1e-3);
     res.step_tokens_per_s = tokens / (double(step_ms) * 1e-3);
     res.step_us = double(step_ms) * 1e3 / tokens;
     std::printf("wkv7 prefill T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per launch, %d launches; "
@@ -331,6 +358,11 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
                     "launch); with / without the pre-pass = %.2fx\n",
                     T, H, N, res.prepass_prefill_tokens_per_s, double(prepass_ms) / iterations,
                     double(inline_ms) / double(prepass_ms));
+    if (scan_ms > 0 && prepass_ms > 0)
+        std::printf("wkv7 scan T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per launch); scan / chunked "
+                    "with the pre-pass = %.2fx\n",
+                    T, H, N, res.scan_prefill_tokens_per_s, double(scan_ms) / iterations,
+                    double(prepass_ms) / double(scan_ms));
     std::printf("wkv7 step    H=%d N=%d: %.4g tokens/s (%.2f us per launch incl. launch cost, "
                 "%.0f launches)\n",
                 H, N, res.step_tokens_per_s, res.step_us, tokens);

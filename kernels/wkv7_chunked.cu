@@ -39,21 +39,27 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "wkv7_prep.cuh"
 
 namespace lectern::cuda {
 namespace {
 
-constexpr int kN = 64;          // head size (every RWKV-7 model); other sizes use wkv7.cu
-constexpr int kL = 16;          // tokens per chunk
+using wkv7_chunk::hat_a;
+using wkv7_chunk::hat_b;
+using wkv7_chunk::hat_k;
+using wkv7_chunk::hat_r;
+using wkv7_chunk::kL;
+using wkv7_chunk::kN;
+using wkv7_chunk::kStride;
+using wkv7_chunk::mat_ab;
+using wkv7_chunk::mat_ak;
+using wkv7_chunk::mat_rb;
+using wkv7_chunk::mat_rk;
+using wkv7_chunk::Prep;
 constexpr int kRows = 32;       // state rows per block: two blocks per head
 constexpr int kParts = 4;       // threads per row; thread part p owns columns 16p .. 16p+15
 constexpr int kCols = kN / kParts;
 constexpr int kThreads = kRows * kParts;
-// [L][N] arrays padded to 68 floats per token: every token's row stays 16-byte aligned, so a
-// thread reads its 16 columns of a row as four float4 (a quarter of the load instructions of
-// scalar reads, which bounded the per-row work: about one load per FMA), and threads reading
-// different tokens in chunk_matrices meet in a bank only 8 tokens apart.
-constexpr int kStride = kN + 4;
 constexpr float kMaxLogDecay = 60.0f;
 
 // Shared memory, in floats.
@@ -66,19 +72,7 @@ struct Layout {
     static constexpr int flags = mat + 4 * kL * kL;        // two int flags (chunk parity)
     static constexpr int total = flags + 2;
 };
-// A chunk prepared by the pre-pass (wkv7_prep_kernel), per (head, chunk), in global memory with
-// the shared arrays' layout: ã, r̃, b̂, k̂, e^{c_L}, the four matrices, then the token-by-token flag
-// (1.0f: the chunk runs token by token, and nothing before the flag was filled in).
-struct Prep {
-    static constexpr int hat = 0;
-    static constexpr int ecl = hat + 4 * kL * kStride;
-    static constexpr int mat = ecl + kN;
-    static constexpr int flag = mat + 4 * kL * kL;
-    static constexpr int total = (flag + 1 + 3) / 4 * 4;  // whole float4s per chunk
-};
 enum Raw { raw_r, raw_w, raw_k, raw_a, raw_b };
-enum Hat { hat_a, hat_r, hat_b, hat_k };
-enum Mat { mat_ab, mat_ak, mat_rb, mat_rk };
 
 // The five [T][C] inputs this block reads in a chunk, as float4 (16 per token and head), and v.
 struct Prefetch {
@@ -484,6 +478,17 @@ bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15
 
 }  // namespace
 
+cudaError_t wkv7_chunk::launch_wkv7_prep(int T, int H, const float* r, const float* w,
+                                         const float* k, const float* v, const float* a,
+                                         const float* b, float* prepared, cudaStream_t stream)
+{
+    const std::size_t C = std::size_t(H) * kN;
+    const unsigned chunks = unsigned((T + kL - 1) / kL);
+    wkv7_prep_kernel<<<dim3(unsigned(H), chunks), kThreads, Layout::total * sizeof(float),
+                       stream>>>(T, C, r, w, k, v, a, b, prepared);
+    return cudaGetLastError();
+}
+
 bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* k,
                             const float* v, const float* a, const float* b)
 {
@@ -521,8 +526,7 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
                           "aligned");
     const dim3 grid(unsigned(H), unsigned(kN / kRows));
     if (scratch) {
-        wkv7_prep_kernel<<<dim3(unsigned(H), chunks), kThreads, shared_bytes, stream>>>(
-            T, C, r, w, k, v, a, b, scratch);
+        LECTERN_CUDA_TRY(wkv7_chunk::launch_wkv7_prep(T, H, r, w, k, v, a, b, scratch, stream));
         wkv7_chunked_kernel<true><<<grid, kThreads, shared_bytes, stream>>>(T, C, r, w, k, v, a,
                                                                           b, state, y, scratch);
     } else {

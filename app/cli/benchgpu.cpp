@@ -304,6 +304,10 @@ int runShapeBench(const QCommandLineParser& parser)
         if (wkv->inline_prefill_tokens_per_s > 0 && wkv->prepass_prefill_tokens_per_s > 0)
             row("wkv7 pre-pass / without", wkv->prepass_prefill_tokens_per_s /
                                                wkv->inline_prefill_tokens_per_s, 0, "x");
+        // The scan over chunks (LECTERN_CUDA_WKV=scan) against the chunked kernel's default.
+        if (wkv->scan_prefill_tokens_per_s > 0 && wkv->prepass_prefill_tokens_per_s > 0)
+            row("wkv7 scan / chunked", wkv->scan_prefill_tokens_per_s /
+                                           wkv->prepass_prefill_tokens_per_s, 0, "x");
     }
     if (parser.isSet(QStringLiteral("profile")) && runtime.backend == lectern::Backend::cuda) {
         lectern::State s(*model, attention);

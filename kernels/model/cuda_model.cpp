@@ -223,9 +223,10 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
     const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
     const std::size_t shares = align_up(S * std::size_t(per_row) * sizeof(float));
-    // The chunked WKV-7 kernel's pre-pass: every chunk's decays and matrices (~54 MB at 2.9B).
+    // The chunked WKV-7 kernel's pre-pass: every chunk's decays and matrices (~54 MB at 2.9B;
+    // ~190 MB under LECTERN_CUDA_WKV=scan, which also keeps every chunk's transition).
     const std::size_t wkv_prep =
-        c.head_size == 64 ? align_up(wkv7_chunked_scratch_floats(int(S), c.n_head) * sizeof(float))
+        c.head_size == 64 ? align_up(wkv7_prefill_scratch_floats(int(S), c.n_head) * sizeof(float))
                           : 0;
     const std::size_t total =
         n_rows_c * piece_c + lora + ffn + ffn_rounded + logits + selected + shares + wkv_prep;

@@ -1,7 +1,7 @@
 // The chunked WKV-7 kernel (kernels/wkv7_chunked.cu) and wkv7_prefill's dispatch on the CPU
 // emulator (cuda_emu.h): the checks of tst_wkv7_chunked_cuda (cases, float64 reference,
 // tolerance and sentinels from tests/kernels/wkv7_chunked_check.h) on every machine, GPU or not,
-// with and without the pre-pass (which must not change a bit).
+// with and without the pre-pass (which must not change a bit), and the scan (wkv7_scan.cu).
 // Device pointers are host pointers here.
 #include <QTest>
 
@@ -19,8 +19,8 @@ using wkv7_check::Guarded;
 
 // chunked: wkv7_forward_chunked without scratch (each chunk's decays and matrices in the
 // sequential loop); prepass: with scratch (the pre-pass kernel computes them for every chunk);
-// prefill: wkv7_prefill with scratch, as the engine calls it.
-enum class Call { chunked, prepass, prefill };
+// prefill: wkv7_prefill with scratch, as the engine calls it; scan: wkv7_forward_scan.
+enum class Call { chunked, prepass, prefill, scan };
 
 struct Run {
     std::string why;  // what is wrong with the result, empty when nothing is
@@ -36,13 +36,21 @@ Run run_calls(Call how, const wkv7_check::Case& c, std::uint32_t seed,
     const std::size_t C = in.C();
     Guarded y(std::size_t(in.T) * C), state(in.state.size(), in.state.data());
     // NaN where the pre-pass writes nothing, so a read of such an entry shows.
-    const std::vector<float> nans(lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H), NAN);
+    const std::vector<float> nans(how == Call::scan
+                                      ? lectern::cuda::wkv7_scan_scratch_floats(in.T, in.H)
+                                      : lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H),
+                                  NAN);
     Guarded scratch(nans.size(), nans.data());
     float* prep = how == Call::chunked ? nullptr : scratch.payload();
     for (int t0 = 0, i = 0; t0 < in.T; ++i) {
         const int n = std::min(lengths[std::min<std::size_t>(i, lengths.size() - 1)], in.T - t0);
         const std::size_t o = std::size_t(t0) * C;
-        auto ran = how != Call::prefill
+        auto ran = how == Call::scan
+            ? lectern::cuda::wkv7_forward_scan(n, in.H, wkv7_check::N, in.r.data() + o,
+                                               in.w.data() + o, in.k.data() + o, in.v.data() + o,
+                                               in.a.data() + o, in.b.data() + o, state.payload(),
+                                               y.payload() + o, nullptr, prep)
+            : how != Call::prefill
             ? lectern::cuda::wkv7_forward_chunked(n, in.H, wkv7_check::N, in.r.data() + o,
                                                   in.w.data() + o, in.k.data() + o,
                                                   in.v.data() + o, in.a.data() + o,
@@ -83,6 +91,9 @@ private Q_SLOTS:
         QVERIFY2(prepass.why.empty(), prepass.why.c_str());
         QVERIFY2(prepass.y == inline_run.y && prepass.state == inline_run.state,
                  "the pre-pass changed the result");
+        // The scan: another summation order, the same reference and tolerance.
+        const Run scan = run_calls(Call::scan, c, 1000u + std::uint32_t(index), {1 << 30});
+        QVERIFY2(scan.why.empty(), scan.why.c_str());
     }
 
     // Calls at token counts that are not multiples of the chunk carry the state over, through
@@ -90,7 +101,7 @@ private Q_SLOTS:
     // call starts on a token row, and rows of C = 64 H floats stay 16-byte aligned.
     void splitCalls() {
         const wkv7_check::Case c{"split", 300, 3, 0.545f, 1.0f};
-        for (Call how : {Call::chunked, Call::prepass, Call::prefill}) {
+        for (Call how : {Call::chunked, Call::prepass, Call::prefill, Call::scan}) {
             const std::string why = run_calls(how, c, 77u, {1, 16, 40, 7, 100}).why;
             QVERIFY2(why.empty(), why.c_str());
         }

@@ -1,8 +1,8 @@
-// lectern::cuda::wkv7_forward_chunked and wkv7_prefill (kernels/wkv7_chunked.cu, wkv7.cu) on a
-// GPU against the float64 recurrence: every case of wkv7_chunked_check.h (real decays, decays that
-// force the token-by-token path, mixed chunks, w = 0), with and without the pre-pass (bit for bit
-// the same), calls split at odd token counts, the
-// sequential kernel at a model's full size, and argument errors. Cases, reference and tolerance
+// lectern::cuda::wkv7_forward_chunked, wkv7_forward_scan and wkv7_prefill (kernels/wkv7_chunked.cu,
+// wkv7_scan.cu, wkv7.cu) on a GPU against the float64 recurrence: every case of
+// wkv7_chunked_check.h (real decays, decays that force the token-by-token path, mixed chunks,
+// w = 0), with and without the pre-pass (bit for bit the same), the scan, calls split at odd token
+// counts, the sequential kernel at a model's full size, and argument errors. Cases, reference and tolerance
 // (with its reasons): wkv7_chunked_check.h. The same checks run on the CPU emulator in tests/emu.
 #include <QTest>
 
@@ -53,7 +53,8 @@ std::string make_device(const wkv7_check::Inputs& in, DeviceRun& d) {
     d.n_state = in.state.size();
     if (auto e = put(Guarded(d.n_y).all, d.y); !e.empty()) return e;
     // NaN where the pre-pass writes nothing, so a read of such an entry shows.
-    const std::size_t prep = lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H);
+    const std::size_t prep = std::max(lectern::cuda::wkv7_chunked_scratch_floats(in.T, in.H),
+                                      lectern::cuda::wkv7_scan_scratch_floats(in.T, in.H));
     if (auto e = put(std::vector<float>(std::max<std::size_t>(prep, 1), NAN), d.scratch);
         !e.empty())
         return e;
@@ -66,8 +67,9 @@ std::string fetch(const DeviceBuffer& buf, Guarded& into) {
 }
 
 // chunked: without scratch (decays and matrices in the sequential loop); prepass: with it;
-// prefill: wkv7_prefill with it, as the engine calls it; sequential: wkv7_forward.
-enum class Call { chunked, prepass, prefill, sequential };
+// prefill: wkv7_prefill with it, as the engine calls it; scan: wkv7_forward_scan (with it);
+// sequential: wkv7_forward.
+enum class Call { chunked, prepass, prefill, scan, sequential };
 
 // Runs [t0, t0 + n) of the inputs on the device state.
 lectern::Result<void> run(Call how, const wkv7_check::Inputs& in, const DeviceRun& d, int t0,
@@ -82,6 +84,9 @@ lectern::Result<void> run(Call how, const wkv7_check::Inputs& in, const DeviceRu
         return lectern::cuda::wkv7_forward_chunked(n, in.H, wkv7_check::N, r, w, k, v, a, b,
                                                    d.dstate(), y, nullptr,
                                                    how == Call::prepass ? d.dscratch() : nullptr);
+    case Call::scan:
+        return lectern::cuda::wkv7_forward_scan(n, in.H, wkv7_check::N, r, w, k, v, a, b,
+                                                d.dstate(), y, nullptr, d.dscratch());
     case Call::prefill:
         return lectern::cuda::wkv7_prefill(n, in.H, wkv7_check::N, r, w, k, v, a, b, d.dstate(), y,
                                            nullptr, d.dscratch());
@@ -152,6 +157,8 @@ private Q_SLOTS:
         check_calls(Call::prepass, c, {1 << 30}, seed, &prepass_result);
         if (QTest::currentTestFailed()) return;
         QVERIFY2(prepass_result == inline_result, "the pre-pass changed the result");
+        // The scan (wkv7_scan.cu): another summation order, the same reference and tolerance.
+        check_calls(Call::scan, c, {1 << 30}, seed);
 #endif
     }
 
@@ -164,6 +171,8 @@ private Q_SLOTS:
         check_calls(Call::chunked, c, {1, 16, 40, 7, 100});
         if (QTest::currentTestFailed()) return;
         check_calls(Call::prefill, c, {1, 16, 40, 7, 100});
+        if (QTest::currentTestFailed()) return;
+        check_calls(Call::scan, c, {1, 16, 40, 7, 100});
 #endif
     }
 

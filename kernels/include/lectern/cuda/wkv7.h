@@ -56,11 +56,27 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
                                   float* state, float* y, cuda_stream stream,
                                   float* scratch = nullptr);
 
+// The same recurrence as a scan over 16-token chunks (kernels/wkv7_scan.cu): every chunk's affine
+// map of the state (S -> S P + U, 64 x 64 each) computed at once, then the maps applied in order
+// (one 64 x 64 product per chunk), then every chunk's outputs at once. Equal to wkv7_forward up
+// to fp32 rounding (another summation order again). Needs N = 64, 16-byte aligned inputs and
+// state, and `scratch` (device, 16-byte aligned, wkv7_scan_scratch_floats(T, H) floats: ~75 KB
+// per head and chunk); T <= 65535 * 16. Opt-in (LECTERN_CUDA_WKV=scan) until timed on a GPU.
+std::size_t wkv7_scan_scratch_floats(int T, int H);
+Result<void> wkv7_forward_scan(int T, int H, int N, const float* r, const float* w,
+                               const float* k, const float* v, const float* a, const float* b,
+                               float* state, float* y, cuda_stream stream, float* scratch);
+
+// The scratch wkv7_prefill wants for a T-token call (the scan's under LECTERN_CUDA_WKV=scan, the
+// chunked pre-pass's otherwise).
+std::size_t wkv7_prefill_scratch_floats(int T, int H);
+
 // What the engine's prefill calls: wkv7_forward_chunked for T >= wkv7_chunked_min_tokens when it
 // supports the call, else wkv7_forward. LECTERN_CUDA_WKV (read once): `sequential` always takes
 // wkv7_forward, for a same-process comparison or if the chunked form is ever in doubt; `inline`
-// runs the chunked kernel without its pre-pass (scratch ignored). Otherwise the chunked kernel
-// gets `scratch`, when given, for its pre-pass.
+// runs the chunked kernel without its pre-pass (scratch ignored); `scan` runs wkv7_forward_scan
+// when `scratch` holds wkv7_scan_scratch_floats(T, H) (wkv7_prefill_scratch_floats says how
+// much to give). Otherwise the chunked kernel gets `scratch`, when given, for its pre-pass.
 inline constexpr int wkv7_chunked_min_tokens = 16;
 Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, const float* k,
                           const float* v, const float* a, const float* b, float* state, float* y,
@@ -68,15 +84,17 @@ Result<void> wkv7_prefill(int T, int H, int N, const float* r, const float* w, c
 
 // Throughput on random inputs in realistic ranges: times `iterations` launches of a T-token
 // prefill (wkv7_prefill as the engine calls it, then wkv7_forward alone, then the chunked kernel
-// without and with the pre-pass where it applies) and of T decode steps (each step one launch,
-// no graph) with cudaEvents on the default stream, prints one line each (tokens/s, time per
-// launch) and returns the figures.
-// Allocates 7·T·H·N + H·N² floats of device memory for the call. For `lectern-cli bench`.
+// without and with the pre-pass and the scan where they apply) and of T decode steps (each step
+// one launch, no graph) with cudaEvents on the default stream, prints one line each (tokens/s,
+// time per launch) and returns the figures.
+// Allocates 7·T·H·N + H·N² floats of device memory for the call, and the pre-pass and scan
+// scratch. For `lectern-cli bench`.
 struct Wkv7BenchResult {
     double prefill_tokens_per_s = 0;          // wkv7_prefill (chunked where it applies)
     double sequential_prefill_tokens_per_s = 0;  // wkv7_forward, same inputs
     double inline_prefill_tokens_per_s = 0;      // chunked without the pre-pass (0: not chunked)
     double prepass_prefill_tokens_per_s = 0;     // chunked with the pre-pass (0: not run)
+    double scan_prefill_tokens_per_s = 0;        // wkv7_forward_scan (0: not run)
     double step_tokens_per_s = 0;
     double step_us = 0;  // per decode-step launch
 };
