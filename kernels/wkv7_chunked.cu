@@ -489,6 +489,17 @@ cudaError_t wkv7_chunk::launch_wkv7_prep(int T, int H, const float* r, const flo
     return cudaGetLastError();
 }
 
+std::string wkv7_chunk::shape_error(const char* who, int T, int H, int N)
+{
+    if (T < 0 || H < 0)
+        return std::string(who) + ": negative T (" + std::to_string(T) + ") or H (" +
+               std::to_string(H) + ")";
+    if (N != kN)
+        return std::string(who) + ": head size " + std::to_string(N) +
+               " (only 64; wkv7_forward takes any)";
+    return {};
+}
+
 bool wkv7_chunked_supported(int N, const float* r, const float* w, const float* k,
                             const float* v, const float* a, const float* b)
 {
@@ -506,12 +517,8 @@ Result<void> wkv7_forward_chunked(int T, int H, int N, const float* r, const flo
                                   const float* k, const float* v, const float* a, const float* b,
                                   float* state, float* y, cuda_stream stream, float* scratch)
 {
-    if (T < 0 || H < 0)
-        return make_error("wkv7_forward_chunked: negative T (" + std::to_string(T) + ") or H (" +
-                          std::to_string(H) + ")");
-    if (N != kN)
-        return make_error("wkv7_forward_chunked: head size " + std::to_string(N) +
-                          " (only 64; wkv7_forward takes any)");
+    if (std::string why = wkv7_chunk::shape_error("wkv7_forward_chunked", T, H, N); !why.empty())
+        return make_error(why);
     if (T == 0 || H == 0) return {};
     if (!r || !w || !k || !v || !a || !b || !state || !y)
         return make_error("wkv7_forward_chunked: null device pointer");

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <string>
 
 namespace lectern::cuda::wkv7_chunk {
 
@@ -31,6 +32,9 @@ struct Prep {
 };
 enum Hat { hat_a, hat_r, hat_b, hat_k };
 enum Mat { mat_ab, mat_ak, mat_rb, mat_rk };
+
+// "" when T and H are not negative and N is kN, else why not, starting with `who`.
+std::string shape_error(const char* who, int T, int H, int N);
 
 // Every chunk of a T-token call prepared into `prepared` (Prep::total floats per head and chunk,
 // chunk-major within a head); C = H * kN. Inputs and `prepared` 16-byte aligned, at most 65535

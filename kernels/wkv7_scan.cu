@@ -277,12 +277,8 @@ Result<void> wkv7_forward_scan(int T, int H, int N, const float* r, const float*
                                const float* k, const float* v, const float* a, const float* b,
                                float* state, float* y, cuda_stream stream, float* scratch)
 {
-    if (T < 0 || H < 0)
-        return make_error("wkv7_forward_scan: negative T (" + std::to_string(T) + ") or H (" +
-                          std::to_string(H) + ")");
-    if (N != kN)
-        return make_error("wkv7_forward_scan: head size " + std::to_string(N) +
-                          " (only 64; wkv7_forward takes any)");
+    if (std::string why = wkv7_chunk::shape_error("wkv7_forward_scan", T, H, N); !why.empty())
+        return make_error(why);
     if (T == 0 || H == 0) return {};
     if (!r || !w || !k || !v || !a || !b || !state || !y || !scratch)
         return make_error("wkv7_forward_scan: null device pointer");
