@@ -3,6 +3,7 @@
 // tests/kernels/tst_wkv7_cuda.cpp.
 #include "lectern/cuda/wkv7.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -247,9 +248,12 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
     if (auto ok = buf[7].fill(0); !ok)
         return ok.error();
 
-    // The chunked kernel's pre-pass scratch, as the model gives it.
+    // The scratch the model gives wkv7_prefill (the scan's under LECTERN_CUDA_WKV=scan, which
+    // is larger), also the chunked kernel's pre-pass scratch.
     DeviceBuffer prep;
-    if (const std::size_t floats = wkv7_chunked_scratch_floats(T, H); floats > 0) {
+    if (const std::size_t floats =
+            std::max(wkv7_chunked_scratch_floats(T, H), wkv7_prefill_scratch_floats(T, H));
+        floats > 0) {
         auto got = DeviceBuffer::allocate(floats * sizeof(float));
         if (!got)
             return got.error();
@@ -347,6 +351,7 @@ Result<Wkv7BenchResult> wkv7_bench(int T, int H, int N, int iterations)
                 "%s)\n",
                 T, H, N, res.prefill_tokens_per_s, double(prefill_ms) / iterations, iterations,
                 sequential_forced() || !chunked ? "sequential"
+                : wkv_setting_is("scan")        ? "the scan"
                 : prepass_chosen()              ? "chunked with the pre-pass"
                                                 : "chunked");
     std::printf("wkv7 sequential prefill T=%d H=%d N=%d: %.4g tokens/s (%.3f ms per launch); "
