@@ -45,9 +45,11 @@ struct Trans {
     static constexpr int total = mv + kL * kL;  // whole float4s
 };
 
-__device__ float lower(const float* m, int t, int tau, bool diagonal)
+// Entry [t][tau] of a strictly lower L x L matrix of the pre-pass (the entries on and above the
+// diagonal were never written).
+__device__ float strictly_lower(const float* m, int t, int tau)
 {
-    return (tau < t || (diagonal && tau == t)) ? m[t * kL + tau] : 0.0f;
+    return tau < t ? m[t * kL + tau] : 0.0f;
 }
 
 // Shared memory of the transition kernel, in floats.
@@ -94,7 +96,7 @@ __global__ void __launch_bounds__(kThreads)
         const int c = tid - kN;
         const float* a_ak = mat + mat_ak * kL * kL;
         for (int t = 0; t < kL; ++t) {
-            float x = lower(a_ak, t, c, false);
+            float x = strictly_lower(a_ak, t, c);
             for (int tau = 0; tau < t; ++tau) x = fmaf(a_ab[t * kL + tau], mv[tau * kL + c], x);
             mv[t * kL + c] = x;
         }
