@@ -392,6 +392,22 @@ int runShapeBench(const QCommandLineParser& parser)
                 return fail(d.error().message);
             const std::string q = "decode ms/tok synth " + std::to_string(ctx);
             row(q.c_str(), *d * 1e3, 0, "ms");
+            {
+                // A question's start on that context: the fork alone, then its first token
+                // (the fork's first append; the host cache's partial chunk is what a fork of a
+                // synthetic context and of a read one have in common).
+                QElapsedTimer clock;
+                clock.start();
+                lectern::State question = s.fork();
+                const double fork_ms = double(clock.nsecsElapsed()) / 1e6;
+                if (auto first = decodeSeconds(question, 1, c.vocab); !first)
+                    return fail(first.error().message);
+                const double both_ms = double(clock.nsecsElapsed()) / 1e6;
+                const std::string f = "fork ms synth " + std::to_string(ctx);
+                row(f.c_str(), fork_ms, 0, "ms");
+                const std::string g = "fork + 1 token ms synth " + std::to_string(ctx);
+                row(g.c_str(), both_ms, 0, "ms");
+            }
 #ifdef LECTERN_HAVE_CUDA
             // Where that decode's time goes (at 1M tokens the paged cache serves it).
             if (parser.isSet(QStringLiteral("profile")) &&

@@ -39,9 +39,9 @@ Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::in
         for (std::int64_t i = 0; i < n; ++i) {
             const std::size_t t = std::size_t(r0 + i - chunk_rows) * kv_head_dim;
             const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
-            std::memcpy(sk + d, host.tail_k[std::size_t(h)].data() + t,
+            std::memcpy(sk + d, host.tail.keys(h) + t,
                         kv_head_dim * sizeof(float));
-            std::memcpy(sv + d, host.tail_v[std::size_t(h)].data() + t,
+            std::memcpy(sv + d, host.tail.values(h) + t,
                         kv_head_dim * sizeof(float));
         }
     return {};

@@ -47,7 +47,7 @@ void TestSyntheticContext::fillsTheCaches() {
         const lectern::KvCache::Impl& kv = cache.impl();
         QCOMPARE(kv.rows(), std::int64_t(1000));
         QCOMPARE(kv.store.chunk_count(), std::int64_t(62));  // 62 * 16 = 992
-        QCOMPARE(kv.tail_rows, 8);
+        QCOMPARE(kv.tail.rows(), 8);
         QCOMPARE(kv.tokens, std::int64_t(1000));
         // Chunks cycle through 3 distinct ones, shared rather than copied.
         QCOMPARE(kv.store.shared_chunk(0).get(), kv.store.shared_chunk(3).get());

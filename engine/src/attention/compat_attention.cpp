@@ -29,7 +29,7 @@ KvRows input_rows(const float* k, const float* v, std::size_t C, int h, int firs
 void add_whole_cache(HeadAttention& att, const KvCache::Impl& cache, int h) {
     for (std::int64_t c = 0; c < cache.store.chunk_count(); ++c)
         att.add(cache.store.chunk(c).head(h));
-    att.add(cache.tail_head(h, cache.tail_rows));
+    att.add(cache.tail_head(h, cache.tail.rows()));
 }
 
 void compat_decode(const AttentionOptions& options, const KvCache::Impl& cache, const float* q,
@@ -61,7 +61,7 @@ void compat_decode(const AttentionOptions& options, const KvCache::Impl& cache, 
             } else {
                 for (int s = 0; s < top.size(); ++s)
                     att.add(cache.store.chunk(top.index(s)).head(h));
-                att.add(cache.tail_head(h, cache.tail_rows));  // the remainder
+                att.add(cache.tail_head(h, cache.tail.rows()));  // the remainder
             }
             att.add(input_rows(k, v, C, h, 0, 1));
             att.finish(y + hi * kv_head_dim);

@@ -22,14 +22,13 @@ KvCache::Impl::Impl(int n_embd_, int n_head_, const AttentionOptions& options_)
       n_head(n_head_),
       options(options_),
       store(n_head_, std::max(1, options_.chunk_size), options_.kv_dtype),
-      tail_k(std::size_t(std::max(0, n_head_))),
-      tail_v(std::size_t(std::max(0, n_head_))) {}
+      tail(n_head_, std::max(1, options_.chunk_size)) {}
 
 KvRows KvCache::Impl::tail_head(int h, int count) const {
     KvRows r;
     r.dtype = KvDType::f32;
-    r.k = tail_k[std::size_t(h)].data();
-    r.v = tail_v[std::size_t(h)].data();
+    r.k = tail.keys(h);
+    r.v = tail.values(h);
     r.stride = kv_head_dim;
     r.count = count;
     return r;
@@ -40,50 +39,32 @@ void KvCache::Impl::load_row(int h, std::int64_t r, bool values, float* out) con
     if (c < store.chunk_count()) {
         kv_load_row(store.chunk(c).head(h), values, int(r % chunk_size()), out);
     } else {
-        kv_load_row(tail_head(h, tail_rows), values, int(r - c * chunk_size()), out);
+        kv_load_row(tail_head(h, tail.rows()), values, int(r - c * chunk_size()), out);
     }
 }
 
 void KvCache::Impl::append_tail(const float* k, const float* v, int n, std::size_t stride) {
-    for (int h = 0; h < n_head; ++h) {
-        auto& tk = tail_k[std::size_t(h)];
-        auto& tv = tail_v[std::size_t(h)];
-        if (tk.capacity() < std::size_t(chunk_size()) * kv_head_dim) {
-            tk.reserve(std::size_t(chunk_size()) * kv_head_dim);
-            tv.reserve(std::size_t(chunk_size()) * kv_head_dim);
-        }
-        for (int i = 0; i < n; ++i) {
-            const float* kr = k + std::size_t(i) * stride + std::size_t(h) * kv_head_dim;
-            const float* vr = v + std::size_t(i) * stride + std::size_t(h) * kv_head_dim;
-            tk.insert(tk.end(), kr, kr + kv_head_dim);
-            tv.insert(tv.end(), vr, vr + kv_head_dim);
-        }
-    }
-    tail_rows += n;
+    tail.append(k, v, n, stride);
     tokens += n;
 }
 
 void KvCache::Impl::complete_tail_if_full() {
-    if (tail_rows < chunk_size()) return;
+    if (tail.rows() < chunk_size()) return;
     std::vector<const float*> kp(static_cast<std::size_t>(n_head), nullptr),
         vp(std::size_t(n_head), nullptr);
     for (int h = 0; h < n_head; ++h) {
-        kp[std::size_t(h)] = tail_k[std::size_t(h)].data();
-        vp[std::size_t(h)] = tail_v[std::size_t(h)].data();
+        kp[std::size_t(h)] = tail.keys(h);
+        vp[std::size_t(h)] = tail.values(h);
     }
     store.append_chunk(
         KvChunk::build(options.kv_dtype, n_head, chunk_size(), kp.data(), vp.data()));
-    for (int h = 0; h < n_head; ++h) {
-        tail_k[std::size_t(h)].clear();  // keeps the capacity for the next chunk
-        tail_v[std::size_t(h)].clear();
-    }
-    tail_rows = 0;
+    tail.clear();
 }
 
 void KvCache::Impl::append(const float* k, const float* v, int n, std::size_t stride) {
     int done = 0;
     while (done < n) {
-        const int take = std::min(n - done, chunk_size() - tail_rows);
+        const int take = std::min(n - done, chunk_size() - tail.rows());
         append_tail(k + std::size_t(done) * stride, v + std::size_t(done) * stride, take, stride);
         complete_tail_if_full();
         done += take;
@@ -97,8 +78,8 @@ KvCache::KvCache(KvCache&&) noexcept = default;
 KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 KvCache::~KvCache() = default;
 
-// Copying the Impl copies the chunk pointers (shared, immutable), the per-head means and the
-// tail rows in use: O(chunks + tail), never the chunk data.
+// Copying the Impl copies the chunk pointers (shared, immutable) and the per-head means, and
+// shares the tail's rows until one side appends (kv_tail.h): O(chunks), never the rows.
 KvCache KvCache::fork() const {
     return KvCache(std::make_unique<Impl>(*m_impl));
 }
@@ -141,12 +122,9 @@ Result<void> KvCache::serialize(std::vector<std::byte>& out) const {
         for (int h = 0; h < c.n_head; ++h)
             w.put_bytes(c.store.means(h) + std::size_t(i) * kv_head_dim,
                         kv_head_dim * sizeof(float));
-    for (int h = 0; h < c.n_head; ++h)
-        w.put_bytes(c.tail_k[std::size_t(h)].data(),
-                    std::size_t(c.tail_rows) * kv_head_dim * sizeof(float));
-    for (int h = 0; h < c.n_head; ++h)
-        w.put_bytes(c.tail_v[std::size_t(h)].data(),
-                    std::size_t(c.tail_rows) * kv_head_dim * sizeof(float));
+    const std::size_t tail_bytes = std::size_t(c.tail.rows()) * kv_head_dim * sizeof(float);
+    for (int h = 0; h < c.n_head && tail_bytes > 0; ++h) w.put_bytes(c.tail.keys(h), tail_bytes);
+    for (int h = 0; h < c.n_head && tail_bytes > 0; ++h) w.put_bytes(c.tail.values(h), tail_bytes);
     const std::uint64_t length = out.size() - start + 4;
     std::memcpy(out.data() + start + 8, &length, 8);
     const std::uint32_t crc = crc32(std::span<const std::byte>(out).subspan(start));
@@ -218,16 +196,17 @@ Result<void> read_image(std::span<const std::byte> in, int n_embd, int n_head,
         }
     }
     const int tail = int(rows - n_chunks * B);
-    for (auto* side : {&impl->tail_k, &impl->tail_v}) {
-        for (int h = 0; h < H; ++h) {
-            auto& t = (*side)[std::size_t(h)];
-            t.resize(std::size_t(tail) * kv_head_dim);
-            // (An empty vector's data() may be null, and memcpy(null, _, 0) is undefined.)
-            if (!t.empty() && !r.get_bytes(t.data(), t.size() * sizeof(float)))
-                return make_error("truncated tail");
-        }
+    // All heads' keys, then all heads' values.
+    std::vector<std::vector<float>> sides(std::size_t(2 * H));
+    std::vector<const float*> heads(std::size_t(2 * H));
+    for (std::size_t i = 0; i < sides.size(); ++i) {
+        sides[i].resize(std::size_t(tail) * kv_head_dim);
+        // (An empty vector's data() may be null, and memcpy(null, _, 0) is undefined.)
+        if (!sides[i].empty() && !r.get_bytes(sides[i].data(), sides[i].size() * sizeof(float)))
+            return make_error("truncated tail");
+        heads[i] = sides[i].data();
     }
-    impl->tail_rows = tail;
+    impl->tail.assign(tail, heads.data(), heads.data() + H);
     impl->tokens = tokens;
     impl->compressed = compressed != 0;
     if (r.remaining() != 4) return make_error("size does not match its contents");

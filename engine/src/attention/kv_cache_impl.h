@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "attention/kv_chunk_store.h"
+#include "attention/kv_tail.h"
 #include "attention/sparse_attention.h"
 
 namespace lectern {
@@ -18,15 +19,15 @@ struct KvCache::Impl {
     int n_head;
     AttentionOptions options;
     ChunkStore store;
-    // The still-growing chunk, float32, per head [tail_rows][64]. Kept unrounded so a query's own
-    // chunk is seen at full precision however the sequence was split into calls.
-    std::vector<std::vector<float>> tail_k, tail_v;
-    int tail_rows = 0;
+    // The still-growing chunk, float32, per head [rows][64]. Kept unrounded so a query's own
+    // chunk is seen at full precision however the sequence was split into calls. Shared with
+    // forks until one of them appends (kv_tail.h).
+    KvTail tail;
     std::int64_t tokens = 0;  // rows ever appended (== rows() until compat compression runs)
     bool compressed = false;  // compat compression re-packed rows: row != token position
 
     int chunk_size() const { return store.chunk_size(); }
-    std::int64_t rows() const { return store.chunk_count() * chunk_size() + tail_rows; }
+    std::int64_t rows() const { return store.chunk_count() * chunk_size() + tail.rows(); }
 
     // The first `count` tail rows of head h.
     KvRows tail_head(int h, int count) const;
@@ -36,7 +37,7 @@ struct KvCache::Impl {
     void load_row(int h, std::int64_t r, bool values, float* out) const;
 
     // Copy n rows ([n][C], rows `stride` floats apart) into the tail without completing it; the
-    // caller guarantees tail_rows + n <= B.
+    // caller guarantees tail.rows() + n <= B.
     void append_tail(const float* k, const float* v, int n, std::size_t stride);
     // Turn a full tail into an immutable chunk (means from the stored values).
     void complete_tail_if_full();

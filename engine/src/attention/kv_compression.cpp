@@ -101,9 +101,7 @@ void compress_kv_cache(const AttentionOptions& options, KvCache::Impl& cache, in
             fresh.store.append_chunk(
                 KvChunk::build(cache.options.kv_dtype, H, B, kp.data(), vp.data()));
         } else {
-            fresh.tail_k = bk;
-            fresh.tail_v = bv;
-            fresh.tail_rows = n;
+            fresh.tail.assign(n, kp.data(), vp.data());
         }
     }
     fresh.tokens = cache.tokens;

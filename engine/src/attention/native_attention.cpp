@@ -74,7 +74,7 @@ Result<void> native_attention(const AttentionOptions& options, KvCache::Impl& ca
     for (int t0 = 0; t0 < T;) {
         // One segment = the new tokens of one chunk. Its rows join the float32 tail first; query
         // j of the segment then sees tail rows [0, own_start + j].
-        const int own_start = cache.tail_rows;
+        const int own_start = cache.tail.rows();
         const int seg = std::min(T - t0, B - own_start);
         cache.append_tail(k + t0 * C, v + t0 * C, seg, C);
         const int n_candidates = int(cache.store.chunk_count());

@@ -98,7 +98,7 @@ std::uint64_t checkpoint_size(const ModelConfig& c, std::int64_t tail_rows_total
 std::vector<std::byte> encode_checkpoint(const State::Impl& s) {
     const ModelConfig& c = s.model->config();
     std::int64_t tails = 0;
-    for (const KvCache& kv : s.kv) tails += kv.impl().tail_rows;
+    for (const KvCache& kv : s.kv) tails += kv.impl().tail.rows();
     std::vector<std::byte> out = start(kCheckpointMagic, checkpoint_size(c, tails));
     ByteWriter w(out);
     w.put(std::int64_t(s.position));
@@ -111,10 +111,10 @@ std::vector<std::byte> encode_checkpoint(const State::Impl& s) {
     for (const auto& v : s.rec.attn_ffn_shift) put_floats(w, v);
     for (const KvCache& kv : s.kv) {
         const KvCache::Impl& k = kv.impl();
-        w.put(std::int32_t(k.tail_rows));
-        const std::size_t n = std::size_t(k.tail_rows) * kv_head_dim;
-        for (int h = 0; h < k.n_head; ++h) w.put_bytes(k.tail_k[std::size_t(h)].data(), n * 4);
-        for (int h = 0; h < k.n_head; ++h) w.put_bytes(k.tail_v[std::size_t(h)].data(), n * 4);
+        w.put(std::int32_t(k.tail.rows()));
+        const std::size_t n = std::size_t(k.tail.rows()) * kv_head_dim;
+        for (int h = 0; h < k.n_head && n > 0; ++h) w.put_bytes(k.tail.keys(h), n * 4);
+        for (int h = 0; h < k.n_head && n > 0; ++h) w.put_bytes(k.tail.values(h), n * 4);
     }
     w.put(crc32(out));
     return out;

@@ -109,7 +109,7 @@ Result<void> Ingest::commit(const std::string& label, bool keep) {
     const std::int64_t old_chunks = old.chunk_count();
     const std::int64_t new_chunks = pos / old.options.attention.chunk_size;
     std::int64_t tail_total = 0;
-    for (const KvCache& kv : m_s.work->impl().kv) tail_total += kv.impl().tail_rows;
+    for (const KvCache& kv : m_s.work->impl().kv) tail_total += kv.impl().tail.rows();
     const std::uint64_t extra =
         segment_size(n) + checkpoint_size(m_s.model->config(), tail_total) +
         (new_chunks > old_chunks ? means_size(new_chunks - old_chunks, old.n_head) * old.n_attn

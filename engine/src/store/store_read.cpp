@@ -80,11 +80,13 @@ Result<State> DocumentStore::Impl::build_state(std::int64_t position) const {
             for (std::int64_t i = 0; i < chunks; ++i)
                 kv.store.append_from_source(m.data() + std::size_t(i) * per_chunk);
         }
-        kv.tail_rows = data->tail_rows[std::size_t(j)];
+        // (decode_checkpoint checked each block's rows against the chunk size.)
+        std::vector<const float*> keys, values;
         for (int h = 0; h < c.n_head; ++h) {
-            kv.tail_k[std::size_t(h)] = std::move(data->tail_k[std::size_t(j)][std::size_t(h)]);
-            kv.tail_v[std::size_t(h)] = std::move(data->tail_v[std::size_t(j)][std::size_t(h)]);
+            keys.push_back(data->tail_k[std::size_t(j)][std::size_t(h)].data());
+            values.push_back(data->tail_v[std::size_t(j)][std::size_t(h)].data());
         }
+        kv.tail.assign(data->tail_rows[std::size_t(j)], keys.data(), values.data());
         kv.tokens = position;
     }
     return state;
