@@ -274,6 +274,14 @@ int runShapeBench(const QCommandLineParser& parser)
             return fail(t.error().message);
         const std::string what = "prefill tok/s (" + std::to_string(prefill) + ")";
         row(what.c_str(), prefill / *t, tflops * 1e12 / flops, "t/s");
+        // The same length again on the same state, as the app reads a document's next piece:
+        // without the first call's one-time costs (a fresh state's buffers, the first use of
+        // kernels for this many rows).
+        auto next = timedForward(s, randomTokens(prefill, c.vocab, 6));
+        if (!next)
+            return fail(next.error().message);
+        const std::string again = "prefill tok/s (" + std::to_string(prefill) + ", next call)";
+        row(again.c_str(), prefill / *next, tflops * 1e12 / flops, "t/s");
     }
 #ifdef LECTERN_HAVE_CUDA
     if (runtime.backend == lectern::Backend::cuda && c.n_attn > 0) {

@@ -40,6 +40,7 @@ private slots:
         const QStringList rows = {QStringLiteral("decode tok/s (batch 1)"),
                                   QStringLiteral("decode tok/s (CUDA graphs)"),
                                   QStringLiteral("prefill tok/s (64)"),
+                                  QStringLiteral("prefill tok/s (64, next call)"),
                                   QStringLiteral("wkv7 chunked / sequential"),
                                   QStringLiteral("prefill tok/s (64, KV append in turn)"),
                                   QStringLiteral("prefill s at 300"),
@@ -50,7 +51,9 @@ private slots:
                                   QStringLiteral("attention core s at 4200"),
                                   QStringLiteral("fork + 1 token ms after 300"),
                                   QStringLiteral("fork + 1 token ms after 4200"),
-                                  QStringLiteral("decode ms/tok synth 6500")};
+                                  QStringLiteral("decode ms/tok synth 6500"),
+                                  QStringLiteral("fork ms synth 6500"),
+                                  QStringLiteral("fork + 1 token ms synth 6500")};
         for (const QString& row : rows) {
             // A fork that borrowed its state's rows says so after the label.
             const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +
