@@ -166,12 +166,59 @@ Result<void> matmul(MatmulContext& context, const float* x, int T, const DeviceM
     return matmul(context, MatmulInput{x, DType::f32}, T, w, y, stream);
 }
 
-Result<void> matmul(MatmulContext& context, MatmulInput input, int T, const DeviceMatrix& w,
-                    float* y, cuda_stream stream) {
+namespace {
+
+// y = x · Wᵀ + beta * y over T > 1 rows through cuBLAS (beta 0 or 1); w.cols > 0, w.rows > 0.
+Result<void> gemm(MatmulContext& context, MatmulInput input, int T, const DeviceMatrix& w,
+                  float* y, float beta, cudaStream_t s) {
+    const auto* x = static_cast<const float*>(input.data);  // read only when float32
+    // Row-major y [T][rows] is column-major rows x T; row-major W [rows][cols] read as
+    // column-major is Wᵀ (cols x rows, ld = cols), so y = op_T(W) · x with x column-major cols x T.
+    const void* b = input.data;
+    if (w.dtype != DType::f32 && input.dtype == DType::f32) {
+        const std::size_t n = std::size_t(T) * std::size_t(w.cols);
+        if (auto r = context.reserve(n); !r) return r;
+        auto rounded = w.dtype == DType::bf16
+                           ? launch_round<__nv_bfloat16>(x, context.scratch(), n, s)
+                           : launch_round<__half>(x, context.scratch(), n, s);
+        if (!rounded) return rounded;
+        b = context.scratch();
+    }
+    const CublasApi* api = *cublas_api();  // loaded: the context has a handle
+    auto handle = static_cast<cublasHandle_t>(context.blas_handle());
+    LECTERN_CUBLAS_TRY(api, api->set_stream(handle, s));
+    const float alpha = 1.0f;
+    const cudaDataType_t type = blas_type(w.dtype);
+    LECTERN_CUBLAS_TRY(api, api->gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols,
+                                         &alpha, w.data, type, w.cols, b, type, w.cols, &beta, y,
+                                         CUDA_R_32F, w.rows, CUBLAS_COMPUTE_32F,
+                                         CUBLAS_GEMM_DEFAULT));
+    return {};
+}
+
+Result<void> check_input(MatmulInput input, int T, const DeviceMatrix& w) {
     if (input.dtype != DType::f32 && input.dtype != matmul_input_dtype(w, T))
         return make_error(std::string("cuda::matmul: a ") + std::string(dtype_name(input.dtype)) +
                           " input for " + std::string(dtype_name(w.dtype)) + " weights over " +
                           std::to_string(T) + " rows");
+    return {};
+}
+
+}  // namespace
+
+Result<void> matmul_accumulate(MatmulContext& context, MatmulInput input, int T,
+                               const DeviceMatrix& w, float* y, cuda_stream stream) {
+    if (T < 2) return make_error("cuda::matmul_accumulate: T > 1 only (decode: gemv's add)");
+    if (auto ok = check_input(input, T, w); !ok) return ok;
+    if (w.rows < 0 || w.cols < 0) return make_error("cuda::matmul: negative size");
+    if (!context.blas_handle()) return make_error("cuda::matmul: context not created");
+    if (w.rows == 0 || w.cols == 0) return {};  // empty sums: y unchanged
+    return gemm(context, input, T, w, y, 1.0f, stream);
+}
+
+Result<void> matmul(MatmulContext& context, MatmulInput input, int T, const DeviceMatrix& w,
+                    float* y, cuda_stream stream) {
+    if (auto ok = check_input(input, T, w); !ok) return ok;
     const auto* x = static_cast<const float*>(input.data);  // read only when float32
     if (T < 0 || w.rows < 0 || w.cols < 0) return make_error("cuda::matmul: negative size");
     if (!context.blas_handle()) return make_error("cuda::matmul: context not created");
@@ -194,28 +241,7 @@ Result<void> matmul(MatmulContext& context, MatmulInput input, int T, const Devi
         return make_error("cuda::matmul: unknown dtype");
     }
 
-    // Row-major y [T][rows] is column-major rows x T; row-major W [rows][cols] read as
-    // column-major is Wᵀ (cols x rows, ld = cols), so y = op_T(W) · x with x column-major cols x T.
-    const void* b = input.data;
-    if (w.dtype != DType::f32 && input.dtype == DType::f32) {
-        const std::size_t n = std::size_t(T) * std::size_t(w.cols);
-        if (auto r = context.reserve(n); !r) return r;
-        auto rounded = w.dtype == DType::bf16
-                           ? launch_round<__nv_bfloat16>(x, context.scratch(), n, s)
-                           : launch_round<__half>(x, context.scratch(), n, s);
-        if (!rounded) return rounded;
-        b = context.scratch();
-    }
-    const CublasApi* api = *cublas_api();  // loaded: the context has a handle
-    auto handle = static_cast<cublasHandle_t>(context.blas_handle());
-    LECTERN_CUBLAS_TRY(api, api->set_stream(handle, s));
-    const float alpha = 1.0f, beta = 0.0f;
-    const cudaDataType_t type = blas_type(w.dtype);
-    LECTERN_CUBLAS_TRY(api, api->gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols,
-                                         &alpha, w.data, type, w.cols, b, type, w.cols, &beta, y,
-                                         CUDA_R_32F, w.rows, CUBLAS_COMPUTE_32F,
-                                         CUBLAS_GEMM_DEFAULT));
-    return {};
+    return gemm(context, input, T, w, y, 0.0f, s);
 }
 
 }  // namespace lectern::cuda

@@ -7,6 +7,9 @@
 
 #include <cublas_v2.h>
 
+#include <cstdlib>
+#include <string_view>
+
 #include <cuda_runtime.h>
 #include "lectern/cuda/cublas_api.h"
 
@@ -49,6 +52,31 @@ Result<void> mm(CudaModel& m, const float* x, int T, const DeviceMatrix& w, floa
     return mm(m, MatmulInput{x, DType::f32}, T, w, y);
 }
 
+// LECTERN_CUDA_RESIDUAL=add: the residual adds of a prefill as their own pass again (for A/B).
+bool residual_in_epilogue() {
+    static const bool on = [] {
+        const char* v = std::getenv("LECTERN_CUDA_RESIDUAL");
+        return !(v && std::string_view(v) == "add");
+    }();
+    return on;
+}
+
+// The residual stream x += input · Wᵀ (an output product). Prefill: in the product's epilogue
+// (matmul_accumulate), which saves a pass over x, the product and x again, and a launch. A
+// one-token call (here only without the fused decode) has no epilogue to use: the product into
+// ws.out, then the add.
+Result<void> mm_residual(CudaModel& m, MatmulInput x, int T, const DeviceMatrix& w) {
+    const DeviceWorkspace& ws = m.workspace();
+    if (T > 1 && residual_in_epilogue()) {
+        ProfileScope p(ProfileOp::matmul, m.stream(), w.rows, w.cols);
+        return matmul_accumulate(m.matmul_context(), x, T, w, ws.x, m.stream());
+    }
+    LECTERN_TRY(mm(m, x, T, w, ws.out));
+    return profiled(ProfileOp::elementwise, m.stream(), [&] {
+        return add_into(m, ws.x, ws.out, std::size_t(T) * std::size_t(w.rows));
+    });
+}
+
 // u = LN2(x) (already computed), out = relu(kx · Wkᵀ)² · Wvᵀ with kx the shifted u; shift := last
 // row of u; x += out. Spec §2.5. The two products' inputs are written already rounded to their
 // weights' dtype (matmul_input_dtype), which saves each product its rounding pass.
@@ -73,9 +101,7 @@ Result<void> channel_mix(CudaModel& m, int T, const float* x_k, const DeviceMatr
                    ? relu_square(ws.ffn_hidden, n, m.stream())
                    : relu_square_to(ws.ffn_hidden, n, hidden_dtype, hidden, m.stream());
     }));
-    LECTERN_TRY(mm(m, MatmulInput{hidden, hidden_dtype}, T, value, ws.out));
-    return profiled(ProfileOp::elementwise, m.stream(),
-                    [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); });
+    return mm_residual(m, MatmulInput{hidden, hidden_dtype}, T, value);
 }
 
 }  // namespace
@@ -160,9 +186,7 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
         return group_norm_bonus_gate(T, H, N, ws.y, b.lnx_w, b.lnx_b, kGroupNormEps, ws.r, ws.k,
                                      ws.v, b.r_k, ws.g, normed, normed_dtype, m.stream());
     }));
-    LECTERN_TRY(mm(m, MatmulInput{normed, normed_dtype}, T, b.output, ws.out));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
-                         [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+    LECTERN_TRY(mm_residual(m, MatmulInput{normed, normed_dtype}, T, b.output));
 
     // Channel mix (§2.5).
     LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
@@ -185,9 +209,7 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
         }));
         LECTERN_TRY(profiled(ProfileOp::attention, m.stream(),
                              [&] { return paged_attention(m, st, j, b, options, *host, p0, T); }));
-        LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
-        LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
-                             [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+        LECTERN_TRY(mm_residual(m, MatmulInput{ws.y, DType::f32}, T, b.output));
     } else if (!options.bypass) {
         KvMirror& kv = st.kv(j);
         float* keys = static_cast<float*>(kv.keys.data());
@@ -219,9 +241,7 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
                                                        shape, ws.trace_weights, m.stream()));
             LECTERN_TRY(m.record_trace_rows(j, T, shape.top_k, ws.selected, ws.trace_weights));
         }
-        LECTERN_TRY(mm(m, ws.y, T, b.output, ws.out));
-        LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
-                             [&] { return add_into(m, ws.x, ws.out, std::size_t(T) * C); }));
+        LECTERN_TRY(mm_residual(m, MatmulInput{ws.y, DType::f32}, T, b.output));
     }
 
     if (T == 1 && fused_decode_enabled())

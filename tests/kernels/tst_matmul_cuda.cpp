@@ -11,6 +11,8 @@
 //   u = 2^-8 (bf16) or 2^-11 (f16), the worst case of round-to-nearest on x (the typical error is
 //   ~ sqrt(K) smaller). The same product of an input already rounded by its producer
 //   (MatmulInput) must give the same bits.
+// - matmul_accumulate (T > 1): y0 + the product, within twice the product's tolerance of y0 + the
+//   plain product plus 2^-22 of the sum (the add's roundings); T == 1 is refused.
 #include <QTest>
 
 #include <cmath>
@@ -160,6 +162,43 @@ void TestMatmulCuda::matchesCpu() {
     }
     const std::vector<float> got(all.begin() + guard, all.begin() + guard + n_out);
     const auto got_n = normalised(got, scale);
+
+    // The residual form (matmul_accumulate, T > 1): y0 + the product, in cuBLAS's epilogue. Against
+    // y0 + the product above: both products within their tolerance of the CPU's, plus the add's
+    // rounding (one against two).
+    if (tokens == 1) {
+        QVERIFY(!lectern::cuda::matmul_accumulate(
+            *m_context, lectern::cuda::MatmulInput{dx->data(), DType::f32}, 1, dm, y_dev,
+            nullptr));
+    } else {
+        const auto y0 = gpu_test::uniform(n_out, -4.0f, 4.0f, seed + 2);
+        QVERIFY(dy->fill(0xA5));
+        QVERIFY(dy->upload(y0.data(), n_out * sizeof(float), guard * sizeof(float)));
+        done = lectern::cuda::matmul_accumulate(
+            *m_context, lectern::cuda::MatmulInput{dx->data(), DType::f32}, tokens, dm, y_dev,
+            nullptr);
+        QVERIFY2(done, done ? "" : done.error().message.c_str());
+        std::vector<float> sum(n_out + 2 * guard);
+        QVERIFY(dy->download(sum.data(), sum.size() * sizeof(float)));
+        for (std::size_t i = 0; i < guard; ++i) {
+            std::uint32_t head, tail;
+            std::memcpy(&head, &sum[i], 4);
+            std::memcpy(&tail, &sum[guard + n_out + i], 4);
+            QCOMPARE(head, 0xA5A5A5A5u);
+            QCOMPARE(tail, 0xA5A5A5A5u);
+        }
+        const double product_tol = type == DType::f32 ? 3e-5 : 2e-4;
+        for (std::size_t i = 0; i < n_out; ++i) {
+            const double want_sum = double(y0[i]) + double(got[i]);
+            const double tol = 2 * product_tol * scale[i] + std::ldexp(std::fabs(want_sum), -22);
+            if (!(std::fabs(double(sum[guard + i]) - want_sum) <= tol))
+                QFAIL(qPrintable(QStringLiteral("accumulate [%1]: %2, want %3 (tol %4)")
+                                     .arg(i)
+                                     .arg(double(sum[guard + i]))
+                                     .arg(want_sum)
+                                     .arg(tol)));
+        }
+    }
 
     if (tokens == 1 || type == DType::f32) {
         const auto want_n = normalised(want, scale);

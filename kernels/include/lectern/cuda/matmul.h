@@ -79,6 +79,13 @@ inline DType matmul_input_dtype(const DeviceMatrix& w, int T) {
 Result<void> matmul(MatmulContext& context, MatmulInput x, int T, const DeviceMatrix& w, float* y,
                     cuda_stream stream);
 
+// y[t][r] += sum_c x[t][c] * w[r][c], T > 1: the residual add of a prefill's output products in
+// cuBLAS's epilogue (beta = 1), one rounding of y + the float32 sum, as matmul into a scratch then
+// the add (x + out); saves that add's pass over three [T][rows] arrays and its launch. T == 1 is
+// refused: the decode GEMVs fuse the add themselves (gemv, GemvEpilogue::add).
+Result<void> matmul_accumulate(MatmulContext& context, MatmulInput x, int T, const DeviceMatrix& w,
+                               float* y, cuda_stream stream);
+
 // ---- Decode GEMV with epilogues, single and batched (kernels/gemv.cu) ----
 // The same product as matmul at T == 1, by a kernel built for bandwidth: each lane keeps several
 // independent 16-byte weight loads in flight, x is staged in shared memory when it fits, and an
