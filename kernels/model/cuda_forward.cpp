@@ -160,6 +160,7 @@ Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpa
         LECTERN_TRY(
             layer_norm(xr, rows, C, m_ln_out_w, m_ln_out_b, kLayerNormEps, m_ws.u, m_stream));
     }
+    if (rows > m_ws.logit_rows) return {};  // forward() takes them in pieces (head_in_pieces)
     ProfileScope p(ProfileOp::matmul, m_stream, m_head.rows, m_head.cols);
     if (rows == 1 && fused_decode_enabled()) {  // the biggest matrix: the faster GEMV
         GemvJob head;
@@ -181,6 +182,20 @@ Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_i
     // so its graph serves both.
     if (graphs) return decode_graphed(s, st, attention_active(config(), s.attention));
     return blocks_and_head(s, st, n, want_rows, last_only);
+}
+
+Result<void> CudaModel::head_in_pieces(int rows, float* logits_out) {
+    const std::size_t C = std::size_t(config().n_embd), V = std::size_t(config().vocab);
+    for (int p = 0; p < rows; p += m_ws.logit_rows) {
+        const int n = std::min(m_ws.logit_rows, rows - p);
+        {
+            ProfileScope scope(ProfileOp::matmul, m_stream, m_head.rows, m_head.cols);
+            LECTERN_TRY(matmul(m_matmul, m_ws.u + std::size_t(p) * C, n, m_head, m_ws.logits,
+                               m_stream));
+        }
+        LECTERN_TRY(download_logits(n, logits_out + std::size_t(p) * V));
+    }
+    return {};
 }
 
 Result<void> CudaModel::download_logits(int rows, float* logits_out) {
@@ -424,7 +439,9 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         }
         if (result && want_rows) {
             float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
-            result = download_logits(all_rows ? n : 1, dst);
+            const int rows = all_rows ? n : 1;
+            result = rows > m_ws.logit_rows ? head_in_pieces(rows, dst)
+                                            : download_logits(rows, dst);
         }
     }
     if (result)

@@ -220,7 +220,11 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t lora = align_up(S * ranks * sizeof(float));
     const std::size_t ffn = align_up(S * std::size_t(c.ffn_dim) * sizeof(float));
     const std::size_t ffn_rounded = align_up(S * std::size_t(c.ffn_dim) * sizeof(std::uint16_t));
-    const std::size_t logits = align_up(S * std::size_t(c.vocab) * sizeof(float));
+    // The head's output rows: all of a segment's only in an all-rows call (tests, `lectern-cli
+    // logits`), which takes them in pieces (head_in_pieces); at V = 65,536 a 1,024-row segment's
+    // would be 256 MB of the GPU's memory for that alone.
+    const std::size_t logit_rows = std::min<std::size_t>(S, kHeadPieceRows);
+    const std::size_t logits = align_up(logit_rows * std::size_t(c.vocab) * sizeof(float));
     const std::size_t selected = align_up(S * std::size_t(per_row) * sizeof(int));
     const std::size_t shares = align_up(S * std::size_t(per_row) * sizeof(float));
     // The chunked WKV-7 kernel's pre-pass: every chunk's decays and matrices (~54 MB at 2.9B;
@@ -253,6 +257,7 @@ Result<void> CudaModel::allocate_workspace() {
     m_ws.trace_weights = reinterpret_cast<float*>(base + at);
     at += shares;
     m_ws.wkv_prep = wkv_prep > 0 ? reinterpret_cast<float*>(base + at) : nullptr;
+    m_ws.logit_rows = int(logit_rows);
     m_ws.selected_per_row = per_row;
     m_ws.rows = int(S);
     // GEMM inputs not written pre-rounded by their producer are rounded to 16 bits in the matmul

@@ -31,6 +31,8 @@ int segment_rows();
 // Segments of at least this many rows append their KV rows to the host caches with one thread
 // per attention block (CudaModel::append_host_rows).
 inline constexpr int kParallelAppendRows = 64;
+// The head's rows per piece in an all-rows call (CudaModel::head_in_pieces): the logits scratch.
+inline constexpr int kHeadPieceRows = 256;
 
 struct DeviceRwkvBlock {
     const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
@@ -59,7 +61,8 @@ struct DeviceWorkspace {
     float* lora_hidden = nullptr;  // [rows][Dw + Da + Dg + Dv]
     float* ffn_hidden = nullptr;   // [rows][F]
     void* ffn_rounded = nullptr;   // [rows][F] 16-bit: the value product's input, relu²
-    float* logits = nullptr;       // [rows][V]
+    float* logits = nullptr;       // [logit_rows][V]
+    int logit_rows = 0;            // min(rows, kHeadPieceRows): more go in pieces
     int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices
     int selected_per_row = 0;      // capacity of `selected` per row (H * 15)
     float* trace_weights = nullptr;  // [rows][H][top_k - 1] their softmax shares (traced calls)
@@ -146,6 +149,9 @@ private:
     // The head's rows of the segment just run (1 with last_only, else n) into logits_out; waits
     // for the segment.
     Result<void> download_logits(int rows, float* logits_out);
+    // An all-rows segment longer than the logits scratch: the head over the workspace's rows
+    // (normalised by run_blocks) a piece of logit_rows at a time, each downloaded in turn.
+    Result<void> head_in_pieces(int rows, float* logits_out);
     // Each attention block's n new rows (rows[j]: keys, then values) into its host cache.
     Result<void> append_host_rows(State::Impl& s, const std::vector<const float*>& rows, int n);
     // The embedding rows of tokens into the workspace's x (host conversion, asynchronous upload;
