@@ -4,7 +4,7 @@
 // add x += out; test: tests/kernels/tst_gemv_cuda.cpp.
 //
 // Layout: 256-thread blocks, one warp per row (a block owns 8 * rows_per_warp consecutive rows of
-// one job); the job table is a __grid_constant__ kernel parameter, jobs own consecutive block
+// one job), or 32 / lanes rows per warp when rows are short (row_lanes); the job table is a __grid_constant__ kernel parameter, jobs own consecutive block
 // ranges. Bandwidth: matmul's warp-per-row kernel has one 16-byte load per lane in flight, which
 // leaves an H100 at ~30 % of its weight bandwidth; here each lane issues kUnroll independent
 // loads before using any of them. The loads are non-coherent and skip L1 (weights are streamed
@@ -44,6 +44,7 @@ struct Entry {
     int dtype;
     int epilogue;  // GemvEpilogue as int
     int rows_per_warp;
+    int lanes;       // lanes per row: 32, or 16, 8, 4 for short vectorised rows (row_lanes)
     int vectorised;  // 16-byte path: aligned rows of whole words, x staged or 16-byte aligned
     int staged;      // x copied to shared memory first
     unsigned block_begin;
@@ -85,9 +86,11 @@ __device__ inline float fma_word(uint4 raw, const float4* xs, float acc) {
     return acc;
 }
 
-// Lane `lane`'s part of row · x over whole 16-byte words: words lane, lane + 32, ... in that
-// order, exactly as matmul's gemv_kernel, but kUnroll words are loaded before any is used.
-template <typename W, bool Staged>
+// Lane `lane`'s part of row · x over whole 16-byte words: words lane, lane + Lanes, ... in that
+// order, exactly as matmul's gemv_kernel (Lanes = 32), but kUnroll words are loaded before any is
+// used. Short rows (Lanes < 32, at most Lanes words) give each lane at most one word, as the
+// 32-lane order does, so the sums are the same.
+template <typename W, bool Staged, int Lanes>
 __device__ float dot_vectorised(const W* row, const float* x, int cols, int lane) {
     constexpr int per_word = int(16 / sizeof(W));
     constexpr int x_vecs = per_word / 4;
@@ -96,15 +99,15 @@ __device__ float dot_vectorised(const W* row, const float* x, int cols, int lane
     const float4* xw = reinterpret_cast<const float4*>(x);
     float acc = 0.0f;
     int i = lane;
-    for (; i + 32 * (kUnroll - 1) < words; i += 32 * kUnroll) {
+    for (; i + Lanes * (kUnroll - 1) < words; i += Lanes * kUnroll) {
         uint4 raw[kUnroll];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) raw[u] = load_weights(rw + i + 32 * u);
+        for (int u = 0; u < kUnroll; ++u) raw[u] = load_weights(rw + i + Lanes * u);
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u)
-            acc = fma_word<W, Staged>(raw[u], xw + std::size_t(i + 32 * u) * x_vecs, acc);
+            acc = fma_word<W, Staged>(raw[u], xw + std::size_t(i + Lanes * u) * x_vecs, acc);
     }
-    for (; i < words; i += 32)
+    for (; i < words; i += Lanes)
         acc = fma_word<W, Staged>(load_weights(rw + i), xw + std::size_t(i) * x_vecs, acc);
     return acc;
 }
@@ -136,24 +139,58 @@ __device__ inline float epilogue(const Entry& e, int row, float acc) {
     return acc;
 }
 
-template <typename W, bool Staged>
+// The first of the rows a warp computes in its turn q: 32 / Lanes consecutive rows per warp and
+// turn (one with 32 lanes per row), kWarps warps per block.
+__device__ inline long long first_row(const Entry& e, unsigned local_block, int q, int warp,
+                                      int lanes) {
+    const int groups = 32 / lanes;
+    return ((long long)local_block * (kWarps * e.rows_per_warp) + (long long)q * kWarps + warp) *
+           groups;
+}
+
+// Rows of `Lanes` lanes each (row_lanes): a short row on a whole warp left most lanes without a
+// word to load (a LoRA up's 64-96 columns are 8-12 bf16 words: 0.39 TB/s in session 12's Nsight
+// Compute table), so 32 / Lanes rows share a warp. The reduction tree is the 32-lane one without
+// its first levels, which only added the zeros of lanes past the row's words.
+template <typename W, bool Staged, int Lanes>
 __device__ void run_rows(const Entry& e, unsigned local_block, const float* x) {
     const int warp = int(threadIdx.x / 32);
     const int lane = int(threadIdx.x % 32);
-    const int rpw = e.rows_per_warp;
-    for (int q = 0; q < rpw; ++q) {
-        const long long row =
-            (long long)local_block * (kWarps * rpw) + (long long)q * kWarps + warp;
+    const int sub = lane % Lanes;
+    for (int q = 0; q < e.rows_per_warp; ++q) {
+        const long long first = first_row(e, local_block, q, warp, Lanes);
         // Uniform within the warp, so the shuffles below always see all 32 lanes; later q only
         // give larger rows. No barrier follows, so warps may leave independently.
-        if (row >= e.rows) return;
-        const W* w = static_cast<const W*>(e.w) + std::size_t(row) * std::size_t(e.cols);
-        float acc = e.vectorised ? dot_vectorised<W, Staged>(w, x, e.cols, lane)
-                                 : dot_scalar<W>(w, x, e.cols, lane);
+        if (first >= e.rows) return;
+        const long long row = first + lane / Lanes;
+        float acc = 0.0f;
+        if (row < e.rows) {  // a warp's last group may be past the end: it adds zeros
+            const W* w = static_cast<const W*>(e.w) + std::size_t(row) * std::size_t(e.cols);
+            acc = e.vectorised ? dot_vectorised<W, Staged, Lanes>(w, x, e.cols, sub)
+                               : dot_scalar<W>(w, x, e.cols, sub);
+        }
 #pragma unroll
-        for (int offset = 16; offset > 0; offset /= 2)
+        for (int offset = Lanes / 2; offset > 0; offset /= 2)
             acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-        if (lane == 0) e.y[row] = epilogue(e, int(row), acc);
+        if (sub == 0 && row < e.rows) e.y[row] = epilogue(e, int(row), acc);
+    }
+}
+
+template <typename W, bool Staged>
+__device__ void run_lanes(const Entry& e, unsigned local_block, const float* x) {
+    switch (e.lanes) {
+        case 4:
+            run_rows<W, Staged, 4>(e, local_block, x);
+            break;
+        case 8:
+            run_rows<W, Staged, 8>(e, local_block, x);
+            break;
+        case 16:
+            run_rows<W, Staged, 16>(e, local_block, x);
+            break;
+        default:
+            run_rows<W, Staged, 32>(e, local_block, x);
+            break;
     }
 }
 
@@ -161,13 +198,13 @@ template <bool Staged>
 __device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
     switch (e.dtype) {
         case kF32:
-            run_rows<float, Staged>(e, local_block, x);
+            run_lanes<float, Staged>(e, local_block, x);
             break;
         case kF16:
-            run_rows<__half, Staged>(e, local_block, x);
+            run_lanes<__half, Staged>(e, local_block, x);
             break;
         default:
-            run_rows<__nv_bfloat16, Staged>(e, local_block, x);
+            run_lanes<__nv_bfloat16, Staged>(e, local_block, x);
             break;
     }
 }
@@ -180,11 +217,13 @@ __device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
 // first words across the staging cost ~40 registers (104 per thread, half the blocks per SM).
 template <typename W>
 __device__ void prefetch_first_row(const Entry& e, unsigned local_block) {
-    const long long row = (long long)local_block * (kWarps * e.rows_per_warp) + threadIdx.x / 32;
+    const int lane = int(threadIdx.x % 32);
+    const long long row =
+        first_row(e, local_block, 0, int(threadIdx.x / 32), e.lanes) + lane / e.lanes;
     if (row >= e.rows) return;
     const char* w = static_cast<const char*>(e.w) + std::size_t(row) * e.cols * sizeof(W);
     const std::size_t bytes = std::size_t(e.cols) * sizeof(W);
-    for (std::size_t b = std::size_t(threadIdx.x % 32) * 128; b < bytes; b += 32 * 128)
+    for (std::size_t b = std::size_t(lane % e.lanes) * 128; b < bytes; b += std::size_t(e.lanes) * 128)
         prefetch_l2(w + b);
 }
 
@@ -242,6 +281,20 @@ bool l2_warming_enabled() {
     return enabled;
 }
 
+// Lanes per row: a vectorised row of at most 16 words gets the smallest power of two (from 4) that
+// gives each lane at most one word; longer rows, and the scalar path, a whole warp.
+// LECTERN_CUDA_GEMV_LANES=32: every row on a whole warp again (an A/B switch; not yet timed).
+int row_lanes(int words, bool vectorised) {
+    static const bool whole_warps = [] {
+        const char* v = std::getenv("LECTERN_CUDA_GEMV_LANES");
+        return v && std::string(v) == "32";
+    }();
+    if (whole_warps || !vectorised || words > 16) return 32;
+    int lanes = 4;
+    while (lanes < words) lanes *= 2;
+    return lanes;
+}
+
 int rows_per_warp(int rows) {
     const int per = rows / (kWarps * kTargetBlocks);
     return per < 1 ? 1 : (per > kMaxRowsPerWarp ? kMaxRowsPerWarp : per);
@@ -291,9 +344,12 @@ std::string make_entry(const GemvJob& g, Entry& e) {
     e.cols = w.cols;
     e.dtype = code;
     e.epilogue = ep;
-    e.rows_per_warp = rows_per_warp(w.rows);
     e.vectorised = reinterpret_cast<std::uintptr_t>(w.data) % 16 == 0 &&
                    (std::size_t(w.cols) * elem) % 16 == 0 && (staged || x_aligned);
+    e.lanes = row_lanes(int(std::size_t(w.cols) * elem / 16), e.vectorised != 0);
+    // Turns per warp from the warp's share of rows: 32 / lanes rows per turn.
+    const int groups = 32 / e.lanes;
+    e.rows_per_warp = rows_per_warp((w.rows + groups - 1) / groups);
     e.staged = staged;
     return {};
 }
@@ -317,7 +373,8 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
         if (const std::string why = make_entry(g, e); !why.empty())
             return make_error("gemv_batched: job " + std::to_string(i) + ": " + why);
         e.block_begin = unsigned(blocks);
-        const std::size_t per_block = std::size_t(kWarps) * std::size_t(e.rows_per_warp);
+        const std::size_t per_block =
+            std::size_t(kWarps) * std::size_t(e.rows_per_warp) * std::size_t(32 / e.lanes);
         blocks += (std::size_t(e.rows) + per_block - 1) / per_block;
         if (e.staged && e.cols > shared_floats) shared_floats = e.cols;
         ++table.count;

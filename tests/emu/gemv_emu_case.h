@@ -65,10 +65,27 @@ inline std::string check(const GemvCase& c) {
     return gemv_test::check_rows(s, c.product, c.scale, c.resid, c.y->values());
 }
 
-// Blocks gemv.cu must launch for a job: 8 warps of rows_per_warp rows each (1 to 4 by size).
-inline unsigned gemv_blocks(int rows) {
-    const int per_warp = std::clamp(rows / (8 * 512), 1, 4);
-    return unsigned((rows + 8 * per_warp - 1) / (8 * per_warp));
+// Blocks gemv.cu must launch for a job: 8 warps of rows_per_warp turns each (1 to 4 by size), a
+// turn one row, or 32 / lanes rows when a vectorised row has at most 16 16-byte words (lanes: the
+// smallest power of two from 4 that is at least the words). Vectorised: whole words per row,
+// weights aligned, and x aligned or staged in shared memory.
+inline unsigned gemv_blocks(const gemv_test::Spec& s) {
+    const std::size_t row_bytes = std::size_t(s.cols) * lectern::dtype_size(s.dtype);
+    const bool staged =
+        s.source == GemvX::shared ||
+        (s.source == GemvX::automatic &&
+         std::size_t(s.cols) * sizeof(float) <= std::size_t(lectern::cuda::kGemvSharedXBytes));
+    const bool vectorised =
+        s.cols > 0 && row_bytes % 16 == 0 && s.misalign != 1 && (s.misalign == 0 || staged);
+    const int words = int(row_bytes / 16);
+    int lanes = 32;
+    if (vectorised && words <= 16)
+        for (lanes = 4; lanes < words; lanes *= 2) {
+        }
+    const int groups = 32 / lanes;
+    const int turns = std::clamp((s.rows + groups - 1) / groups / (8 * 512), 1, 4);
+    const int per_block = 8 * turns * groups;
+    return unsigned((s.rows + per_block - 1) / per_block);
 }
 
 inline const char* epilogue_name(GemvEpilogue e) {

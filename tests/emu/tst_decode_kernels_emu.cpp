@@ -83,7 +83,8 @@ void TestDecodeKernelsEmu::gemv_data() {
     QTest::addColumn<int>("misalign");
     // 8200 floats = 32.8 KB: automatic reads x from global memory. 10000, 13000 and 16384 rows:
     // 2, 3 and 4 rows per warp. 45, 7 and 1000 columns: no whole 16-byte words of f32 (or of
-    // 16-bit) weights, so the scalar path; 24 columns: 6 words of f32, 3 of f16/bf16.
+    // 16-bit) weights, so the scalar path; 24 columns: 6 words of f32, 3 of f16/bf16; 64, 24 and
+    // 40 columns are short rows, several to a warp (8, 16 and 4-lane groups).
     const int shapes[][2] = {{64, 64},   {1, 45},     {67, 45},    {5, 7},      {33, 1000},
                              {300, 512}, {130, 8200}, {10000, 64}, {13000, 24}, {16384, 40}};
     for (DType d : {DType::f32, DType::f16, DType::bf16})
@@ -115,7 +116,7 @@ void TestDecodeKernelsEmu::gemv() {
     emu::launch_log().clear();
     EMU_VERIFY_OK(lectern::cuda::gemv(c.job, nullptr));
     QCOMPARE(emu::launch_log().size(), std::size_t(1));
-    QCOMPARE(emu::launch_log()[0].grid_x, emu_test::gemv_blocks(rows));
+    QCOMPARE(emu::launch_log()[0].grid_x, emu_test::gemv_blocks(spec));
     const std::string failure = emu_test::check(c);
     QVERIFY2(failure.empty(), failure.c_str());
 }
@@ -133,7 +134,7 @@ void TestDecodeKernelsEmu::gemvBatchedMixed() {
     for (int i = 0; i < n; ++i) {
         emu_test::prepare(specs[i], 500u + 16u * unsigned(i), cases[std::size_t(i)]);
         jobs[std::size_t(i)] = cases[std::size_t(i)].job;
-        blocks += specs[i].rows ? emu_test::gemv_blocks(specs[i].rows) : 0;
+        blocks += specs[i].rows ? emu_test::gemv_blocks(specs[i]) : 0;
     }
     emu::launch_log().clear();
     EMU_VERIFY_OK(lectern::cuda::gemv_batched(jobs.data(), n, nullptr));

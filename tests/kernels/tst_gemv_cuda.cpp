@@ -1,7 +1,8 @@
 // lectern::cuda::gemv / gemv_batched (kernels/gemv.cu) against the CPU twins — lectern::matmul at
 // T == 1 followed by lora_inner (tanh, sigmoid), relu_square or the residual add — on fresh
 // random inputs: f32/f16/bf16 weights, every epilogue, x from shared or global memory, odd shapes
-// (1 row, 10000 rows, cols not a multiple of 8, x too big for shared memory), misaligned weights
+// (1 row, 10000 rows, cols not a multiple of 8, x too big for shared memory, short rows several to
+// a warp), misaligned weights
 // (scalar path) or x (vector path when x is staged, scalar otherwise), and one batched launch
 // mixing dtypes, epilogues and x sources (8 jobs, one with no rows); sentinel guards
 // around every output, NaN checks, and the error values of bad job tables. The job description,
@@ -170,8 +171,11 @@ void TestGemvCuda::single_data() {
     QTest::addColumn<int>("misalign");
 #ifdef LECTERN_HAVE_CUDA
     // 8200 floats = 32.8 KB: automatic reads x from global memory.
-    const int shapes[][2] = {{64, 64},    {768, 3072}, {3072, 768}, {1, 45}, {67, 45},
-                             {10000, 64}, {33, 1000},  {130, 8200}, {5, 7},  {16384, 256}};
+    // Short rows (LoRA ups: 16-96 columns) share a warp: 2,560 x 96 and 37 x 64 (a partial last
+    // group), 1,000 x 32 and 7 x 16 (four lanes per row in bf16 / f16).
+    const int shapes[][2] = {{64, 64},    {768, 3072}, {3072, 768}, {1, 45},    {67, 45},
+                             {10000, 64}, {33, 1000},  {130, 8200}, {5, 7},     {16384, 256},
+                             {2560, 96},  {37, 64},    {1000, 32},  {7, 16}};
     for (DType d : {DType::f32, DType::f16, DType::bf16})
         for (const auto& sh : shapes)
             for (int e = 0; e <= int(GemvEpilogue::sigmoid); ++e)
