@@ -81,6 +81,10 @@ EngineController::EngineController(QObject* parent) : QObject(parent) {
                 done(id);
                 Q_EMIT sessionImported(id, c);
             });
+    connect(m_worker, &EngineWorker::gpuLost, this, [this] {
+        m_gpuLost = true;
+        Q_EMIT gpuLost();
+    });
     connect(m_worker, &EngineWorker::failed, this, [this](quint64 id, const QString& message) {
         done(id);
         Q_EMIT failed(id, message);

@@ -48,6 +48,8 @@ class EngineController : public QObject {
     bool isPaused(quint64 id) const;
     // Requests sent and not yet finished or failed.
     int pendingCount() const { return m_pending; }
+    // Whether gpuLost was emitted: the engine runs on the CPU, whatever the settings say.
+    bool gpuWasLost() const { return m_gpuLost; }
 
   Q_SIGNALS:
     void modelLoaded(quint64 id, const QString& path, const QString& description);
@@ -64,12 +66,16 @@ class EngineController : public QObject {
     void sessionImported(quint64 id, const SessionContents& contents);
     void failed(quint64 id, const QString& message);
     void settingsApplied(quint64 id);
+    // The GPU stopped working during a request (its failure message says so): the engine runs
+    // on the CPU from then on, whatever the settings say, until the application restarts.
+    void gpuLost();
 
   private:
     quint64 nextId() { return ++m_lastId; }
     void done(quint64 id);
 
     QThread* m_thread = nullptr;
+    bool m_gpuLost = false;
     EngineWorker* m_worker = nullptr;
     quint64 m_lastId = 0;
     int m_pending = 0;

@@ -62,7 +62,7 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     m_modelFingerprint.clear();
     lectern::RuntimeOptions runtime;
     runtime.threads = m_settings.threads;
-    runtime.backend = m_settings.useCuda && EngineController::capabilities().cuda
+    runtime.backend = m_settings.useCuda && !m_gpuLost && EngineController::capabilities().cuda
                           ? lectern::Backend::cuda
                           : lectern::Backend::cpu;
     runtime.gpu_memory_budget = std::size_t(qMax<qint64>(m_settings.gpuMemoryBytes, 0));
@@ -75,6 +75,18 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     m_model = *model;
     m_modelPath = canonical;
     return m_model;
+}
+
+QString EngineWorker::gpuLossNote() {
+    if (!m_model || m_gpuLost || !lectern::gpu_lost(*m_model)) return {};
+    m_gpuLost = true;
+    closeStore();
+    m_model.reset();
+    m_modelPath.clear();
+    m_modelFingerprint.clear();
+    Q_EMIT gpuLost();
+    return QStringLiteral(" The GPU stopped working, so Lectern continues on the CPU (restart "
+                          "Lectern to use the GPU again); try again.");
 }
 
 QString EngineWorker::modelFingerprint() {
@@ -240,8 +252,11 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
             return true;
         },
         &trace);
-    if (!generated)
-        return fail(QStringLiteral("Answering failed: %1").arg(fromStd(generated.error())));
+    if (!generated) {
+        const QString lost = gpuLossNote();
+        return fail(QStringLiteral("Answering failed: %1").arg(fromStd(generated.error())) +
+                    (lost.isEmpty() ? QString() : QLatin1Char('.') + lost));
+    }
 
     AnswerResult result;
     result.text = QString::fromStdString(generated->text);

@@ -53,6 +53,9 @@ class EngineWorker : public QObject {
     void sessionImported(quint64 id, const SessionContents& contents);
     // Any request that failed; the message is plain words with what to do next.
     void failed(quint64 id, const QString& message);
+    // The GPU stopped working (a kernel fault lost its context, lectern::gpu_lost): the model is
+    // loaded on the CPU from the next request on, until the process ends.
+    void gpuLost();
 
   private:
     struct LoadedTokenizer {
@@ -69,6 +72,10 @@ class EngineWorker : public QObject {
     // kept: each question runs on a fork of it.
     lectern::Result<lectern::State*> documentState(lectern::DocumentStore& store, qint64 asOf);
     QString modelFingerprint();
+    // After a failed request: when the model's GPU stopped working, drop the model and the store
+    // (the next request loads the model on the CPU, and documents resume from their stores),
+    // emit gpuLost and return the sentence to add to the failure message; else nothing.
+    QString gpuLossNote();
 
     EngineSettings m_settings;
     std::shared_ptr<const lectern::Model> m_model;
@@ -84,4 +91,5 @@ class EngineWorker : public QObject {
     // after m_store: destroyed before it.
     std::optional<lectern::State> m_documentState;
     qint64 m_documentAsOf = -1;
+    bool m_gpuLost = false;  // for the rest of the process: a lost context does not come back
 };

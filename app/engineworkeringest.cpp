@@ -184,8 +184,8 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
                        : store->ingest(rest, restOffsets, control);
     if (!outcome)
         return fail(QStringLiteral("Reading stopped: %1. What was read so far is kept; resume "
-                                   "reading to continue.")
-                        .arg(fromStd(outcome.error())));
+                                   "reading to continue.%2")
+                        .arg(fromStd(outcome.error()), gpuLossNote()));
 
     const lectern::StoreSummary after = store->summary();
     IngestResult result;

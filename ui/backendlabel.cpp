@@ -18,6 +18,7 @@ BackendLabel::BackendLabel(LibraryController* controller, QWidget* parent)
             [this](quint64, const IngestResult& r) { takeDeviceNote(r.deviceNote); });
     connect(engine, &EngineController::answerFinished, this,
             [this](quint64, const AnswerResult& r) { takeDeviceNote(r.deviceNote); });
+    connect(engine, &EngineController::gpuLost, this, &BackendLabel::refresh);
     refresh();
 }
 
@@ -36,7 +37,11 @@ void BackendLabel::refresh()
     QString note = caps.cudaNote;
     if (!note.isEmpty())
         note = note.front().toUpper() + note.mid(1) + QLatin1Char('.');
-    if (m_controller->engineSettings().useCuda) {
+    if (m_controller->engineSettings().useCuda && m_controller->engine()->gpuWasLost()) {
+        setText(tr("CPU"));
+        setToolTip(tr("The GPU stopped working while Lectern used it, so the engine runs on the "
+                      "CPU until Lectern restarts."));
+    } else if (m_controller->engineSettings().useCuda) {
         setText(tr("GPU"));
         QString tip = note;
         if (!m_deviceNote.isEmpty())

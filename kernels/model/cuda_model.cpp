@@ -266,6 +266,15 @@ Result<void> CudaModel::allocate_workspace() {
     return m_matmul.reserve(S * std::max(C, ranks));
 }
 
+bool CudaModel::lost() {
+    // A kernel fault's error is sticky: every later call returns it, the context cannot be used
+    // again in this process. Other errors are reported once (and cleared here), so the second
+    // synchronisation tells them apart.
+    (void)cudaDeviceSynchronize();
+    (void)cudaGetLastError();
+    return cudaDeviceSynchronize() != cudaSuccess;
+}
+
 SparseAttentionScratch CudaModel::attention_scratch(std::size_t bytes) {
     if (bytes == 0) return {};
     if (bytes > m_attention_scratch_bytes) {

@@ -90,6 +90,7 @@ public:
 
     std::string describe() const override;
     Result<void> warm_up(State::Impl& s, int next_tokens) override;
+    bool lost() override;
     Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
                          std::vector<float>& logits, ForwardTrace* trace) override;
 

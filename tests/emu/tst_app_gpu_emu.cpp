@@ -4,7 +4,7 @@
 // and gives the same greedy answers and attended pages as the CPU. The results say where the KV
 // rows sat (all on the GPU, borrowed from the document's state by a question on a card that holds
 // them once, or paged under a small GPU memory setting), and the status bar's backend field
-// shows it.
+// shows it. A GPU lost to a kernel fault (emulated) leaves the engine on the CPU.
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -14,6 +14,7 @@
 
 #include "apptestutil.h"
 #include "backendlabel.h"
+#include "cuda_emu.h"
 #include "enginecontroller.h"
 #include "lectern/cuda_backend.h"
 #include "library.h"
@@ -232,6 +233,47 @@ private Q_SLOTS:
         QTRY_VERIFY(!applied.isEmpty());
         QCOMPARE(label.text(), QStringLiteral("CPU"));
         QVERIFY(!label.toolTip().contains(QLatin1String("Last run")));
+    }
+
+    // A kernel fault loses the GPU's context (emulated: a sticky error, emu::arm_fault): the
+    // question fails saying that the engine continues on the CPU, the status bar says "CPU", and
+    // the next question answers as the CPU did, on the CPU. A refused launch leaves the GPU
+    // usable: at most a plain failure, and the GPU answers the next question.
+    void aLostGpuFallsBackToTheCpu()
+    {
+        Library library;
+        QVERIFY(library.open(m_dir.filePath(QStringLiteral("library-lost.sqlite"))));
+        EngineController engine;
+        LibraryController controller(&library, &engine, m_dir.filePath(QStringLiteral("stores")));
+        controller.setEngineSettings(onGpu());
+        BackendLabel label(&controller);
+        QSignalSpy lost(&engine, &EngineController::gpuLost);
+        const QLatin1String onTheCpu("continues on the CPU");
+
+        emu::arm_fault(emu::Fault::refused_launch, 40);
+        QString why = failure(ask(engine, QStringLiteral("cpu"), m_cpuRead));
+        emu::clear_faults();
+        QVERIFY2(!why.contains(onTheCpu), qPrintable(why));
+        QVERIFY(lost.isEmpty() && !engine.gpuWasLost());
+        why = answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead,
+                              QLatin1String("KV rows on the GPU"));
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+
+        emu::arm_fault(emu::Fault::kernel_fault, 40);
+        why = failure(ask(engine, QStringLiteral("cpu"), m_cpuRead));
+        emu::clear_faults();  // (a real GPU's context never comes back: the app must not need it)
+        QVERIFY2(why.contains(QLatin1String("CUDA")) && why.contains(onTheCpu), qPrintable(why));
+        QCOMPARE(lost.count(), 1);
+        QVERIFY(engine.gpuWasLost());
+        QCOMPARE(label.text(), QStringLiteral("CPU"));
+        QVERIFY2(label.toolTip().contains(QLatin1String("stopped working")),
+                 qPrintable(label.toolTip()));
+
+        AnswerResult onCpu;
+        why = answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead, QLatin1String(""), &onCpu);
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+        QVERIFY2(onCpu.deviceNote.isEmpty(), qPrintable(onCpu.deviceNote));  // not on the GPU
+        QCOMPARE(lost.count(), 1);
     }
 };
 

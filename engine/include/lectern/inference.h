@@ -169,4 +169,11 @@ Result<void> warm_up(State& state, int next_tokens = 4096);
 // ...", which tells a user why questions over a long document read from RAM or disk.
 std::string device_memory_note(const State& state);
 
+// Whether `model`'s GPU has stopped working for this process: a kernel fault (an illegal address,
+// a hardware error) loses the device context, and every later GPU call of the model fails. The
+// caller then loads the model again on the CPU backend (documents resume from their stores).
+// False on the CPU backend, and after failures that leave the device usable (an allocation
+// refused, a call cut short).
+bool gpu_lost(const Model& model);
+
 }  // namespace lectern

@@ -45,6 +45,8 @@ public:
     virtual Result<void> warm_up(State::Impl& s, int next_tokens) = 0;
     virtual Result<void> forward(State::Impl& s, std::span<const token_id> tokens, bool all_rows,
                                  std::vector<float>& logits, ForwardTrace* trace) = 0;
+    // The device context is gone (lectern::gpu_lost).
+    virtual bool lost() { return false; }
 };
 
 // What a GPU library registers.

@@ -117,6 +117,12 @@ Result<void> warm_up(State& state, int next_tokens) {
     return m.device->warm_up(s, next_tokens);
 }
 
+bool gpu_lost(const Model& model) {
+    const Model::Impl& m = model.impl();
+    std::lock_guard lock(m.mutex);
+    return m.device && m.device->lost();
+}
+
 std::string device_memory_note(const State& state) {
     const State::Impl& s = state.impl();
     // Under the model's mutex: another state's call may take this state's pool back.
