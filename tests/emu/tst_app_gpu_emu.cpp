@@ -10,6 +10,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <cmath>
+#include <optional>
 #include <variant>
 
 #include "apptestutil.h"
@@ -54,6 +55,26 @@ QString failure(const std::variant<Result, QString>& outcome)
     const QString* message = std::get_if<QString>(&outcome);
     return message ? *message : QString();
 }
+
+// The application's objects on the GPU: a library (in `dir`), the engine, its controller set
+// for the GPU, and the status bar's backend field.
+// (Members in this order: the library is open before the controller is made, and the objects go
+// in the reverse order.)
+struct GpuApp {
+    Library library;
+    bool opened = false;
+    EngineController engine;
+    LibraryController controller;
+    std::optional<BackendLabel> label;
+
+    GpuApp(const QTemporaryDir& dir, const QString& libraryFile)
+        : opened(library.open(dir.filePath(libraryFile))),
+          controller(&library, &engine, dir.filePath(QStringLiteral("stores")))
+    {
+        controller.setEngineSettings(onGpu());
+        label.emplace(&controller);
+    }
+};
 
 }  // namespace
 
@@ -213,12 +234,11 @@ private Q_SLOTS:
     // answer's KV rows sat; "CPU" when the settings choose it.
     void backendLabelShowsTheDevice()
     {
-        Library library;
-        QVERIFY(library.open(m_dir.filePath(QStringLiteral("library.sqlite"))));
-        EngineController engine;
-        LibraryController controller(&library, &engine, m_dir.filePath(QStringLiteral("stores")));
-        controller.setEngineSettings(onGpu());
-        BackendLabel label(&controller);
+        GpuApp app(m_dir, QStringLiteral("library.sqlite"));
+        QVERIFY(app.opened);
+        EngineController& engine = app.engine;
+        LibraryController& controller = app.controller;
+        BackendLabel& label = *app.label;
         QCOMPARE(label.text(), QStringLiteral("GPU"));
         QVERIFY2(label.toolTip().contains(QLatin1String("Lectern CPU emulator")),
                  qPrintable(label.toolTip()));
@@ -241,12 +261,10 @@ private Q_SLOTS:
     // usable: at most a plain failure, and the GPU answers the next question.
     void aLostGpuFallsBackToTheCpu()
     {
-        Library library;
-        QVERIFY(library.open(m_dir.filePath(QStringLiteral("library-lost.sqlite"))));
-        EngineController engine;
-        LibraryController controller(&library, &engine, m_dir.filePath(QStringLiteral("stores")));
-        controller.setEngineSettings(onGpu());
-        BackendLabel label(&controller);
+        GpuApp app(m_dir, QStringLiteral("library-lost.sqlite"));
+        QVERIFY(app.opened);
+        EngineController& engine = app.engine;
+        const BackendLabel& label = *app.label;
         QSignalSpy lost(&engine, &EngineController::gpuLost);
         const QLatin1String onTheCpu("continues on the CPU");
 
