@@ -12,7 +12,8 @@
 # GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_BENCH_BUDGET_MB: those
-# contexts again under that GPU memory budget (a 24 GB card's). GPU_TEST_JOBS: tests run
+# contexts again under that GPU memory budget (a 24 GB card's), and once more under each of
+# GPU_BENCH_BUDGET_AB="NAME=VALUE ..." (capped by GPU_BENCH_CAP_BUDGET each). GPU_TEST_JOBS: tests run
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:NAME=VALUE:tst_b": those tests also
 # run under compute-sanitizer (--bundle), capped by GPU_SANITIZE_CAP. GPU_TEST_ENV="NAME=VALUE:tst_a
 # ...": those tests also run with that setting (an opt-in kernel, say; A=1+B=1 sets two). GPU_BENCH_AB="NAME=VALUE ...":
@@ -142,12 +143,17 @@ if [ -n "$bundle" ]; then
     done
     # The issue's 24 GB card (GPU_BENCH_BUDGET_MB=22000, say): RWKV-X decode after a synthetic 1M
     # context with the model, scratch and KV rows capped at that budget (the paged cache).
+    # GPU_BENCH_BUDGET_AB="NAME=VALUE ...": that run again under each setting.
     if [ -n "${GPU_BENCH_BUDGET_MB:-}" ]; then
-      printf '\n%s\n' "RWKV-X 3.6B, --gpu-memory-mb ${GPU_BENCH_BUDGET_MB}:" >>"$results"
-      timeout "${GPU_BENCH_CAP_BUDGET:-90}" "${bench[@]}" --backend cuda --shape rwkvx-3.6b \
-        --gpu-memory-mb "$GPU_BENCH_BUDGET_MB" --prefill 16 --decode 32 --contexts "" \
-        --synthetic-contexts "${GPU_BENCH_SYNTHETIC:-131072,1048576}" --kv-dtype "${GPU_BENCH_KV:-f16}" 2>&1 |
-        grep -E "^decode|^fork|^shape|rror" >>"$results"
+      for setting in "" ${GPU_BENCH_BUDGET_AB:-}; do
+        printf '\n%s\n' "RWKV-X 3.6B, --gpu-memory-mb ${GPU_BENCH_BUDGET_MB}${setting:+, $setting}:" >>"$results"
+        # shellcheck disable=SC2046
+        env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP_BUDGET:-90}" "${bench[@]}" \
+          --backend cuda --shape rwkvx-3.6b \
+          --gpu-memory-mb "$GPU_BENCH_BUDGET_MB" --prefill 16 --decode 32 --contexts "" \
+          --synthetic-contexts "${GPU_BENCH_SYNTHETIC:-131072,1048576}" --kv-dtype "${GPU_BENCH_KV:-f16}" 2>&1 |
+          grep -E "^decode|^fork|^shape|rror" >>"$results"
+      done
     fi
     # A/B of environment switches (GPU_BENCH_AB="NAME=VALUE ..."): the GPU_AB_SHAPE bench again
     # with each setting, and once without, on the same machine within the same minute.

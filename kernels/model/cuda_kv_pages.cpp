@@ -76,6 +76,16 @@ std::size_t KvPages::release_pool() {
     return freed;
 }
 
+void KvPages::swap_pool(KvPages& other) {
+    std::swap(m_planner, other.m_planner);
+    std::swap(m_keys, other.m_keys);
+    std::swap(m_values, other.m_values);
+    std::swap(m_charged, other.m_charged);
+    std::swap(m_pinned, other.m_pinned);
+    std::swap(m_copied, other.m_copied);
+    std::swap(m_next, other.m_next);
+}
+
 Result<bool> KvPages::grow(int want, int at_least) {
     const int have = slot_count();
     const std::size_t per_slot = slot_bytes();

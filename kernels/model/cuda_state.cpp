@@ -29,6 +29,8 @@ CudaState::~CudaState() {
     m_model.unregister_state(this);  // first: a reclaim on another thread may be releasing our pool
     give_back_all(true);             // borrowed mirrors to their lender
     end_loan_as_lender();            // lent ones stay with the fork
+    give_back_pool();                // a borrowed pool, parked for its lender
+    end_pool_loan();                 // a lent one stays with the fork
     for (const auto& graphs : m_graphs)
         for (void* g : graphs)
             if (g) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(g));
@@ -64,8 +66,15 @@ std::unique_ptr<DeviceState> CudaState::fork() const {
     // Lending moves buffers between the two objects, never what this state computes: logically
     // const (and no CudaState is ever a const object).
     auto& self = const_cast<CudaState&>(*this);
-    if (m_pages || !m_committed) return nullptr;
-    if (m_lent && !self.take_back(true)) return nullptr;
+    if (!m_committed) return nullptr;
+    if (m_pages) {
+        // Paged: the pool is lent, never copied (it holds most of the budget). A fork of a
+        // borrowing fork loads what it needs when it first runs.
+        self.take_back_pool();
+        if (borrows_pool()) return nullptr;
+    } else if (m_lent && !self.take_back(true)) {
+        return nullptr;
+    }
     auto copy = std::make_unique<CudaState>(m_model, m_chunk_size);
     const auto same = [](const DeviceBuffer& from, DeviceBuffer& to, std::size_t used) {
         if (from.size() == 0) return true;
@@ -88,6 +97,7 @@ std::unique_ptr<DeviceState> CudaState::fork() const {
         cudaGetLastError();
         return nullptr;
     }
+    if (m_pages) return self.lend_pool_to(*copy) ? std::move(copy) : nullptr;
     // The KV mirrors copied when they fit as they are (taking back idle states' memory could
     // take this state's own mirrors, the very rows being copied); else lent, if this state's
     // are its own.
@@ -150,7 +160,14 @@ Result<void> CudaState::begin() {
 void CudaState::commit() { std::swap(m_committed, m_work); }
 
 std::size_t CudaState::release_pool() {
-    if (m_pages) return m_pages->release_pool();
+    if (m_pages) {
+        std::size_t freed = m_pages->release_pool();
+        if (m_pool_lent) {  // a pool its fork gave back and this state has not taken yet
+            std::lock_guard lock(m_pool_lent->lock);
+            if (m_pool_lent->returned) freed += m_pool_lent->returned->release_pool();
+        }
+        return freed;
+    }
     // Borrowed mirrors go back to their lender; lent ones still in use by a fork stay there.
     std::size_t freed = give_back_all(false);
     if (!take_back(false)) return freed;

@@ -66,6 +66,25 @@ struct KvLoan {
     std::vector<Block> blocks;
 };
 
+// A paged state's slot pool lent to its fork (State::fork of a document whose KV rows are paged:
+// the app's question). Without it the fork started with an empty pool, took the budget back from
+// the document's idle pool, and loaded every chunk its question selected from the host again (a
+// chunk of the 3.6B shape is 42 MB); the document then did the same at its next call. The fork
+// runs on the document's slots as they are: they hold the same rows, since complete chunks never
+// change. What the fork writes from the chunk the lender's rows end in on (its own rows; a chunk
+// it completes and seals) is forgotten when the pool comes back. It comes back when the fork is
+// destroyed (parked here until the lender's next call or fork picks it up) or when the lender is
+// used again while the fork lives (recalled: the fork's next call loads what it needs). The
+// borrower's chunk means are its own copy. Shared by both; `lock` guards it, since a state may be
+// destroyed on another thread than the one running calls.
+struct PoolLoan {
+    std::mutex lock;
+    CudaState* borrower = nullptr;          // holds the pool; null once it gave it back or died
+    bool lender_alive = true;
+    std::vector<std::int64_t> lender_rows;  // per block: the lender's device rows when it lent
+    std::unique_ptr<KvPages> returned;      // given back by the borrower, waiting for the lender
+};
+
 class CudaState final : public DeviceState {
 public:
     CudaState(CudaModel& model, int chunk_size);
@@ -167,6 +186,18 @@ private:
     // Lender: its loan ended by its destruction (what was given back is freed, what is out is
     // left to the borrower with its charge).
     void end_loan_as_lender();
+    // Paged pool loans (PoolLoan, cuda_state_pool_loan.cpp). lend_pool_to: this paged state's
+    // pool (and a copy of its chunk means) into `fork`; false (nothing changed) when the state
+    // has no pool to lend or the budget has no room for the copied means. take_back_pool: the
+    // lent pool back into this state's empty one, parked or recalled from the living fork (only
+    // from this state's own call or fork, when the fork cannot be in a call). give_back_pool:
+    // the borrower parks the pool in the loan for its lender (destruction). end_pool_loan: the
+    // lender is gone (a parked pool is freed; one still out stays with the fork).
+    bool lend_pool_to(CudaState& fork);
+    bool borrows_pool() const;  // m_pages holds a lender's pool now
+    void take_back_pool();
+    void give_back_pool();
+    void end_pool_loan();
     // Paged mode (cuda_state_paged.cpp).
     Result<void> switch_to_paged();
     Result<void> paged_catch_up(int j, const KvCache::Impl& host, int T);
@@ -189,6 +220,8 @@ private:
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are
+    std::shared_ptr<PoolLoan> m_pool_lent;      // lender: its paged pool out on loan
+    std::shared_ptr<PoolLoan> m_pool_borrowed;  // borrower: whose pool m_pages holds
 };
 
 }  // namespace lectern::cuda

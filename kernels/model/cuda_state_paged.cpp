@@ -20,6 +20,7 @@ Result<void> CudaState::prepare(const std::vector<KvCache>& hosts, int T) {
     // Mirrors lent to a fork come back first (the fork, not in a call now, uploads its own
     // next time); if they cannot, they are uploaded again.
     take_back(true);
+    take_back_pool();  // a lent pool likewise (the fork's next call loads what it needs)
     if (!m_pages) {
         Result<void> dense;
         m_reserve_failed = false;
@@ -53,11 +54,20 @@ std::string CudaState::memory_note() const {
             }
         return note + ")";
     }
-    const int slots = m_pages->slot_count();
-    return "paged KV cache on the GPU: " + std::to_string(slots) + " chunk slots (" +
-           memory_size(std::size_t(slots) * m_pages->slot_bytes()) + ") for " +
-           std::to_string(useful_slots(0)) +
-           " chunks of the attention blocks; the others are read from RAM or disk when selected";
+    const KvPages* pages = m_pages.get();
+    if (m_pool_lent) {
+        std::lock_guard lock(m_pool_lent->lock);
+        if (m_pool_lent->borrower) return "paged KV cache on the GPU: its chunk slots lent to a fork";
+        if (m_pool_lent->returned) pages = m_pool_lent->returned.get();  // given back, not taken yet
+    }
+    const int slots = pages->slot_count();
+    std::string note = "paged KV cache on the GPU: " + std::to_string(slots) + " chunk slots (" +
+                       memory_size(std::size_t(slots) * pages->slot_bytes()) + ") for " +
+                       std::to_string(useful_slots(0)) +
+                       " chunks of the attention blocks; the others are read from RAM or disk "
+                       "when selected";
+    if (borrows_pool()) note += " (the slots of the state it was forked from, in place)";
+    return note;
 }
 
 int CudaState::useful_slots(std::int64_t rows) const {
@@ -130,7 +140,14 @@ Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) 
         m_pages->planner().forget_from(j, known / B);
         k.mean_chunks = std::min(k.mean_chunks, known / B);
     }
-    if (auto ok = reserve_means(j, (want + T) / B + 1); !ok) return ok;
+    if (auto ok = reserve_means(j, (want + T) / B + 1); !ok) {
+        // The means must grow and the budget is held by this state's own pool (one borrowed from
+        // the state it was forked from fills what that state left): the pool is a cache of host
+        // rows and no launch has pinned its slots yet, so it goes, and regrows in what is left.
+        if (m_pages->slot_count() == 0) return ok;
+        m_pages->release_pool();
+        if (auto again = reserve_means(j, (want + T) / B + 1); !again) return again;
+    }
     // Means of complete chunks the device has not averaged: the host store's own (it keeps every
     // chunk's means in memory, also for chunks that live in files), which the CPU engine ranks
     // with too. Loading each chunk through a slot to average it here would move the whole cache

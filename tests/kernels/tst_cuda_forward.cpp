@@ -449,12 +449,13 @@ private slots:
                      qPrintable(QStringLiteral("paged, after a failed call: ") + why));
         }
 
-        // Two paged states at once, as `lectern-cli ask` forks one: the fork needs a pool while
-        // the first holds the budget's rest, so it takes that pool back (a cache of host rows);
-        // the first reloads its chunks when it runs again. Both give one state's results. Each
-        // state keeps its chunk means (up to ~55 KiB here), so two need 128 KiB more budget than
-        // one (with the single-state budget the fork's pool could not reach the minimum even
-        // after the take-back; tst_cuda_forward_emu found it).
+        // Two paged states at once, as `lectern-cli ask` forks one: the fork borrows the first's
+        // pool (PoolLoan; tst_cuda_pool_loan), and its chunk means must then grow where that
+        // pool holds the budget's rest, so it lets the pool's slots go (a cache of host rows)
+        // and grows them again in what is left; the first takes that pool back when it runs
+        // again. Both give one state's results. Each state keeps its chunk means (up to ~55 KiB
+        // here), so two need 128 KiB more budget than one (with the single-state budget the
+        // fork's pool could not reach the minimum; tst_cuda_forward_emu found it).
         {
             auto pair = load_with_budget(
                 path, small_paged_budget(weights, c, chunk, top_k, std::size_t(256) << 10));
