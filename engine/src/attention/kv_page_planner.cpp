@@ -13,14 +13,16 @@ namespace lectern {
 KvPagePlanner::KvPagePlanner(int blocks) : m_tables(std::size_t(std::max(blocks, 0))) {}
 
 void KvPagePlanner::add_slots(int n) {
-    for (int i = 0; i < n; ++i) {
-        const int slot = slot_count();
-        m_slot_owner.push_back({});
-        m_slot_used.push_back(0);
-        // Free slots are popped from the back; inserting at the front keeps the lowest-numbered
-        // slots used first, which makes plans easy to read in tests.
-        m_free.insert(m_free.begin(), slot);
-    }
+    if (n <= 0) return;
+    const int first = slot_count();
+    m_slot_owner.resize(std::size_t(first + n));
+    m_slot_used.resize(std::size_t(first + n), 0);
+    // Free slots are popped from the back; the new ones go in front, lowest last, so the
+    // lowest-numbered slots are used first, which makes plans easy to read in tests.
+    std::vector<int> added;
+    added.reserve(std::size_t(n));
+    for (int slot = first + n - 1; slot >= first; --slot) added.push_back(slot);
+    m_free.insert(m_free.begin(), added.begin(), added.end());
 }
 
 const KvPagePlanner::Entry* KvPagePlanner::find(int block, std::int64_t chunk) const {
@@ -58,6 +60,7 @@ void KvPagePlanner::pin(int block, std::int64_t chunk) {
     if (e && !e->pinned) {
         e->pinned = true;
         ++m_pinned;
+        m_pinned_keys.push_back(hash_key(block, chunk));
     }
 }
 
@@ -67,7 +70,9 @@ bool KvPagePlanner::pinned(int block, std::int64_t chunk) const {
 }
 
 void KvPagePlanner::unpin_all() {
-    for (auto& [key, e] : m_entries) e.pinned = false;
+    for (const std::uint64_t key : m_pinned_keys)
+        if (const auto it = m_entries.find(key); it != m_entries.end()) it->second.pinned = false;
+    m_pinned_keys.clear();
     m_pinned = 0;
 }
 

@@ -90,6 +90,9 @@ class KvPagePlanner {
     std::vector<char> m_slot_used;
     std::vector<int> m_free;  // free slots, popped from the back
     int m_pinned = 0;
+    // Keys pinned since the last unpin_all (some may be gone or unpinned since): unpin_all then
+    // visits what a launch pinned, not every resident chunk, on every attention block and token.
+    std::vector<std::uint64_t> m_pinned_keys;
 };
 
 // A run of consecutive queries [begin, end) launched together.
