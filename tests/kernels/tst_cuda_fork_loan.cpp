@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cuda_forward_util.h"
+#include "fork_loan_test_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
 
@@ -25,22 +26,7 @@ namespace {
 
 using lectern::token_id;
 using namespace cuda_forward_test;
-
-QString model_path() {
-    return data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth");
-}
-
-lectern::AttentionOptions options() {
-    lectern::AttentionOptions a;
-    a.chunk_size = 16;
-    a.top_k = 3;
-    a.kv_dtype = lectern::KvDType::f16;
-    return a;
-}
-
-QString note(const lectern::State& s) {
-    return QString::fromStdString(lectern::device_memory_note(s));
-}
+using namespace fork_loan_test;
 
 // The MiB in "KV rows on the GPU: 1.0 MiB ..." (0 when the note has none).
 double note_mib(const lectern::State& s) {
@@ -55,7 +41,7 @@ class TestCudaForkLoan : public QObject {
     Q_OBJECT
 
     std::shared_ptr<const lectern::Model> m_cpu, m_big, m_small, m_tight;
-    std::vector<token_id> m_document, m_question;
+    std::vector<token_id> m_question;
     std::vector<std::byte> m_stored;     // the document's state, as a store keeps it
     std::vector<float> m_cpu_answer;     // the question's logits on the CPU
     std::vector<float> m_copied_answer;  // on the GPU, by a fork that got a copy
@@ -69,13 +55,7 @@ class TestCudaForkLoan : public QObject {
     }
     std::vector<float> ask(lectern::State& s, std::size_t from = 0,
                            std::size_t to = std::size_t(-1)) {
-        QString error;
-        const std::vector<token_id> part(
-            m_question.begin() + std::ptrdiff_t(from),
-            m_question.begin() + std::ptrdiff_t(std::min(to, m_question.size())));
-        auto logits = feed(s, part, {}, &error);
-        if (logits.empty()) qWarning("%s", qPrintable(error));
-        return logits;
+        return feed_part(s, m_question, from, to);
     }
 
   private slots:
@@ -85,19 +65,12 @@ class TestCudaForkLoan : public QObject {
         m_big = load(model_path(), lectern::Backend::cuda);
         QVERIFY(m_cpu && m_big);
         const int V = m_cpu->config().vocab;
-        const auto ids = tokens(400, V, 4242u);
-        // 300 tokens: 18 complete chunks and an open one of 12 rows, which the question's 100
-        // tokens complete (and the f16 cache then seals).
-        m_document.assign(ids.begin(), ids.begin() + 300);
-        m_question.assign(ids.begin() + 300, ids.end());
         QString error;
-        lectern::State host(m_cpu, options());
-        QVERIFY2(!feed(host, m_document, {}, &error).empty(), qPrintable(error));
-        auto bytes = host.serialize();
-        QVERIFY(bytes);
-        m_stored = *bytes;
-        m_cpu_answer = ask(host);
-        QVERIFY(!m_cpu_answer.empty());
+        auto read = read_on_cpu(m_cpu, 4242u, &error);
+        QVERIFY2(read, qPrintable(error));
+        m_question = read->question;
+        m_stored = read->stored;
+        m_cpu_answer = read->cpu_answer;
 
         // A large budget: the fork gets a copy of the rows.
         auto doc = document(m_big);

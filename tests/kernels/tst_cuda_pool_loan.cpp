@@ -19,6 +19,7 @@
 
 #include "chunk_source_test_util.h"
 #include "cuda_forward_util.h"
+#include "fork_loan_test_util.h"
 #include "gpu_test_util.h"
 #include "lectern/inference.h"
 
@@ -26,22 +27,7 @@ namespace {
 
 using lectern::token_id;
 using namespace cuda_forward_test;
-
-QString model_path() {
-    return data_dir() + QStringLiteral("/golden/rwkvx-c128-1attn-f32.pth");
-}
-
-lectern::AttentionOptions options() {
-    lectern::AttentionOptions a;
-    a.chunk_size = 16;
-    a.top_k = 3;
-    a.kv_dtype = lectern::KvDType::f16;
-    return a;
-}
-
-QString note(const lectern::State& s) {
-    return QString::fromStdString(lectern::device_memory_note(s));
-}
+using namespace fork_loan_test;
 
 // Complete chunks from memory, counted: each load is a chunk the GPU staged from the host.
 class CountingSource final : public lectern::ChunkSource {
@@ -60,7 +46,7 @@ class TestCudaPoolLoan : public QObject {
     Q_OBJECT
 
     std::shared_ptr<const lectern::Model> m_cpu, m_paged;
-    std::vector<token_id> m_document, m_question;
+    std::vector<token_id> m_question;
     std::vector<std::byte> m_stored;  // the document's state, as a store keeps it
     std::vector<float> m_cpu_answer;  // the question's logits on the CPU
     std::vector<std::shared_ptr<CountingSource>> m_sources;
@@ -81,13 +67,7 @@ class TestCudaPoolLoan : public QObject {
     }
     std::vector<float> ask(lectern::State& s, std::size_t from = 0,
                            std::size_t to = std::size_t(-1)) {
-        QString error;
-        const std::vector<token_id> part(
-            m_question.begin() + std::ptrdiff_t(from),
-            m_question.begin() + std::ptrdiff_t(std::min(to, m_question.size())));
-        auto logits = feed(s, part, {}, &error);
-        if (logits.empty()) qWarning("%s", qPrintable(error));
-        return logits;
+        return feed_part(s, m_question, from, to);
     }
     QString against_cpu(const std::vector<float>& got) const {
         return agree(got, m_cpu_answer, m_cpu->config().vocab, 1e-5, Rule::near_ties);
@@ -98,19 +78,12 @@ class TestCudaPoolLoan : public QObject {
         LECTERN_REQUIRE_GPU_BACKEND();
         m_cpu = load(model_path(), lectern::Backend::cpu);
         QVERIFY(m_cpu);
-        const auto ids = tokens(400, m_cpu->config().vocab, 4243u);
-        // 300 tokens: 18 complete chunks and an open one of 12 rows, which the question's 100
-        // tokens complete (and the f16 cache then seals).
-        m_document.assign(ids.begin(), ids.begin() + 300);
-        m_question.assign(ids.begin() + 300, ids.end());
         QString error;
-        lectern::State host(m_cpu, options());
-        QVERIFY2(!feed(host, m_document, {}, &error).empty(), qPrintable(error));
-        auto bytes = host.serialize();
-        QVERIFY(bytes);
-        m_stored = *bytes;
-        m_cpu_answer = ask(host);
-        QVERIFY(!m_cpu_answer.empty());
+        auto read = read_on_cpu(m_cpu, 4243u, &error);
+        QVERIFY2(read, qPrintable(error));
+        m_question = read->question;
+        m_stored = read->stored;
+        m_cpu_answer = read->cpu_answer;
         // KV room for a pool of every chunk after the question (25 slots of 16 KiB) with the
         // means of two states beside it, not for dense mirrors of 812 rows (812 KiB).
         m_paged = load_with_budget(model_path(),
