@@ -57,8 +57,10 @@ std::string CudaState::memory_note() const {
     const KvPages* pages = m_pages.get();
     if (m_pool_lent) {
         std::lock_guard lock(m_pool_lent->lock);
-        if (m_pool_lent->borrower) return "paged KV cache on the GPU: its chunk slots lent to a fork";
-        if (m_pool_lent->returned) pages = m_pool_lent->returned.get();  // given back, not taken yet
+        if (m_pool_lent->borrower)
+            return "paged KV cache on the GPU: its chunk slots lent to a fork";
+        // Given back by the fork, not taken yet.
+        if (m_pool_lent->returned) pages = m_pool_lent->returned.get();
     }
     const int slots = pages->slot_count();
     std::string note = "paged KV cache on the GPU: " + std::to_string(slots) + " chunk slots (" +

@@ -207,7 +207,8 @@ private Q_SLOTS:
             const QString why =
                 answersAsTheCpu(gpu, QStringLiteral("cpu"), m_cpuRead,
                                 QLatin1String("the slots of the state it was forked from"));
-            QVERIFY2(why.isEmpty(), qPrintable(QString::number(question) + QLatin1String(": ") + why));
+            QVERIFY2(why.isEmpty(),
+                     qPrintable(QString::number(question) + QLatin1String(": ") + why));
         }
     }
 

@@ -31,7 +31,7 @@ using namespace fork_loan_test;
 
 // Complete chunks from memory, counted: each load is a chunk the GPU staged from the host.
 class CountingSource final : public lectern::ChunkSource {
-public:
+  public:
     std::vector<std::shared_ptr<const lectern::KvChunk>> chunks;
     mutable int loads = 0;
     lectern::Result<std::shared_ptr<const lectern::KvChunk>> load(std::int64_t c) const override {
@@ -189,7 +189,8 @@ class TestCudaPoolLoan : public QObject {
             QVERIFY(!rest.empty());
             joined.insert(joined.end(), rest.begin(), rest.end());
             const QString why = against_cpu(joined);
-            QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("a fork, its pool reclaimed: ") + why));
+            QVERIFY2(why.isEmpty(),
+                     qPrintable(QStringLiteral("a fork, its pool reclaimed: ") + why));
         }
         const auto again = ask(*doc);
         QVERIFY2(against_cpu(again).isEmpty(), qPrintable(against_cpu(again)));
