@@ -7,11 +7,40 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <system_error>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "cuda_check.cuh"
 
 namespace lectern::cuda {
+
+namespace {
+
+// Runs stage(h0, h1) over the heads [0, H) on up to `threads` threads (this one included).
+void split_heads(int H, int threads, const std::function<void(int, int)>& stage) {
+    std::vector<std::thread> started;
+    int t = 1;
+    try {
+        for (; t < threads; ++t)
+            started.emplace_back(stage, H * t / threads, H * (t + 1) / threads);
+    } catch (const std::system_error&) {
+        stage(H * t / threads, H);  // no thread to be had: the rest here
+    }
+    stage(0, H / threads);
+    for (std::thread& th : started) th.join();
+}
+
+}  // namespace
+
+int stage_threads(std::size_t floats, int heads) {
+    if (floats < kParallelStageFloats) return 1;
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    return std::clamp(std::min(cores, kMaxStageThreads), 1, std::max(heads, 1));
+}
 
 Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
                              std::size_t C, float* sk, float* sv) {
@@ -23,16 +52,29 @@ Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::in
         const std::int64_t c = r0 / B;
         auto chunk = host.store.acquire(c);
         if (!chunk) return chunk.error();
-        for (int h = 0; h < H; ++h) {
-            auto rows = (*chunk)->checked_head(h);
-            if (!rows) return rows.error();
-            for (std::int64_t i = 0; i < n; ++i) {
-                const int in_chunk = int(r0 + i - c * B);
-                const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
-                kv_load_row(*rows, false, in_chunk, sk + d);
-                kv_load_row(*rows, true, in_chunk, sv + d);
+        // Each head's rows into its 64 columns of every row. A whole chunk of the 3.6B shape is
+        // 42 MB of float32: its dequantisation from f16 took 12-14 ms on one core here (session
+        // 18), ~10x its DMA over PCIe, and the double-buffered loads wait for it; so the heads
+        // (and each head's check on first use) go to several threads.
+        std::vector<std::optional<Error>> failed(static_cast<std::size_t>(H));
+        const auto stage = [&](int h0, int h1) {
+            for (int h = h0; h < h1; ++h) {
+                auto rows = (*chunk)->checked_head(h);
+                if (!rows) {
+                    failed[std::size_t(h)] = rows.error();
+                    continue;
+                }
+                for (std::int64_t i = 0; i < n; ++i) {
+                    const int in_chunk = int(r0 + i - c * B);
+                    const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
+                    kv_load_row(*rows, false, in_chunk, sk + d);
+                    kv_load_row(*rows, true, in_chunk, sv + d);
+                }
             }
-        }
+        };
+        split_heads(H, stage_threads(std::size_t(n) * C, H), stage);
+        for (const auto& e : failed)
+            if (e) return *e;
         return {};
     }
     for (int h = 0; h < H; ++h)

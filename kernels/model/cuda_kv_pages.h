@@ -30,9 +30,16 @@ struct CallRows {
 
 // Rows [r0, r0 + n) of the host cache, all inside one chunk (or all in the tail), as float32
 // [n][C] keys into sk and values into sv: dequantised from the cache precision (the tail is
-// float32 already). Errors: a chunk file that cannot be read or fails its check.
+// float32 already), the heads of a large chunk on several threads (stage_threads). Errors: a
+// chunk file that cannot be read or fails its check.
 Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
                              std::size_t C, float* sk, float* sv);
+// Threads stage_host_rows uses for `floats` floats of keys (as many of values) of `heads` heads:
+// one below kParallelStageFloats (a small chunk is quicker than starting a thread), else up to
+// the cores, at most kMaxStageThreads and one per head.
+inline constexpr std::size_t kParallelStageFloats = std::size_t(1) << 20;
+inline constexpr int kMaxStageThreads = 8;
+int stage_threads(std::size_t floats, int heads);
 
 class KvPages {
   public:

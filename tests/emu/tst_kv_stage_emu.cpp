@@ -1,0 +1,124 @@
+// The host side of the GPU's KV loads (kernels/model/cuda_kv_pages.cpp, stage_host_rows): rows of
+// a host KV cache dequantised into the float32 [n][C] layout a paged slot or a dense mirror takes,
+// a whole chunk's heads on several threads. Checked: every row of a chunk (on several threads
+// where the machine has two cores), part of one, and the tail, equal to the cache's own row reads
+// for f32, f16 and int8; a chunk whose file fails its check is an error naming it. Host code
+// only: built against the emulated backend, it runs in every Linux build.
+#include <QTest>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "attention/kv_cache_impl.h"
+#include "attention/kv_chunk_store.h"
+#include "attention/sparse_attention.h"
+#include "cuda_kv_pages.h"
+
+namespace {
+
+constexpr int kHeads = 16, kC = kHeads * 64, kChunk = 1024;
+
+// A cache of one complete chunk and `tail` rows more, of random rows.
+lectern::KvCache make_cache(lectern::KvDType dtype, int tail, unsigned seed) {
+    lectern::AttentionOptions a;
+    a.chunk_size = kChunk;
+    a.kv_dtype = dtype;
+    lectern::KvCache cache(kC, kHeads, a);
+    const int n = kChunk + tail;
+    std::vector<float> k(std::size_t(n) * kC), v(k.size());
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    cache.impl().append(k.data(), v.data(), n, kC);
+    return cache;
+}
+
+// Rows [r0, r0 + n) staged against the cache's own reads: empty when equal.
+QString staged_differs(const lectern::KvCache::Impl& host, std::int64_t r0, std::int64_t n) {
+    std::vector<float> sk(std::size_t(n) * kC, -1.0f), sv(sk.size(), -1.0f);
+    auto ok = lectern::cuda::stage_host_rows(host, r0, n, kC, sk.data(), sv.data());
+    if (!ok) return QString::fromStdString(ok.error().message);
+    std::vector<float> want(64);
+    for (std::int64_t i = 0; i < n; ++i)
+        for (int h = 0; h < kHeads; ++h)
+            for (const bool values : {false, true}) {
+                host.load_row(h, r0 + i, values, want.data());
+                const float* got = (values ? sv : sk).data() + std::size_t(i) * kC + h * 64;
+                if (std::memcmp(got, want.data(), 64 * sizeof(float)) != 0)
+                    return QStringLiteral("row %1, head %2, %3")
+                        .arg(r0 + i)
+                        .arg(h)
+                        .arg(values ? "values" : "keys");
+            }
+    return {};
+}
+
+// Serves the cache's chunk 0 as a view whose head checksums do not match, as a damaged file.
+class DamagedSource final : public lectern::ChunkSource {
+public:
+    std::shared_ptr<const lectern::KvChunk> chunk;
+    std::vector<std::uint32_t> crc = std::vector<std::uint32_t>(kHeads, 0u);
+    std::vector<float> means = std::vector<float>(kHeads * 64, 0.0f);
+    lectern::Result<std::shared_ptr<const lectern::KvChunk>> load(std::int64_t) const override {
+        const lectern::KvRows first = chunk->head(0);
+        const std::size_t slice = std::size_t(kChunk) * 64 * lectern::kv_dtype_size(first.dtype);
+        return lectern::KvChunk::view(first.dtype, kHeads, kChunk,
+                                      static_cast<const std::byte*>(first.k),
+                                      static_cast<const std::byte*>(first.v), slice, nullptr,
+                                      nullptr, means.data(), crc.data(), chunk, "damaged.kv");
+    }
+};
+
+}  // namespace
+
+class TestKvStage : public QObject {
+    Q_OBJECT
+
+private slots:
+    void rows_as_the_cache_reads_them_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::newRow("f32") << int(lectern::KvDType::f32);
+        QTest::newRow("f16") << int(lectern::KvDType::f16);
+        QTest::newRow("int8") << int(lectern::KvDType::int8);
+    }
+    void rows_as_the_cache_reads_them() {
+        QFETCH(int, dtype);
+        const lectern::KvCache cache = make_cache(lectern::KvDType(dtype), 37, 7u + dtype);
+        const lectern::KvCache::Impl& host = cache.impl();
+        QCOMPARE(host.store.chunk_count(), std::int64_t(1));
+        // A whole chunk is staged on several threads where there are cores for them.
+        const int threads = lectern::cuda::stage_threads(std::size_t(kChunk) * kC, kHeads);
+        if (std::thread::hardware_concurrency() >= 2) QVERIFY(threads >= 2);
+        QCOMPARE(lectern::cuda::stage_threads(std::size_t(kChunk) * kC / 2, kHeads), 1);
+        QString why = staged_differs(host, 0, kChunk);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("whole chunk: ") + why));
+        why = staged_differs(host, 100, 500);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("part of the chunk: ") + why));
+        why = staged_differs(host, kChunk, 37);
+        QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("tail: ") + why));
+    }
+
+    // A chunk failing its check, staged on several threads: the error, naming the file.
+    void a_damaged_chunk_is_an_error() {
+        lectern::KvCache cache = make_cache(lectern::KvDType::f16, 0, 11u);
+        lectern::ChunkStore& store = cache.impl().store;
+        auto source = std::make_shared<DamagedSource>();
+        source->chunk = store.shared_chunk(0);
+        store.set_source(source);
+        store.drop_resident(1);
+        std::vector<float> sk(std::size_t(kChunk) * kC), sv(sk.size());
+        auto ok =
+            lectern::cuda::stage_host_rows(cache.impl(), 0, kChunk, kC, sk.data(), sv.data());
+        QVERIFY(!ok);
+        QVERIFY2(ok.error().message.find("damaged.kv") != std::string::npos,
+                 ok.error().message.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestKvStage)
+#include "tst_kv_stage_emu.moc"
