@@ -7,6 +7,7 @@
 #include <QSqlQuery>
 #include <QVariant>
 
+#include "jsonnumber.h"
 #include "library.h"
 
 namespace {
@@ -60,7 +61,7 @@ QList<DocumentPage> pagesFrom(const QJsonArray& a) {
     QList<DocumentPage> pages;
     for (const QJsonValue& v : a) {
         const QJsonArray p = v.toArray();
-        pages.append(DocumentPage{qint64(p.at(0).toDouble()), qint64(p.at(1).toDouble()),
+        pages.append(DocumentPage{Ingest::jsonInteger(p.at(0)), Ingest::jsonInteger(p.at(1)),
                                   p.at(2).toString()});
     }
     return pages;
@@ -72,7 +73,7 @@ QJsonArray positionsJson(const QList<qint64>& list) {
 }
 QList<qint64> positionsFrom(const QJsonArray& a) {
     QList<qint64> out;
-    for (const QJsonValue& v : a) out.append(qint64(v.toDouble()));
+    for (const QJsonValue& v : a) out.append(Ingest::jsonInteger(v));
     return out;
 }
 
@@ -318,8 +319,8 @@ QList<AttendedPage> Library::attendedFromJson(const QJsonArray& array) {
         out.append(AttendedPage{o.value(QStringLiteral("page")).toInt(),
                                 o.value(QStringLiteral("label")).toString(),
                                 o.value(QStringLiteral("weight")).toDouble(),
-                                qint64(o.value(QStringLiteral("begin")).toDouble()),
-                                qint64(o.value(QStringLiteral("end")).toDouble())});
+                                Ingest::jsonInteger(o.value(QStringLiteral("begin"))),
+                                Ingest::jsonInteger(o.value(QStringLiteral("end")))});
     }
     return out;
 }
@@ -366,8 +367,8 @@ qint64 Library::importDocument(const QJsonObject& document, const QJsonArray& co
     d.format = document.value(QStringLiteral("format")).toString();
     d.sha256 = document.value(QStringLiteral("fileSha256")).toString();
     d.tokenizer = document.value(QStringLiteral("tokenizer")).toString(QStringLiteral("world"));
-    d.tokens = qint64(document.value(QStringLiteral("tokens")).toDouble());
-    d.tokensTotal = qint64(document.value(QStringLiteral("tokensTotal")).toDouble());
+    d.tokens = Ingest::jsonInteger(document.value(QStringLiteral("tokens")));
+    d.tokensTotal = Ingest::jsonInteger(document.value(QStringLiteral("tokensTotal")));
     d.pages = pagesFrom(document.value(QStringLiteral("pages")).toArray());
     d.checkpoints = positionsFrom(document.value(QStringLiteral("checkpoints")).toArray());
     d.storeDir = storeDir;
@@ -378,7 +379,7 @@ qint64 Library::importDocument(const QJsonObject& document, const QJsonArray& co
     for (const QJsonValue& cv : conversations) {
         const QJsonObject c = cv.toObject();
         const qint64 cid = addConversation(id, c.value(QStringLiteral("title")).toString(),
-                                           qint64(c.value(QStringLiteral("asOf")).toDouble(-1)));
+                                           Ingest::jsonInteger(c.value(QStringLiteral("asOf")), -1));
         for (const QJsonValue& mv : c.value(QStringLiteral("messages")).toArray()) {
             const QJsonObject m = mv.toObject();
             const MessageState state = valueOf(m.value(QStringLiteral("state")).toString(),

@@ -4,6 +4,7 @@
 #include <QFile>
 
 #include "enginepath.h"
+#include "jsonnumber.h"
 #include "lectern/model_config.h"
 #include "lectern/model_file.h"
 
@@ -19,7 +20,7 @@ QString valueText(const QJsonValue& v)
     if (v.isBool())
         return v.toBool() ? QStringLiteral("true") : QStringLiteral("false");
     if (v.isDouble())
-        return QString::number(qint64(v.toDouble()));
+        return QString::number(Ingest::jsonInteger(v));
     return v.toString();
 }
 

@@ -13,6 +13,7 @@
 #include <QtEndian>
 
 #include "enginepath.h"
+#include "jsonnumber.h"
 #include "lectern/document_store.h"
 
 namespace {
@@ -212,7 +213,7 @@ lectern::Result<SessionContents> SessionArchive::unpack(const QString& archivePa
     for (const QJsonValue& v : entries) {
         const QJsonObject e = v.toObject();
         const QString rel = e.value(QStringLiteral("path")).toString();
-        const qint64 size = qint64(e.value(QStringLiteral("size")).toDouble(-1));
+        const qint64 size = Ingest::jsonInteger(e.value(QStringLiteral("size")), -1);
         if (!safeRelativePath(rel) || size < 0)
             return failWith(corrupt(archivePath, QStringLiteral("a bad file entry")));
         const QString dest = QDir(staging).filePath(rel);

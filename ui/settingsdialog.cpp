@@ -25,6 +25,7 @@
 #include <limits>
 
 #include "enginecontroller.h"
+#include "jsonnumber.h"
 #include "librarycontroller.h"
 #include "modelcard.h"
 #include "modeldownloader.h"
@@ -277,7 +278,7 @@ bool SettingsDialog::describeModel(const QString& path)
     while (m_modelFields->rowCount() > 0)
         m_modelFields->removeRow(0);
     for (const auto& [key, value] : info->fields()) {
-        const QString text = value.isDouble() ? QLocale().toString(qint64(value.toDouble()))
+        const QString text = value.isDouble() ? QLocale().toString(Ingest::jsonInteger(value))
                              : value.isBool() ? (value.toBool() ? tr("yes") : tr("no"))
                                               : value.toString();
         auto* field = new QLabel(text);

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "jsonnumber.h"
+
 namespace Ingest {
 
 namespace {
@@ -89,7 +91,7 @@ lectern::Result<LocationMap> LocationMap::parse(const QByteArray& bytes)
     LocationMap m;
     if (!formatFromName(root.value(QStringLiteral("format")).toString(), &m.format))
         return lectern::make_error("location map: unknown format");
-    m.textBytes = qint64(root.value(QStringLiteral("text_bytes")).toDouble(-1));
+    m.textBytes = jsonInteger(root.value(QStringLiteral("text_bytes")), -1);
     if (m.textBytes < 0)
         return lectern::make_error("location map: bad text_bytes");
     const auto inText = [&m](qint64 b, qint64 e) { return 0 <= b && b <= e && e <= m.textBytes; };
@@ -99,8 +101,8 @@ lectern::Result<LocationMap> LocationMap::parse(const QByteArray& bytes)
         if (a.size() < 5 || !a.at(2).isString())
             return lectern::make_error("location map: bad page entry");
         PageInfo p;
-        p.textBegin = qint64(a.at(0).toDouble(-1));
-        p.textEnd = qint64(a.at(1).toDouble(-1));
+        p.textBegin = jsonInteger(a.at(0), -1);
+        p.textEnd = jsonInteger(a.at(1), -1);
         p.label = a.at(2).toString();
         p.hasTextLayer = a.at(3).toInt() != 0;
         p.ocr = a.at(4).toInt() != 0;
@@ -114,8 +116,8 @@ lectern::Result<LocationMap> LocationMap::parse(const QByteArray& bytes)
         if (a.size() < 7)
             return lectern::make_error("location map: bad span entry");
         TextSpan s;
-        s.begin = qint64(a.at(0).toDouble(-1));
-        s.end = qint64(a.at(1).toDouble(-1));
+        s.begin = jsonInteger(a.at(0), -1);
+        s.end = jsonInteger(a.at(1), -1);
         s.page = a.at(2).toInt(-1);
         s.rect = QRectF(a.at(3).toDouble(), a.at(4).toDouble(), a.at(5).toDouble(),
                         a.at(6).toDouble());
@@ -127,8 +129,10 @@ lectern::Result<LocationMap> LocationMap::parse(const QByteArray& bytes)
         const QJsonArray a = v.toArray();
         if (a.size() < 4)
             return lectern::make_error("location map: bad heading entry");
-        m.headings.append(Heading{qint64(a.at(0).toDouble()), a.at(1).toInt(), a.at(2).toInt(),
-                                  a.at(3).toString()});
+        const qint64 at = jsonInteger(a.at(0), -1);
+        if (at < 0 || at > m.textBytes)
+            return lectern::make_error("location map: bad heading entry");
+        m.headings.append(Heading{at, a.at(1).toInt(), a.at(2).toInt(), a.at(3).toString()});
     }
     return m;
 }

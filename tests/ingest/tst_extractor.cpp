@@ -65,7 +65,17 @@ private Q_SLOTS:
 
         for (const char* bad : {"", "[]", "{\"lectern_location_map\": 2}",
                                 "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 5, "
-                                "\"pages\": [[0, 9, \"1\", 1, 0]]}"})
+                                "\"pages\": [[0, 9, \"1\", 1, 0]]}",
+                                // Offsets no integer type holds (fuzz_ingest: a cast of 2.2e109
+                                // was undefined), and a heading outside the text.
+                                "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 60, "
+                                "\"pages\": [[0, 20, \"i\", 1, 0], [2.2e109, 40, \"1\", 1, 0]]}",
+                                "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 1e300, "
+                                "\"pages\": []}",
+                                "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 60, "
+                                "\"pages\": [], \"spans\": [[-1e30, 5, 0, 0, 0, 1, 1]]}",
+                                "{\"lectern_location_map\": 1, \"format\": \"pdf\", \"text_bytes\": 60, "
+                                "\"pages\": [], \"headings\": [[1e200, 1, 0, \"H\"]]}"})
             QVERIFY2(!LocationMap::parse(QByteArray(bad)), bad);
     }
 
