@@ -77,16 +77,15 @@ lectern::Result<std::shared_ptr<const lectern::Model>> EngineWorker::ensureModel
     return m_model;
 }
 
-QString EngineWorker::gpuLossNote() {
-    if (!m_model || m_gpuLost || !lectern::gpu_lost(*m_model)) return {};
+bool EngineWorker::dropLostGpu() {
+    if (!m_model || m_gpuLost || !lectern::gpu_lost(*m_model)) return false;
     m_gpuLost = true;
     closeStore();
     m_model.reset();
     m_modelPath.clear();
     m_modelFingerprint.clear();
     Q_EMIT gpuLost();
-    return QStringLiteral(" The GPU stopped working, so Lectern continues on the CPU (restart "
-                          "Lectern to use the GPU again); try again.");
+    return true;
 }
 
 QString EngineWorker::modelFingerprint() {
@@ -176,7 +175,17 @@ void EngineWorker::unloadModel(quint64 id) {
 }
 
 void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr& flags) {
-    const auto fail = [&](const QString& message) { Q_EMIT failed(id, message); };
+    // A second attempt runs on the CPU (m_gpuLost), where no GPU can be lost again.
+    if (askOnce(id, request, flags) == Attempt::gpuLost) askOnce(id, request, flags);
+}
+
+EngineWorker::Attempt EngineWorker::askOnce(quint64 id, const AskRequest& request,
+                                            const JobFlagsPtr& flags) {
+    const auto fail = [&](const QString& message) {
+        if (dropLostGpu()) return Attempt::gpuLost;
+        Q_EMIT failed(id, message);
+        return Attempt::done;
+    };
     auto model = ensureModel(request.modelPath);
     if (!model) return fail(fromStd(model.error()));
     auto tok = tokenizerFor(request.tokenizerSpec);
@@ -252,11 +261,8 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
             return true;
         },
         &trace);
-    if (!generated) {
-        const QString lost = gpuLossNote();
-        return fail(QStringLiteral("Answering failed: %1").arg(fromStd(generated.error())) +
-                    (lost.isEmpty() ? QString() : QLatin1Char('.') + lost));
-    }
+    if (!generated)
+        return fail(QStringLiteral("Answering failed: %1").arg(fromStd(generated.error())));
 
     AnswerResult result;
     result.text = QString::fromStdString(generated->text);
@@ -272,6 +278,7 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
         result.attended = AnswerProvenance::pagesFor(**store, trace, first, rows, request.pages);
     result.deviceNote = QString::fromStdString(lectern::device_memory_note(state));
     Q_EMIT answerFinished(id, result);
+    return Attempt::done;
 }
 
 void EngineWorker::exportSession(quint64 id, const SessionExportRequest& request) {

@@ -46,6 +46,8 @@ class EngineWorker : public QObject {
                         double etaSeconds);
     void ingestFinished(quint64 id, const IngestResult& result);
     // Answering. Pieces are complete UTF-8 text, in order; finished carries the whole answer.
+    // started comes again when the answer starts over: the GPU stopped working in the middle of
+    // it, and the question runs again on the CPU. The pieces before it are void.
     void answerStarted(quint64 id);
     void answerPiece(quint64 id, const QString& piece);
     void answerFinished(quint64 id, const AnswerResult& result);
@@ -54,7 +56,8 @@ class EngineWorker : public QObject {
     // Any request that failed; the message is plain words with what to do next.
     void failed(quint64 id, const QString& message);
     // The GPU stopped working (a kernel fault lost its context, lectern::gpu_lost): the model is
-    // loaded on the CPU from the next request on, until the process ends.
+    // loaded on the CPU from then on, until the process ends. The question or reading it broke
+    // runs again on the CPU (a reading resumes from what its store kept).
     void gpuLost();
 
   private:
@@ -72,10 +75,15 @@ class EngineWorker : public QObject {
     // kept: each question runs on a fork of it.
     lectern::Result<lectern::State*> documentState(lectern::DocumentStore& store, qint64 asOf);
     QString modelFingerprint();
-    // After a failed request: when the model's GPU stopped working, drop the model and the store
-    // (the next request loads the model on the CPU, and documents resume from their stores),
-    // emit gpuLost and return the sentence to add to the failure message; else nothing.
-    QString gpuLossNote();
+    // How one attempt at a job ended: done (its result or its failure was emitted), or the GPU
+    // stopped working during it (nothing final was emitted; the next attempt runs on the CPU).
+    enum class Attempt { done, gpuLost };
+    Attempt ingestOnce(quint64 id, const IngestRequest& request, const JobFlagsPtr& flags);
+    Attempt askOnce(quint64 id, const AskRequest& request, const JobFlagsPtr& flags);
+    // After a failure: whether it was the model's GPU that stopped working, the first time it is
+    // seen. Then the model and the store are dropped (the next attempt loads the model on the
+    // CPU, and documents resume from their stores) and gpuLost is emitted.
+    bool dropLostGpu();
 
     EngineSettings m_settings;
     std::shared_ptr<const lectern::Model> m_model;

@@ -57,11 +57,22 @@ bool isEmptyOrMissing(const QString& dir) {
 }  // namespace
 
 void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFlagsPtr& flags) {
-    const auto fail = [&](const QString& message) { Q_EMIT failed(id, message); };
+    // After a lost GPU the reading resumes on the CPU from what the store kept (its last
+    // checkpoint); there no GPU can be lost again.
+    if (ingestOnce(id, request, flags) == Attempt::gpuLost) ingestOnce(id, request, flags);
+}
+
+EngineWorker::Attempt EngineWorker::ingestOnce(quint64 id, const IngestRequest& request,
+                                               const JobFlagsPtr& flags) {
+    const auto fail = [&](const QString& message) {
+        if (dropLostGpu()) return Attempt::gpuLost;
+        Q_EMIT failed(id, message);
+        return Attempt::done;
+    };
     if (flags && flags->cancel.load()) {
         IngestResult none;
         Q_EMIT ingestFinished(id, none);
-        return;
+        return Attempt::done;
     }
     auto extracted = Ingest::Extractor::extractFile(request.documentPath);
     if (!extracted)
@@ -184,8 +195,8 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
                        : store->ingest(rest, restOffsets, control);
     if (!outcome)
         return fail(QStringLiteral("Reading stopped: %1. What was read so far is kept; resume "
-                                   "reading to continue.%2")
-                        .arg(fromStd(outcome.error()), gpuLossNote()));
+                                   "reading to continue.")
+                        .arg(fromStd(outcome.error())));
 
     const lectern::StoreSummary after = store->summary();
     IngestResult result;
@@ -207,4 +218,5 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
     m_store.emplace(std::move(*store));
     m_storeDir = QFileInfo(request.storeDir).absoluteFilePath();
     Q_EMIT ingestFinished(id, result);
+    return Attempt::done;
 }

@@ -45,6 +45,17 @@ LibraryController::LibraryController(Library* library, EngineController* engine,
                 Q_EMIT readingProgress(doc, done, total, tps, eta);
             });
     connect(engine, &EngineController::ingestFinished, this, &LibraryController::onIngestFinished);
+    // A second start: the answer starts over (on the CPU, after the GPU stopped working in the
+    // middle of it). What was shown of it goes at once, not at the next flush: it belonged to
+    // an answer that will not be finished.
+    connect(engine, &EngineController::answerStarted, this, [this](quint64 id) {
+        auto it = m_answers.find(id);
+        if (it == m_answers.end() || it->text.isEmpty()) return;
+        it->text.clear();
+        it->dirty = false;
+        m_library->updateMessage(it->messageId, QString(), MessageState::Streaming);
+        Q_EMIT answerUpdated(it->conversationId, it->messageId, QString());
+    });
     connect(engine, &EngineController::answerPiece, this, [this](quint64 id, const QString& piece) {
         auto it = m_answers.find(id);
         if (it == m_answers.end()) return;

@@ -4,7 +4,8 @@
 // and gives the same greedy answers and attended pages as the CPU. The results say where the KV
 // rows sat (all on the GPU, borrowed from the document's state by a question on a card that holds
 // them once, or paged under a small GPU memory setting), and the status bar's backend field
-// shows it. A GPU lost to a kernel fault (emulated) leaves the engine on the CPU.
+// shows it. A GPU lost to a kernel fault (emulated) leaves the engine on the CPU, and the
+// question or reading it broke runs again there.
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -262,9 +263,9 @@ private Q_SLOTS:
     }
 
     // A kernel fault loses the GPU's context (emulated: a sticky error, emu::arm_fault): the
-    // question fails saying that the engine continues on the CPU, the status bar says "CPU", and
-    // the next question answers as the CPU did, on the CPU. A refused launch leaves the GPU
-    // usable: at most a plain failure, and the GPU answers the next question.
+    // question runs again on the CPU and answers as the CPU did, the status bar says "CPU", and
+    // the next question runs on the CPU. A refused launch leaves the GPU usable: at most a plain
+    // failure, and the GPU answers the next question.
     void aLostGpuFallsBackToTheCpu()
     {
         GpuApp app(m_dir, QStringLiteral("library-lost.sqlite"));
@@ -272,22 +273,24 @@ private Q_SLOTS:
         EngineController& engine = app.engine;
         const BackendLabel& label = *app.label;
         QSignalSpy lost(&engine, &EngineController::gpuLost);
-        const QLatin1String onTheCpu("continues on the CPU");
 
         emu::arm_fault(emu::Fault::refused_launch, 40);
         QString why = failure(ask(engine, QStringLiteral("cpu"), m_cpuRead));
         emu::clear_faults();
-        QVERIFY2(!why.contains(onTheCpu), qPrintable(why));
         QVERIFY(lost.isEmpty() && !engine.gpuWasLost());
+        QVERIFY2(!why.contains(QLatin1String("CPU")), qPrintable(why));
         why = answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead,
                               QLatin1String("KV rows on the GPU"));
         QVERIFY2(why.isEmpty(), qPrintable(why));
 
+        AnswerResult retried;
         emu::arm_fault(emu::Fault::kernel_fault, 40);
-        why = failure(ask(engine, QStringLiteral("cpu"), m_cpuRead));
+        why = answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead, QLatin1String(""),
+                              &retried);
         emu::clear_faults();  // (a real GPU's context never comes back: the app must not need it)
-        QVERIFY2(why.contains(QLatin1String("CUDA")) && why.contains(onTheCpu), qPrintable(why));
+        QVERIFY2(why.isEmpty(), qPrintable(why));
         QCOMPARE(lost.count(), 1);
+        QVERIFY2(retried.deviceNote.isEmpty(), qPrintable(retried.deviceNote));  // on the CPU
         QVERIFY(engine.gpuWasLost());
         QCOMPARE(label.text(), QStringLiteral("CPU"));
         QVERIFY2(label.toolTip().contains(QLatin1String("stopped working")),
@@ -296,8 +299,113 @@ private Q_SLOTS:
         AnswerResult onCpu;
         why = answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead, QLatin1String(""), &onCpu);
         QVERIFY2(why.isEmpty(), qPrintable(why));
-        QVERIFY2(onCpu.deviceNote.isEmpty(), qPrintable(onCpu.deviceNote));  // not on the GPU
+        QVERIFY2(onCpu.deviceNote.isEmpty(), qPrintable(onCpu.deviceNote));
         QCOMPARE(lost.count(), 1);
+    }
+
+    // The GPU lost in the middle of an answer, after some of it was shown: the answer starts
+    // over on the CPU, and the conversation keeps that answer alone (the CPU's), not the start
+    // the GPU wrote before it.
+    void aGpuLostMidAnswerStartsOverOnTheCpu()
+    {
+        GpuApp app(m_dir, QStringLiteral("library-mid-answer.sqlite"));
+        QVERIFY(app.opened);
+        LibraryController& controller = app.controller;
+        controller.setStoreTemplate(AppTest::storeTemplate());
+        controller.setSamplingSettings(AppTest::greedy(16));
+        const qint64 doc =
+            controller.addDocument(m_document, AppTest::modelPath(), AppTest::tokenizerPath());
+        QVERIFY(doc > 0);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const auto d = app.library.document(doc);
+                return d && (d->state == DocumentState::Ready || d->state == DocumentState::Failed);
+            },
+            600000));
+        QCOMPARE(app.library.document(doc)->state, DocumentState::Ready);
+
+        QSignalSpy finished(&controller, &LibraryController::answerFinished);
+        QStringList events;  // the engine's answer signals in order: "start" or the piece
+        connect(&app.engine, &EngineController::answerStarted, this,
+                [&](quint64) { events << QStringLiteral("start"); });
+        connect(&app.engine, &EngineController::answerPiece, this,
+                [&](quint64, const QString& piece) { events << piece; });
+        // A question in a new conversation (the same prompt each time): its saved answer, and
+        // the kernel launches it took.
+        const auto askAgain = [&](std::uint64_t* launches) -> std::optional<MessageRecord> {
+            events.clear();
+            const qint64 conversation = controller.newConversation(doc);
+            const std::uint64_t before = emu::launches_issued();
+            const qsizetype done = finished.size();
+            const qint64 answer = controller.sendMessage(conversation, kQuestion);
+            if (!answer || !QTest::qWaitFor([&] { return finished.size() > done; }, 600000))
+                return std::nullopt;
+            *launches = emu::launches_issued() - before;
+            return app.library.message(answer);
+        };
+        std::uint64_t launches = 0;
+        for (int warm = 0; warm < 2; ++warm) {  // the second one as the faulted one will run
+            const auto answer = askAgain(&launches);
+            QVERIFY(answer);
+            QCOMPARE(answer->text, m_cpuAnswer.text);
+        }
+        QVERIFY(launches > 0);
+
+        QSignalSpy lost(&app.engine, &EngineController::gpuLost);
+        QStringList shown;  // what the chat showed of the answer, in order
+        connect(&controller, &LibraryController::answerUpdated, this,
+                [&](qint64, qint64, const QString& text) { shown << text; });
+        emu::arm_fault(emu::Fault::kernel_fault, launches / 2);
+        std::uint64_t ignored = 0;
+        const auto answer = askAgain(&ignored);
+        emu::clear_faults();
+        QVERIFY(answer);
+        QCOMPARE(lost.count(), 1);
+        QCOMPARE(events.count(QStringLiteral("start")), 2);
+        const qsizetype restart = events.lastIndexOf(QStringLiteral("start"));
+        QVERIFY2(restart > 1, qPrintable(events.join(QLatin1Char('|'))));  // pieces were shown
+        QCOMPARE(answer->state, MessageState::Complete);
+        QCOMPARE(answer->text, m_cpuAnswer.text);
+        QCOMPARE(events.mid(restart + 1).join(QString()), m_cpuAnswer.text);
+        // The lost start was taken off the screen when the answer started over, and what was
+        // shown after that was only ever the beginning of the CPU's answer.
+        const qsizetype cleared = shown.lastIndexOf(QString());
+        QVERIFY2(cleared >= 0, qPrintable(shown.join(QLatin1Char('|'))));
+        for (const QString& text : shown.mid(cleared))
+            QVERIFY2(m_cpuAnswer.text.startsWith(text), qPrintable(text));
+    }
+
+    // The GPU lost while reading: the reading resumes on the CPU from the store's last
+    // checkpoint, finishes, and the document answers as the one the CPU read.
+    void aGpuLostWhileReadingResumesOnTheCpu()
+    {
+        EngineController engine;
+        engine.applySettings(onGpu());
+        std::uint64_t before = emu::launches_issued();
+        auto r = read(engine, QStringLiteral("read-whole"));
+        QVERIFY2(std::holds_alternative<IngestResult>(r), qPrintable(failure(r)));
+        const std::uint64_t launches = emu::launches_issued() - before;
+
+        QSignalSpy lost(&engine, &EngineController::gpuLost);
+        QSignalSpy started(&engine, &EngineController::ingestStarted);
+        emu::arm_fault(emu::Fault::kernel_fault, launches * 2 / 3);
+        r = read(engine, QStringLiteral("read-lost"));
+        emu::clear_faults();
+        QVERIFY2(std::holds_alternative<IngestResult>(r), qPrintable(failure(r)));
+        const IngestResult resumed = std::get<IngestResult>(r);
+        QCOMPARE(lost.count(), 1);
+        QVERIFY(resumed.complete);
+        QCOMPARE(resumed.tokens, m_cpuRead.tokens);
+        QVERIFY2(resumed.deviceNote.isEmpty(), qPrintable(resumed.deviceNote));  // on the CPU
+        // Started twice: on the GPU from nothing, then on the CPU from a checkpoint.
+        QCOMPARE(started.count(), 2);
+        QCOMPARE(started.at(0).at(1).toLongLong(), 0);
+        const qint64 kept = started.at(1).at(1).toLongLong();
+        QVERIFY2(kept > 0 && kept < m_cpuRead.tokens, qPrintable(QString::number(kept)));
+
+        const QString why =
+            answersAsTheCpu(engine, QStringLiteral("read-lost"), resumed, QLatin1String(""));
+        QVERIFY2(why.isEmpty(), qPrintable(why));
     }
 };
 
