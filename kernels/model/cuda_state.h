@@ -9,6 +9,7 @@
 // instead of copying them (KvLoan, cuda_state_lend.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,12 @@ struct KvMirror {
     // lender's loan carries their charge).
     std::size_t bytes() const {
         return borrowed ? keys.size() + values.size() + means.size() : charged;
+    }
+    // The chunk means' next capacity when `chunks` do not fit: a quarter more (and 16) than
+    // `from`, so appending one chunk at a time reallocates rarely (CudaState::reserve_means; a
+    // borrowing fork's own means start at it, from the chunks it copies).
+    static std::int64_t grown_mean_capacity(std::int64_t from, std::int64_t chunks) {
+        return std::max(chunks, from + from / 4 + 16);
     }
 };
 

@@ -105,7 +105,7 @@ Result<void> CudaState::reserve_means(int j, std::int64_t chunks) {
     KvMirror& k = m_kv[std::size_t(j)];
     if (chunks <= k.mean_capacity) return {};
     const std::size_t row_bytes = m_C * sizeof(float);
-    std::int64_t cap = std::max(chunks, k.mean_capacity + k.mean_capacity / 4 + 16);
+    std::int64_t cap = KvMirror::grown_mean_capacity(k.mean_capacity, chunks);
     // The old buffer stays charged until its means are copied.
     if (!m_model.charge_kv(std::size_t(cap) * row_bytes)) {
         cap = chunks;

@@ -52,7 +52,8 @@ bool CudaState::lend_pool_to(CudaState& fork) {
     std::vector<std::int64_t> capacity;
     std::size_t charge = 0;
     for (const KvMirror& k : m_kv) {
-        capacity.push_back(std::min(k.mean_capacity, k.mean_chunks + k.mean_chunks / 4 + 16));
+        capacity.push_back(
+            std::min(k.mean_capacity, KvMirror::grown_mean_capacity(k.mean_chunks, k.mean_chunks)));
         charge += std::size_t(capacity.back()) * row_bytes;
     }
     if (charge > m_model.kv_available() || !m_model.charge_kv(charge)) return false;
