@@ -1,109 +1,29 @@
 // KvPages (cuda_kv_pages.h): the slot pool and its growth within the KV budget, page-table
-// uploads, and the loads the planner asks for (host chunks through double-buffered pinned staging,
-// the call's own rows device to device).
+// uploads, and the loads the planner asks for (host chunks through KvUploader, the call's own rows
+// device to device).
 #include "cuda_kv_pages.h"
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstring>
-#include <functional>
-#include <optional>
-#include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "cuda_engine_common.h"
 
 namespace lectern::cuda {
-
-namespace {
-
-// Runs stage(h0, h1) over the heads [0, H) on up to `threads` threads (this one included).
-void split_heads(int H, int threads, const std::function<void(int, int)>& stage) {
-    std::vector<std::thread> started;
-    int t = 1;
-    try {
-        for (; t < threads; ++t)
-            started.emplace_back(stage, H * t / threads, H * (t + 1) / threads);
-    } catch (const std::system_error&) {
-        stage(H * t / threads, H);  // no thread to be had: the rest here
-    }
-    stage(0, H / threads);
-    for (std::thread& th : started) th.join();
-}
-
-}  // namespace
-
-int stage_threads(std::size_t floats, int heads) {
-    if (floats < kParallelStageFloats) return 1;
-    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-    return std::clamp(std::min(cores, kMaxStageThreads), 1, std::max(heads, 1));
-}
-
-Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
-                             std::size_t C, float* sk, float* sv) {
-    const int B = host.chunk_size();
-    const int H = int(C / kv_head_dim);
-    const std::int64_t chunk_rows = host.store.chunk_count() * B;
-    if (n <= 0) return {};
-    if (r0 < chunk_rows) {
-        const std::int64_t c = r0 / B;
-        auto chunk = host.store.acquire(c);
-        if (!chunk) return chunk.error();
-        // Each head's rows into its 64 columns of every row. A whole chunk of the 3.6B shape is
-        // 42 MB of float32: its dequantisation from f16 took 12-14 ms on one core here (session
-        // 18), ~10x its DMA over PCIe, and the double-buffered loads wait for it; so the heads
-        // (and each head's check on first use) go to several threads.
-        std::vector<std::optional<Error>> failed(static_cast<std::size_t>(H));
-        const auto stage = [&](int h0, int h1) {
-            for (int h = h0; h < h1; ++h) {
-                auto rows = (*chunk)->checked_head(h);
-                if (!rows) {
-                    failed[std::size_t(h)] = rows.error();
-                    continue;
-                }
-                for (std::int64_t i = 0; i < n; ++i) {
-                    const int in_chunk = int(r0 + i - c * B);
-                    const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
-                    kv_load_row(*rows, false, in_chunk, sk + d);
-                    kv_load_row(*rows, true, in_chunk, sv + d);
-                }
-            }
-        };
-        split_heads(H, stage_threads(std::size_t(n) * C, H), stage);
-        for (const auto& e : failed)
-            if (e) return *e;
-        return {};
-    }
-    for (int h = 0; h < H; ++h)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const std::size_t t = std::size_t(r0 + i - chunk_rows) * kv_head_dim;
-            const std::size_t d = std::size_t(i) * C + std::size_t(h) * kv_head_dim;
-            std::memcpy(sk + d, host.tail.keys(h) + t,
-                        kv_head_dim * sizeof(float));
-            std::memcpy(sv + d, host.tail.values(h) + t,
-                        kv_head_dim * sizeof(float));
-        }
-    return {};
-}
 
 KvPages::KvPages(CudaModel& model, int blocks, int C, int chunk_size)
     : m_model(model),
       m_C(C),
       m_B(std::max(1, chunk_size)),
       m_planner(blocks),
-      m_tables(std::size_t(std::max(blocks, 0))) {}
+      m_tables(std::size_t(std::max(blocks, 0))),
+      m_upload(std::make_unique<KvUploader>(model)) {}
 
 KvPages::~KvPages() {
-    for (int i = 0; i < 2; ++i) {
-        if (m_copied[i]) {
-            cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i]));
-            cudaEventDestroy(static_cast<cudaEvent_t>(m_copied[i]));
-        }
-        if (m_pinned[i]) cudaFreeHost(m_pinned[i]);
-    }
+    m_upload.reset();  // its DMAs finish first
     m_model.release_kv(m_charged);
 }
 
@@ -123,9 +43,7 @@ void KvPages::swap_pool(KvPages& other) {
     std::swap(m_keys, other.m_keys);
     std::swap(m_values, other.m_values);
     std::swap(m_charged, other.m_charged);
-    std::swap(m_pinned, other.m_pinned);
-    std::swap(m_copied, other.m_copied);
-    std::swap(m_next, other.m_next);
+    std::swap(m_upload, other.m_upload);
 }
 
 Result<bool> KvPages::grow(int want, int at_least) {
@@ -232,31 +150,9 @@ Result<void> KvPages::load(const KvPageLoad& l, const KvCache::Impl& host, const
     const std::int64_t call_end = std::min(first + m_B, call.p0 + call.T);
     const std::size_t row_bytes = std::size_t(m_C) * sizeof(float);
     const cudaStream_t stream = m_model.stream();
-    if (host_end > first) {
-        const int i = m_next;
-        m_next ^= 1;
-        if (!m_pinned[i]) {
-            void* p = nullptr;
-            LECTERN_CUDA_TRY(
-                cudaHostAlloc(&p, 2 * std::size_t(m_B) * row_bytes, cudaHostAllocDefault));
-            m_pinned[i] = static_cast<float*>(p);
-            cudaEvent_t e = nullptr;
-            LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-            m_copied[i] = e;
-        } else {
-            // This buffer's previous DMA must be done before it is refilled.
-            LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i])));
-        }
-        float* sk = m_pinned[i];
-        float* sv = sk + std::size_t(m_B) * m_C;
-        const std::int64_t n = host_end - first;
-        if (auto ok = stage_host_rows(host, first, n, std::size_t(m_C), sk, sv); !ok) return ok;
-        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_keys(l.slot), sk, std::size_t(n) * row_bytes,
-                                         cudaMemcpyHostToDevice, stream));
-        LECTERN_CUDA_TRY(cudaMemcpyAsync(slot_values(l.slot), sv, std::size_t(n) * row_bytes,
-                                         cudaMemcpyHostToDevice, stream));
-        LECTERN_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(m_copied[i]), stream));
-    }
+    if (host_end > first)
+        LECTERN_TRY(m_upload->upload(host, first, host_end - first, std::size_t(m_C),
+                                     slot_keys(l.slot), slot_values(l.slot)));
     const std::int64_t from = std::max(first, call.p0);
     if (call_end > from) {
         const std::size_t dst = std::size_t(from - first) * m_C;

@@ -3,18 +3,21 @@
 // the same of values) of one pool shared by the state's attention blocks; a page table per block
 // (a device int per chunk: slot or -1) tells the attention kernel where chunk c lives. Which chunk
 // occupies which slot, the LRU and the pins are KvPagePlanner's (engine/src/attention/
-// kv_page_planner.h, tested on the CPU); this class moves the bytes: host chunks (dequantised from
-// the host KvCache, which stays complete) through pinned staging, and the rows of the call in
-// flight from device scratch. The chunk means stay dense and resident in the KvMirror.
+// kv_page_planner.h, tested on the CPU); this class moves the bytes: host chunks (from the host
+// KvCache, which stays complete, packed as it stores them and widened on the device:
+// KvUploader), and the rows of the call in flight from device scratch. The chunk means stay
+// dense and resident in the KvMirror.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "attention/kv_cache_impl.h"
 #include "attention/kv_page_planner.h"
+#include "cuda_kv_upload.h"
 #include "cuda_model.h"
 
 namespace lectern::cuda {
@@ -27,19 +30,6 @@ struct CallRows {
     const float* keys = nullptr;
     const float* values = nullptr;
 };
-
-// Rows [r0, r0 + n) of the host cache, all inside one chunk (or all in the tail), as float32
-// [n][C] keys into sk and values into sv: dequantised from the cache precision (the tail is
-// float32 already), the heads of a large chunk on several threads (stage_threads). Errors: a
-// chunk file that cannot be read or fails its check.
-Result<void> stage_host_rows(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
-                             std::size_t C, float* sk, float* sv);
-// Threads stage_host_rows uses for `floats` floats of keys (as many of values) of `heads` heads:
-// one below kParallelStageFloats (a small chunk is quicker than starting a thread), else up to
-// the cores, at most kMaxStageThreads and one per head.
-inline constexpr std::size_t kParallelStageFloats = std::size_t(1) << 20;
-inline constexpr int kMaxStageThreads = 8;
-int stage_threads(std::size_t floats, int heads);
 
 class KvPages {
   public:
@@ -64,7 +54,7 @@ class KvPages {
     // is forgotten and reloaded when next needed. Returns the bytes given back to the budget.
     std::size_t release_pool();
     // Exchange pools with `other` (of the same model and shape): slots, their contents and budget
-    // charge, the planner, the pinned staging. How a paged state lends its pool to its fork and
+    // charge, the planner, the uploader's staging. How a paged state lends its pool to its fork and
     // gets it back (PoolLoan, cuda_state.h); the rows stay where they are on the device.
     void swap_pool(KvPages& other);
     // Grow the pool to the most slots in [at_least, want] that the budget and the device allow
@@ -95,12 +85,10 @@ class KvPages {
     // Page tables: small (an int per chunk), not charged to the budget.
     std::vector<DeviceBuffer> m_tables;
     std::vector<int> m_table_host;
-    // Two pinned staging buffers ([2][B][C]: keys, values): while the DMA of one chunk runs, the
-    // host dequantises the next into the other. This overlap is all the "prefetch" there is:
-    // chunks are loaded when a launch needs them, never guessed ahead.
-    float* m_pinned[2] = {nullptr, nullptr};
-    void* m_copied[2] = {nullptr, nullptr};  // cudaEvent_t: that buffer's DMA finished
-    int m_next = 0;
+    // Host chunks come through it (page-locked staging, double-buffered: while the DMA of one
+    // chunk runs, the host packs the next). This overlap is all the "prefetch" there is: chunks
+    // are loaded when a launch needs them, never guessed ahead. Swapped with the pool.
+    std::unique_ptr<KvUploader> m_upload;
 };
 
 }  // namespace lectern::cuda

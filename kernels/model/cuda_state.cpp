@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cuda_check.cuh"
+#include "cuda_kv_upload.h"
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
@@ -287,29 +288,31 @@ Result<void> CudaState::catch_up(int j, const KvCache::Impl& host) {
     if (auto ok = reserve(j, want); !ok) return ok;
     const int B = m_chunk_size;
     const std::int64_t chunk_rows = host.store.chunk_count() * B;
-    // Rows are staged a chunk at a time: [n][C] float32, dequantised from the host precision
-    // (the tail is float32 already).
-    m_staging.resize(std::size_t(B) * m_C * 2);
-    float* sk = m_staging.data();
-    float* sv = sk + std::size_t(B) * m_C;
+    // Rows go a chunk at a time, packed as the host stores them and widened on the device; the
+    // host packs the next chunk while the last one's DMA runs.
+    KvUploader upload(m_model);
     // A reopened document: its chunk files start reading from disk, all of them, while the first
-    // are staged (ChunkStore::prefetch).
+    // are packed (ChunkStore::prefetch).
     std::vector<std::int64_t> chunks;
     for (std::int64_t c = k.rows / B; c < host.store.chunk_count(); ++c) chunks.push_back(c);
     host.store.prefetch(chunks);
-    while (k.rows < want) {
-        const std::int64_t r0 = k.rows;
+    auto* keys = static_cast<float*>(k.keys.data());
+    auto* values = static_cast<float*>(k.values.data());
+    for (std::int64_t r0 = k.rows; r0 < want;) {
         const std::int64_t n = r0 < chunk_rows ? std::min<std::int64_t>((r0 / B + 1) * B, want) - r0
                                                : std::min<std::int64_t>(want - r0, B);
-        if (auto staged = stage_host_rows(host, r0, n, m_C, sk, sv); !staged) return staged;
-        const std::size_t offset = std::size_t(r0) * m_C * sizeof(float);
-        const std::size_t bytes = std::size_t(n) * m_C * sizeof(float);
-        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.keys.data()) + offset, sk, bytes,
-                                    cudaMemcpyHostToDevice));
-        LECTERN_CUDA_TRY(cudaMemcpy(static_cast<std::byte*>(k.values.data()) + offset, sv, bytes,
-                                    cudaMemcpyHostToDevice));
-        k.rows = r0 + n;
+        if (auto sent = upload.upload(host, r0, n, m_C, keys + std::size_t(r0) * m_C,
+                                      values + std::size_t(r0) * m_C);
+            !sent) {
+            (void)upload.finish();
+            return sent;
+        }
+        r0 += n;
     }
+    // The rows count once they are there (and before the means, on the default stream, read
+    // them).
+    if (auto done = upload.finish(); !done) return done;
+    k.rows = want;
     return update_means(j, k.rows);
 }
 
