@@ -152,7 +152,7 @@ if [ -n "$bundle" ]; then
           --backend cuda --shape rwkvx-3.6b \
           --gpu-memory-mb "$GPU_BENCH_BUDGET_MB" --prefill 16 --decode 32 --contexts "" \
           --synthetic-contexts "${GPU_BENCH_SYNTHETIC:-131072,1048576}" --kv-dtype "${GPU_BENCH_KV:-f16}" 2>&1 |
-          grep -E "^decode|^fork|^shape|rror" >>"$results"
+          grep -E "^decode|^fork|^first|^shape|rror" >>"$results"
       done
     fi
     # A/B of environment switches (GPU_BENCH_AB="NAME=VALUE ..."): the GPU_AB_SHAPE bench again

@@ -28,7 +28,7 @@ private slots:
                  QStringLiteral("300,4200"), QStringLiteral("--synthetic-contexts"),
                  QStringLiteral("6500"), QStringLiteral("--kv-dtype"), QStringLiteral("f16")});
         QVERIFY(p.waitForStarted());
-        QVERIFY(p.waitForFinished(540000));
+        QVERIFY(p.waitForFinished(840000));
         const QString out = QString::fromUtf8(p.readAll());
         QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, qPrintable(out));
         QVERIFY2(out.contains(
@@ -51,6 +51,7 @@ private slots:
                                   QStringLiteral("attention core s at 4200"),
                                   QStringLiteral("fork + 1 token ms after 300"),
                                   QStringLiteral("fork + 1 token ms after 4200"),
+                                  QStringLiteral("first token ms synth 6500"),
                                   QStringLiteral("decode ms/tok synth 6500"),
                                   QStringLiteral("fork ms synth 6500"),
                                   QStringLiteral("fork + 1 token ms synth 6500")};
