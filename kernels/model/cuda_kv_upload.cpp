@@ -78,8 +78,8 @@ Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0, const Kv
     const std::int64_t chunk_rows = host.store.chunk_count() * B;
     const std::size_t esize = kv_dtype_size(layout.dtype);
     const std::size_t row_bytes = kv_head_dim * esize;
-    // Head h's rows [i0, i0 + m) of one piece: keys then values, from `k`, `v` (row 0 of the
-    // range at the piece's first row).
+    // Head h's share of every piece: its m rows of keys, then of values, from `k`, `v` (which
+    // point at the first row to pack).
     const auto copy_head = [&](int h, const std::byte* k, const std::byte* v) {
         for (int p = 0; p < layout.pieces(); ++p) {
             const int m = layout.rows_of(p);
@@ -143,10 +143,13 @@ Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0, const Kv
         return {};
     }
     if (layout.dtype != KvDType::f32) return make_error("the KV tail is packed as float32");
+    // The tail is float32: up to a chunk's 42 MB at the 3.6B shape, on several threads too.
     const std::size_t first = std::size_t(r0 - chunk_rows) * row_bytes;
-    for (int h = 0; h < H; ++h)
-        copy_head(h, reinterpret_cast<const std::byte*>(host.tail.keys(h)) + first,
-                  reinterpret_cast<const std::byte*>(host.tail.values(h)) + first);
+    split_heads(H, stage_threads(layout.bytes(), H), [&](int h0, int h1) {
+        for (int h = h0; h < h1; ++h)
+            copy_head(h, reinterpret_cast<const std::byte*>(host.tail.keys(h)) + first,
+                      reinterpret_cast<const std::byte*>(host.tail.values(h)) + first);
+    });
     return {};
 }
 
@@ -202,20 +205,29 @@ Result<void> KvUploader::upload(const KvCache::Impl& host, std::int64_t r0, std:
         LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
         m_copied[i] = e;
     }
-    if (m_pinned_bytes[i] < layout.bytes()) {
+    if (m_staged_bytes[i] < layout.bytes()) {
         if (m_pinned[i]) cudaFreeHost(m_pinned[i]);
         m_pinned[i] = nullptr;
-        m_pinned_bytes[i] = 0;
+        m_staged_bytes[i] = 0;
         void* p = nullptr;
-        LECTERN_CUDA_TRY(cudaHostAlloc(&p, layout.bytes(), cudaHostAllocDefault));
-        m_pinned[i] = static_cast<std::byte*>(p);
-        m_pinned_bytes[i] = layout.bytes();
+        if (cudaHostAlloc(&p, layout.bytes(), cudaHostAllocDefault) == cudaSuccess) {
+            m_pinned[i] = static_cast<std::byte*>(p);
+            m_staged_bytes[i] = layout.bytes();
+            m_pageable[i] = {};
+        } else {
+            // No page-locked memory to be had: pageable memory works, slower (the driver copies
+            // it through its own staging before the call returns).
+            cudaGetLastError();
+            m_pageable[i].resize(layout.bytes());
+            m_staged_bytes[i] = layout.bytes();
+        }
     }
-    if (auto ok = pack_host_rows(host, r0, layout, m_pinned[i]); !ok) return ok;
+    std::byte* staged = m_pinned[i] ? m_pinned[i] : m_pageable[i].data();
+    if (auto ok = pack_host_rows(host, r0, layout, staged); !ok) return ok;
     for (int p = 0; p < layout.pieces(); ++p) {
         const int m = layout.rows_of(p);
         const std::size_t at = std::size_t(p) * std::size_t(layout.piece_rows) * C;
-        LECTERN_CUDA_TRY(cudaMemcpyAsync(m_piece.data(), m_pinned[i] + layout.offset_of(p),
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(m_piece.data(), staged + layout.offset_of(p),
                                          kv_packed_bytes(layout.dtype, layout.heads, m),
                                          cudaMemcpyHostToDevice, stream));
         LECTERN_TRY(kv_widen_rows(layout.dtype, layout.heads, m, m_piece.data(), C, keys + at,

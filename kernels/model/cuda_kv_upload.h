@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "attention/kv_cache_impl.h"
 #include "cuda_model.h"
@@ -77,8 +78,9 @@ class KvUploader {
     CudaModel& m_model;
     // Two page-locked buffers of packed rows, and for each an event: its last DMA finished.
     std::byte* m_pinned[2] = {nullptr, nullptr};
-    std::size_t m_pinned_bytes[2] = {0, 0};
+    std::size_t m_staged_bytes[2] = {0, 0};  // the capacity of m_pinned[i] or m_pageable[i]
     void* m_copied[2] = {nullptr, nullptr};  // cudaEvent_t
+    std::vector<std::byte> m_pageable[2];    // instead, when page-locked memory is refused
     int m_next = 0;
     DeviceBuffer m_piece;  // one packed piece on the device
 };

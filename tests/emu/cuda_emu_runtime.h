@@ -380,10 +380,20 @@ inline cudaError_t cudaFree(void* p) {
     std::free(p);
     return cudaSuccess;
 }
+namespace emu {
+// Page-locked memory refused (tests of the pageable fallbacks): while set, cudaHostAlloc fails
+// as a driver out of page-locked memory does, and counts the refusals.
+inline std::atomic<bool> refuse_pinned{false};
+inline std::atomic<int> pinned_refused{0};
+}  // namespace emu
 inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
     *p = nullptr;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
+    if (emu::refuse_pinned) {
+        ++emu::pinned_refused;
+        return cudaErrorMemoryAllocation;
+    }
     auto* q = static_cast<unsigned char*>(std::aligned_alloc(256, emu::allocation_bytes(n)));
     if (!q) return cudaErrorMemoryAllocation;
     emu::poison_tail(q, n);

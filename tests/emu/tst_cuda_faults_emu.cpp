@@ -15,6 +15,7 @@
 // - a document whose rows a failed fork borrowed continues bit for bit as after a good question
 //   (the fork's sealing rounds the lender's open chunk in place; it must be restored).
 // The reference is the same call without a fault, on the same emulated backend (so bit for bit).
+// Also: no page-locked memory to be had, where the KV uploads stage rows in pageable memory.
 // Emulator only: a real GPU cannot be made to fail on cue.
 #include <QRegularExpression>
 #include <QTest>
@@ -353,6 +354,39 @@ class TestCudaFaultsEmu : public QObject {
         auto answer3 = call(fork3, m_call, &error);
         QVERIFY2(answer3, qPrintable(error));
         QVERIFY(*answer3 == answer);
+    }
+
+    // No page-locked memory to be had (emu::refuse_pinned): a reopened document's rows still
+    // reach the GPU (the dense upload and the paged loads stage them in pageable memory), and
+    // the call and the tokens after it give what they give with page-locked staging, bit for bit.
+    void page_locked_memory_refused_data() {
+        QTest::addColumn<QString>("mode");
+        QTest::addColumn<lectern::KvDType>("dtype");
+        for (const char* mode : {"dense", "paged"})
+            for (const auto& [name, dtype] : {std::pair{"f16", lectern::KvDType::f16},
+                                              std::pair{"int8", lectern::KvDType::int8}})
+                QTest::addRow("%s %s", mode, name) << QString::fromLatin1(mode) << dtype;
+    }
+    void page_locked_memory_refused() {
+        QFETCH(QString, mode);
+        QFETCH(lectern::KvDType, dtype);
+        const std::vector<std::byte> bytes = stored(dtype);
+        QVERIFY(!bytes.empty());
+        auto pinned = lectern::State::deserialize(model(mode), bytes);
+        QVERIFY(pinned);
+        const auto want = reference(*pinned);
+        QVERIFY(want);
+
+        auto pageable = lectern::State::deserialize(model(mode), bytes);
+        QVERIFY(pageable);
+        emu::pinned_refused = 0;
+        emu::refuse_pinned = true;
+        const auto got = reference(*pageable);
+        emu::refuse_pinned = false;
+        QVERIFY(got);
+        QVERIFY2(emu::pinned_refused > 0, "page-locked memory was not asked for");
+        QCOMPARE(got->call, want->call);
+        QCOMPARE(got->next, want->next);
     }
 
   private:
