@@ -88,6 +88,12 @@ bool EngineWorker::dropLostGpu() {
     return true;
 }
 
+EngineWorker::Attempt EngineWorker::attemptFailed(quint64 id, const QString& message) {
+    if (dropLostGpu()) return Attempt::gpuLost;
+    Q_EMIT failed(id, message);
+    return Attempt::done;
+}
+
 QString EngineWorker::modelFingerprint() {
     if (m_model && m_modelFingerprint.isEmpty())
         m_modelFingerprint =
@@ -181,11 +187,7 @@ void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr&
 
 EngineWorker::Attempt EngineWorker::askOnce(quint64 id, const AskRequest& request,
                                             const JobFlagsPtr& flags) {
-    const auto fail = [&](const QString& message) {
-        if (dropLostGpu()) return Attempt::gpuLost;
-        Q_EMIT failed(id, message);
-        return Attempt::done;
-    };
+    const auto fail = [&](const QString& message) { return attemptFailed(id, message); };
     auto model = ensureModel(request.modelPath);
     if (!model) return fail(fromStd(model.error()));
     auto tok = tokenizerFor(request.tokenizerSpec);

@@ -84,6 +84,9 @@ class EngineWorker : public QObject {
     // seen. Then the model and the store are dropped (the next attempt loads the model on the
     // CPU, and documents resume from their stores) and gpuLost is emitted.
     bool dropLostGpu();
+    // An attempt's failure: gpuLost when dropLostGpu says the GPU is why (nothing is emitted;
+    // the job runs again), else `failed` is emitted.
+    Attempt attemptFailed(quint64 id, const QString& message);
 
     EngineSettings m_settings;
     std::shared_ptr<const lectern::Model> m_model;

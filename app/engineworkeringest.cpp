@@ -64,11 +64,7 @@ void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFla
 
 EngineWorker::Attempt EngineWorker::ingestOnce(quint64 id, const IngestRequest& request,
                                                const JobFlagsPtr& flags) {
-    const auto fail = [&](const QString& message) {
-        if (dropLostGpu()) return Attempt::gpuLost;
-        Q_EMIT failed(id, message);
-        return Attempt::done;
-    };
+    const auto fail = [&](const QString& message) { return attemptFailed(id, message); };
     if (flags && flags->cancel.load()) {
         IngestResult none;
         Q_EMIT ingestFinished(id, none);

@@ -106,6 +106,23 @@ inline std::size_t floats_written(std::size_t n, lectern::DType dtype)
     return dtype == lectern::DType::f32 ? n : (2 * n + 3) / 4;
 }
 
+// The first float of GPU rows `got` that differs in its bits from the CPU's `want` (rows `stride`
+// floats apart), as "WHAT row R column C: GPU x, CPU y"; empty when every bit is the same.
+inline QString first_bit_difference(const std::vector<float>& got, const std::vector<float>& want,
+                                    std::size_t stride, const char* what)
+{
+    if (got.size() != want.size()) return QStringLiteral("%1: sizes differ").arg(QLatin1String(what));
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0)
+            return QStringLiteral("%1 row %2 column %3: GPU %4, CPU %5")
+                .arg(QLatin1String(what))
+                .arg(i / stride)
+                .arg(i % stride)
+                .arg(double(got[i]), 0, 'g', 9)
+                .arg(double(want[i]), 0, 'g', 9);
+    return {};
+}
+
 }  // namespace gpu_test
 
 // Uploads host vector `host` into a new GuardedArray named `name`, failing the test on error.
