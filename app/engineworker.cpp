@@ -181,8 +181,13 @@ void EngineWorker::unloadModel(quint64 id) {
 }
 
 void EngineWorker::ask(quint64 id, const AskRequest& request, const JobFlagsPtr& flags) {
-    // A second attempt runs on the CPU (m_gpuLost), where no GPU can be lost again.
-    if (askOnce(id, request, flags) == Attempt::gpuLost) askOnce(id, request, flags);
+    if (askOnce(id, request, flags) != Attempt::gpuLost) return;
+    // A stopped answer is not started again: what was shown of it stays.
+    if (flags && flags->cancel.load())
+        return Q_EMIT failed(id, QStringLiteral("The GPU stopped working, so Lectern continues on "
+                                                "the CPU."));
+    // The second attempt runs on the CPU (m_gpuLost), where no GPU can be lost again.
+    askOnce(id, request, flags);
 }
 
 EngineWorker::Attempt EngineWorker::askOnce(quint64 id, const AskRequest& request,

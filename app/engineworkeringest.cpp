@@ -58,7 +58,8 @@ bool isEmptyOrMissing(const QString& dir) {
 
 void EngineWorker::ingest(quint64 id, const IngestRequest& request, const JobFlagsPtr& flags) {
     // After a lost GPU the reading resumes on the CPU from what the store kept (its last
-    // checkpoint); there no GPU can be lost again.
+    // checkpoint); there no GPU can be lost again. (A reading stopped meanwhile ends at once
+    // there; a paused one waits there as it would have here.)
     if (ingestOnce(id, request, flags) == Attempt::gpuLost) ingestOnce(id, request, flags);
 }
 

@@ -303,6 +303,33 @@ private Q_SLOTS:
         QCOMPARE(lost.count(), 1);
     }
 
+    // A question stopped (Esc) before the GPU failed under it is not asked again on the CPU: it
+    // fails saying that the engine continues there, and the next question answers on the CPU.
+    void aStoppedQuestionIsNotAskedAgain()
+    {
+        GpuApp app(m_dir, QStringLiteral("library-stopped.sqlite"));
+        QVERIFY(app.opened);
+        EngineController& engine = app.engine;
+        QSignalSpy lost(&engine, &EngineController::gpuLost);
+        QSignalSpy started(&engine, &EngineController::answerStarted);
+        emu::arm_fault(emu::Fault::kernel_fault, 40);
+        // Stopped as soon as it is asked: long before the worker's 40th launch.
+        const auto askAndStop = [&] {
+            engine.stopAnswer(engine.ask(askRequest(QStringLiteral("cpu"), m_cpuRead)));
+        };
+        const QString why =
+            failure(run<AnswerResult>(engine, askAndStop, &EngineController::answerFinished));
+        emu::clear_faults();
+        QVERIFY2(why.contains(QLatin1String("continues on the CPU")), qPrintable(why));
+        QCOMPARE(lost.count(), 1);
+        QVERIFY(started.count() <= 1);  // never started again
+        AnswerResult onCpu;
+        const QString again =
+            answersAsTheCpu(engine, QStringLiteral("cpu"), m_cpuRead, QLatin1String(""), &onCpu);
+        QVERIFY2(again.isEmpty(), qPrintable(again));
+        QVERIFY2(onCpu.deviceNote.isEmpty(), qPrintable(onCpu.deviceNote));
+    }
+
     // The GPU lost in the middle of an answer, after some of it was shown: the answer starts
     // over on the CPU, and the conversation keeps that answer alone (the CPU's), not the start
     // the GPU wrote before it.
