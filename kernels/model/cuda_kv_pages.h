@@ -54,8 +54,8 @@ class KvPages {
     // is forgotten and reloaded when next needed. Returns the bytes given back to the budget.
     std::size_t release_pool();
     // Exchange pools with `other` (of the same model and shape): slots, their contents and budget
-    // charge, the planner, the uploader's staging. How a paged state lends its pool to its fork and
-    // gets it back (PoolLoan, cuda_state.h); the rows stay where they are on the device.
+    // charge, the planner, the uploader's staging. How a paged state lends its pool to its fork
+    // and gets it back (PoolLoan, cuda_state.h); the rows stay where they are on the device.
     void swap_pool(KvPages& other);
     // Grow the pool to the most slots in [at_least, want] that the budget and the device allow
     // (the old pool is copied, so it must fit beside the new one). false: not even `at_least`.

@@ -69,8 +69,8 @@ bool kv_upload_widens_on_host() {
     return on_host;
 }
 
-Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0, const KvPackedLayout& layout,
-                            std::byte* out) {
+Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0,
+                            const KvPackedLayout& layout, std::byte* out) {
     const int B = host.chunk_size();
     const int H = layout.heads;
     const std::int64_t n = layout.rows;

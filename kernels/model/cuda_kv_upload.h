@@ -7,6 +7,7 @@
 // next rows into the other. Everything runs on the model's stream.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -37,8 +38,8 @@ struct KvPackedLayout {
 // (layout.rows == n; layout.dtype the chunk's, float32 for the tail, or float32 for any chunk:
 // widened here) into `out`, a chunk's heads on several threads (stage_threads). Errors: a chunk
 // file that cannot be read or fails its check, a chunk of another precision than the layout's.
-Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0, const KvPackedLayout& layout,
-                            std::byte* out);
+Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0,
+                            const KvPackedLayout& layout, std::byte* out);
 // The precision rows from r0 on are stored in: the cache's for complete chunks, float32 in the
 // tail.
 KvDType host_rows_dtype(const KvCache::Impl& host, std::int64_t r0);

@@ -111,7 +111,8 @@ inline std::size_t floats_written(std::size_t n, lectern::DType dtype)
 inline QString first_bit_difference(const std::vector<float>& got, const std::vector<float>& want,
                                     std::size_t stride, const char* what)
 {
-    if (got.size() != want.size()) return QStringLiteral("%1: sizes differ").arg(QLatin1String(what));
+    if (got.size() != want.size())
+        return QStringLiteral("%1: sizes differ").arg(QLatin1String(what));
     for (std::size_t i = 0; i < got.size(); ++i)
         if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0)
             return QStringLiteral("%1 row %2 column %3: GPU %4, CPU %5")
