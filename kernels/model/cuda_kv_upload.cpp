@@ -170,13 +170,12 @@ Result<void> KvUploader::finish() {
     return {};
 }
 
-int KvUploader::piece_rows() {
-    static const int rows = [] {
+int KvUploader::piece_rows(KvDType dtype) {
+    static const int set = [] {
         const char* v = std::getenv("LECTERN_CUDA_KV_PIECE_ROWS");
-        const int n = v ? std::atoi(v) : 0;
-        return n > 0 ? n : kPieceRows;
+        return v ? std::max(0, std::atoi(v)) : 0;
     }();
-    return rows;
+    return set > 0 ? set : kPieceRows * int(sizeof(float) / kv_dtype_size(dtype));
 }
 
 Result<void> KvUploader::upload(const KvCache::Impl& host, std::int64_t r0, std::int64_t n,
@@ -186,10 +185,12 @@ Result<void> KvUploader::upload(const KvCache::Impl& host, std::int64_t r0, std:
     layout.dtype = kv_upload_widens_on_host() ? KvDType::f32 : host_rows_dtype(host, r0);
     layout.heads = int(C / kv_head_dim);
     layout.rows = n;
-    layout.piece_rows = piece_rows();
+    layout.piece_rows = piece_rows(layout.dtype);
     const cudaStream_t stream = m_model.stream();
-    const std::size_t piece_bytes =  // the largest piece of any precision
-        KvPackedLayout{KvDType::f32, layout.heads, layout.piece_rows, layout.piece_rows}.bytes();
+    std::size_t piece_bytes = 0;  // the largest piece of any precision (int8 adds its scales)
+    for (const KvDType d : {KvDType::f32, KvDType::f16, KvDType::int8})
+        piece_bytes = std::max(
+            piece_bytes, KvPackedLayout{d, layout.heads, piece_rows(d), piece_rows(d)}.bytes());
     if (m_piece.size() < piece_bytes) {
         auto piece = DeviceBuffer::allocate(piece_bytes);
         if (!piece) return piece.error();

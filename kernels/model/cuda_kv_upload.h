@@ -57,11 +57,12 @@ int stage_threads(std::size_t bytes, int heads);
 
 class KvUploader {
   public:
-    // Rows per piece: the device buffer holds one piece (5 MB of float32 rows at C = 2560).
-    // LECTERN_CUDA_KV_PIECE_ROWS overrides it (tests: pieces shorter than the test models'
-    // chunks).
+    // Rows per piece of float32 rows; a narrower precision takes as many more as fit the same
+    // bytes (f16 512, int8 1,024), so a chunk of 2,048 rows is 8, 4 or 2 DMAs and launches. The
+    // device buffer holds one piece (5 MB at C = 2560). LECTERN_CUDA_KV_PIECE_ROWS sets the rows
+    // for every precision (tests: pieces shorter than the test models' chunks).
     static constexpr int kPieceRows = 256;
-    static int piece_rows();
+    static int piece_rows(KvDType dtype);
 
     explicit KvUploader(CudaModel& model) : m_model(model) {}
     ~KvUploader();  // waits for its DMAs

@@ -2,8 +2,8 @@
 // a host KV cache packed as the cache stores them, in pieces, a whole chunk's heads on several
 // threads; widened by the CPU twin of the device's kv_widen_rows into the float32 [n][C] layout a
 // paged slot or a dense mirror takes. Checked: every row of a chunk (on several threads where the
-// machine has two cores), part of one, and the tail, in pieces of 256 and of 96 rows (a short last
-// piece), and part of one widened on the host (LECTERN_CUDA_KV_UPLOAD=f32), equal to the cache's
+// machine has two cores), part of one, and the tail, in the uploader's pieces and in pieces of 96
+// rows (a short last piece), and part of one widened on the host (LECTERN_CUDA_KV_UPLOAD=f32), equal to the cache's
 // own row reads for f32, f16 and int8; the bytes a chunk packs into; a chunk whose file fails its
 // check is an error naming it. Host code only: built against the emulated backend, it runs in
 // every Linux build.
@@ -123,7 +123,12 @@ private slots:
         // The bytes a chunk packs into: its stored elements (and int8 scales), nothing more.
         lectern::cuda::KvPackedLayout whole{type, kHeads, kChunk, kChunk};
         QCOMPARE(whole.bytes(), chunk_bytes + (type == lectern::KvDType::int8 ? kHeads * 8 : 0));
-        for (const int piece_rows : {lectern::cuda::KvUploader::kPieceRows, 96}) {
+        // The uploader's pieces (256 float32 rows, 512 f16, 1,024 int8: one of a whole chunk
+        // here), and 96 rows (a short last piece).
+        QCOMPARE(lectern::cuda::KvUploader::piece_rows(type) *
+                     int(lectern::kv_dtype_size(type)),
+                 lectern::cuda::KvUploader::kPieceRows * 4);
+        for (const int piece_rows : {lectern::cuda::KvUploader::piece_rows(type), 96}) {
             const QString in = QStringLiteral(" (pieces of %1 rows): ").arg(piece_rows);
             QString why = staged_differs(host, 0, kChunk, piece_rows);
             QVERIFY2(why.isEmpty(), qPrintable(QStringLiteral("whole chunk") + in + why));
