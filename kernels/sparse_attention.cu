@@ -79,7 +79,10 @@ std::size_t sparse_attention_scratch_bytes(int T, int p0, const SparseAttentionS
     if (!check_shape(shape) ||
         !check_positions("sparse_attention_scratch_bytes", T, p0, shape.n_head))
         return 0;
-    if (T == 0 || !sparse_detail::can_use_grouped_prefill(T, shape)) return 0;
+    if (T == 0) return 0;
+    if (sparse_detail::use_block_per_pair(T, shape.n_head))
+        return sparse_detail::split_scratch_bytes(T * shape.n_head);
+    if (!sparse_detail::can_use_grouped_prefill(T, shape)) return 0;
     return sparse_detail::grouped_scratch_bytes(T, p0, shape);
 }
 
@@ -115,17 +118,22 @@ Result<void> sparse_attention_attend_paged(const float* q, int T, int p0, const 
     // float4 loads of key and value head rows and float4 stores of y head rows.
     if (!aligned(key_pool, 16) || !aligned(value_pool, 16) || !aligned(y, 16))
         return make_error("sparse_attention_attend: keys, values and y need 16-byte alignment");
-    void* grouped = nullptr;
+    void* usable = nullptr;
     if (scratch.data) {
         const std::size_t need = sparse_attention_scratch_bytes(T, p0, shape);
         if (need > 0 && scratch.bytes < need)
             return make_error("sparse_attention_attend: scratch of " +
                               std::to_string(scratch.bytes) + " bytes, " + std::to_string(need) +
                               " needed");
-        if (need > 0) grouped = scratch.data;
+        if (need > 0) usable = scratch.data;
     }
+    if (scratch.splits < 0 || scratch.splits > sparse_detail::max_decode_splits)
+        return make_error("sparse_attention_attend: splits must be in 0 .. 16");
+    // The split parts are float loads at any index: 4-byte alignment suffices.
+    if (usable && !aligned(usable, 4))
+        return make_error("sparse_attention_attend: scratch must be 4-byte aligned");
     LECTERN_CUDA_TRY(sparse_detail::launch_attend(q, T, p0, key_pool, value_pool, page, selected,
-                                                  shape, grouped, y, stream));
+                                                  shape, usable, scratch.splits, y, stream));
     return {};
 }
 

@@ -99,10 +99,31 @@ __device__ inline void stage_query(const float* __restrict__ q, const WarpPair& 
 cudaError_t launch_select(const float* q, int T, int p0, const float* means,
                           const SparseAttentionShape& shape, int* selected, cudaStream_t stream);
 
-// `scratch`: grouped_scratch_bytes(T, p0, shape) bytes for the tensor-core prefill, or null.
+// Decode (one block per pair) with each pair's keys split among several blocks, as
+// flash-decoding does: a one-token call of the 3.6B shape has 40 pairs, and 40 blocks leave most
+// of an H100's 132 SMs idle while each walks up to 3 x 2048 keys. A split's part of the softmax:
+// its max m, its sum l and its weighted value sums acc[64], unnormalised; one per (pair, split),
+// at index pair * splits + split. The parts live in the caller's scratch.
+constexpr int max_decode_splits = 16;
+struct SplitParts {
+    float* m;
+    float* l;
+    float* acc;
+};
+// Scratch bytes for the parts of `pairs` pairs at the most splits.
+std::size_t split_scratch_bytes(int pairs);
+// How many splits a decode launch of `pairs` pairs uses: `requested` when > 0; else
+// LECTERN_CUDA_ATTN_SPLITS when set (an A/B: 1 is one block per pair); else enough to fill the
+// device's SMs once, each split with at least a tile per warp at the most keys a pair can have
+// (top_k * B). In 1 .. max_decode_splits.
+int decode_splits(int pairs, const SparseAttentionShape& shape, int requested);
+
+// `scratch`: for the tensor-core prefill grouped_scratch_bytes(T, p0, shape) bytes, for decode
+// split_scratch_bytes(T * n_head) (`splits` as decode_splits takes it); or null (the float32
+// kernels, one block per pair in decode).
 cudaError_t launch_attend(const float* q, int T, int p0, const float* key_pool,
                           const float* value_pool, const int* page, const int* selected,
-                          const SparseAttentionShape& shape, void* scratch, float* y,
+                          const SparseAttentionShape& shape, void* scratch, int splits, float* y,
                           cudaStream_t stream);
 
 // Prefill over query tiles (sparse_attention_prefill.cu): usable when a 32-query tile never spans

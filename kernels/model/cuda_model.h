@@ -113,11 +113,12 @@ public:
     const std::vector<DeviceRwkvBlock>& rwkv() const { return m_rwkv; }
     const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
 
-    // Device scratch of at least `bytes` for the tensor-core prefill of sparse attention
-    // (sparse_attention_scratch_bytes), kept and grown by half again when too small; {} for 0
-    // bytes, and {} when the GPU has no room for it (the call then takes the float32 kernels).
-    // Not charged to the KV budget (~22 MB for a 1,024-row segment of the 3.6B shape with
-    // top_k 3). Never called during a graph capture: decode calls need none.
+    // Device scratch of at least `bytes` for stage 2 of sparse attention
+    // (sparse_attention_scratch_bytes: the tensor-core prefill, or decode's split keys), kept and
+    // grown by half again when too small; {} for 0 bytes, and {} when the GPU has no room for it
+    // (the call then takes the float32 kernels, one block per pair in decode). Not charged to the
+    // KV budget (~22 MB for a 1,024-row segment of the 3.6B shape with top_k 3, 169 KB for a
+    // token). Never called during a graph capture: attention blocks are launched plainly.
     SparseAttentionScratch attention_scratch(std::size_t bytes);
 
     // KV mirror memory accounting against the budget; charge fails with a message that says

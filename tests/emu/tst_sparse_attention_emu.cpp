@@ -31,6 +31,8 @@ class TestSparseAttentionEmu : public QObject {
     void matchesReference();
     void groupedMatchesReference_data();
     void groupedMatchesReference();
+    void splitDecodeMatchesReference_data();
+    void splitDecodeMatchesReference();
     void tiesGoToTheLowerChunk_data();
     void tiesGoToTheLowerChunk();
     void rejectsBadArguments();
@@ -244,6 +246,102 @@ void TestSparseAttentionEmu::groupedMatchesReference() {
     QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
                                                     in.v.data(), sel_or_null, shape, y, nullptr,
                                                     small));
+}
+
+// Decode with each (query, head)'s keys split among blocks (sparse_attention_attend.cu), taken when
+// the caller gives scratch: the split blocks, then the merge of their parts, against the float64
+// reference with the float32 kernels' tolerance; dense and paged bit-identical; the scratch,
+// exactly as large as asked, between sentinels. Splits that get no key (more splits than tiles)
+// must weigh nothing. The emulated device has one SM, so the automatic count (0) is one split.
+void TestSparseAttentionEmu::splitDecodeMatchesReference_data() {
+    QTest::addColumn<int>("heads");
+    QTest::addColumn<int>("chunk");
+    QTest::addColumn<int>("top_k");
+    QTest::addColumn<int>("p0");
+    QTest::addColumn<int>("tokens");
+    QTest::addColumn<int>("splits");
+    QTest::newRow("2 splits, 3 chunks of keys") << 2 << 16 << 3 << 1000 << 1 << 2;
+    QTest::newRow("3 splits of 8 tiles over 2 chunks of 128") << 1 << 128 << 3 << 700 << 2 << 3;
+    QTest::newRow("7 splits, 6 keys: six splits empty") << 2 << 16 << 3 << 5 << 1 << 7;
+    QTest::newRow("16 splits, K=4, uneven runs") << 1 << 256 << 4 << 1500 << 1 << 16;
+    QTest::newRow("5 splits, K=1: own chunk only") << 3 << 64 << 1 << 200 << 2 << 5;
+    QTest::newRow("automatic: one SM, one split") << 2 << 32 << 3 << 300 << 1 << 0;
+}
+
+void TestSparseAttentionEmu::splitDecodeMatchesReference() {
+    QFETCH(int, heads);
+    QFETCH(int, chunk);
+    QFETCH(int, top_k);
+    QFETCH(int, p0);
+    QFETCH(int, tokens);
+    QFETCH(int, splits);
+    const Case c{heads, chunk, top_k, p0, tokens};
+    const std::size_t C = c.C();
+    const std::uint32_t seed = 9000u + 100u * std::uint32_t(c.H) + std::uint32_t(splits);
+    const auto in = sparse_check::make_inputs(c, seed);
+    const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
+    const std::size_t n_sel = std::size_t(c.T) * c.H * std::size_t(c.n_select());
+    const std::size_t n_y = std::size_t(c.T) * C;
+    std::vector<float> means(std::size_t(std::max(c.n_complete(), 1)) * C);
+    std::vector<int> sel(std::max<std::size_t>(n_sel, 1));
+    QVERIFY(lectern::cuda::chunk_means(in.k.data(), shape, 0, c.n_complete(), means.data(),
+                                       nullptr));
+    if (c.n_select() > 0)
+        QVERIFY(lectern::cuda::sparse_attention_select(in.q.data(), c.T, c.p0, means.data(),
+                                                       shape, sel.data(), nullptr));
+    sparse_check::Reference want;
+    sparse_check::check_means(c, in, means.data(), want);
+    if (QTest::currentTestFailed()) return;
+    sparse_check::check_selection(c, in, sel.data(), want);
+    if (QTest::currentTestFailed()) return;
+    const int* sel_or_null = c.n_select() > 0 ? sel.data() : nullptr;
+
+    const std::size_t bytes = lectern::cuda::sparse_attention_scratch_bytes(c.T, c.p0, shape);
+    QVERIFY(bytes > 0);
+    std::vector<float> scratch_all(bytes / 4 + 2 * guard);
+    std::memset(scratch_all.data(), 0xA5, scratch_all.size() * 4);
+    const lectern::cuda::SparseAttentionScratch scratch{scratch_all.data() + guard, bytes, splits};
+    std::vector<float> y_all(n_y + 2 * guard);
+    std::memset(y_all.data(), 0xA5, y_all.size() * 4);
+    float* y = y_all.data() + guard;
+    emu::launch_log().clear();
+    auto ok = lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                     in.v.data(), sel_or_null, shape, y, nullptr,
+                                                     scratch);
+    QVERIFY2(ok, ok ? "" : ok.error().message.c_str());
+    // The split blocks (pairs x splits), then the merge (one block per pair); one split: the
+    // blocks write y themselves.
+    const unsigned pairs = unsigned(c.T * c.H);
+    const unsigned used = unsigned(std::max(splits, 1));
+    const auto& log = emu::launch_log();
+    QCOMPARE(log.size(), std::size_t(used > 1 ? 2 : 1));
+    QCOMPARE(log.front().grid_x, pairs * used);
+    QCOMPARE(log.back().grid_x, pairs);
+    QVERIFY2(sparse_check::sentinels_intact(y_all, n_y), "output sentinels overwritten");
+    QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
+             "scratch sentinels overwritten");
+    LECTERN_COMPARE_CLOSE(y, want.y.data(), n_y, 5e-5, 1e-4);
+
+    // Paged, through the same kernels: bit-identical.
+    const auto paged = sparse_check::scatter_pages(in.k, in.v, c.rows(), c.B, C, want.read,
+                                                   seed + 4);
+    std::vector<float> y_paged(n_y);
+    auto ok_paged = lectern::cuda::sparse_attention_attend_paged(
+        in.q.data(), c.T, c.p0, paged.keys.data(), paged.values.data(), paged.page.data(),
+        sel_or_null, shape, y_paged.data(), nullptr, scratch);
+    QVERIFY2(ok_paged, ok_paged ? "" : ok_paged.error().message.c_str());
+    QVERIFY2(std::memcmp(y_paged.data(), y, n_y * 4) == 0,
+             "paged output differs from the dense output");
+
+    // Too little scratch, or more splits than the parts have room for, is an error.
+    const lectern::cuda::SparseAttentionScratch small{scratch.data, bytes - 4, splits};
+    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                    in.v.data(), sel_or_null, shape, y, nullptr,
+                                                    small));
+    const lectern::cuda::SparseAttentionScratch too_many{scratch.data, bytes, 17};
+    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                    in.v.data(), sel_or_null, shape, y, nullptr,
+                                                    too_many));
 }
 
 // Exact ties, which random inputs never produce (and matchesReference's near-tie rule would accept

@@ -25,6 +25,9 @@
 //   rounded to half, |gpu - ref| <= 1e-3 absolute (sparse_check::half_path_tolerance, reasons
 //   there); dense and paged bit-identical; the scratch, exactly as large as asked, between
 //   sentinels.
+// - decode given scratch (each pair's keys split among blocks, their softmax parts merged): the
+//   float32 tolerance above, for the device's own split count and for 2 and 5; dense and paged
+//   bit-identical; the scratch between sentinels.
 // Trace weights (sparse_attention_chunk_weights, matchesWeights): per (query, head) and selected
 // chunk, the share of the softmax mass, against ref::group_shares over random valid selections,
 // dense and paged (bit-identical), -1 slots exactly 0, shares in [0, 1] summing to <= 1 + tol;
@@ -194,41 +197,53 @@ void TestSparseAttentionCuda::matchesReference() {
     QVERIFY2(std::memcmp(y_paged.data() + guard, y_all.data() + guard, n_y * 4) == 0,
              "paged output differs from the dense output");
 
-    // The tensor-core path, where the call can take it: given exactly the scratch it asks for
-    // (between sentinels), dense and paged, against the reference over half-rounded inputs.
+    // Given exactly the scratch it asks for (between sentinels), dense and paged: a decode call
+    // (T * H <= 1024) splits each pair's keys among blocks (float32: the reference and tolerance
+    // above; the device's own count, and two forced ones), a prefill call takes the tensor-core
+    // path where it can (against the reference over half-rounded inputs).
     const std::size_t bytes = lectern::cuda::sparse_attention_scratch_bytes(T, p0, shape);
     if (bytes == 0) return;
+    const bool decode = (long long)T * H <= 1024;
     auto dscratch = DeviceBuffer::allocate(bytes + 2 * guard * 4);
     QVERIFY(dscratch && dscratch->fill(0xA5));
-    const lectern::cuda::SparseAttentionScratch scratch{
-        static_cast<float*>(dscratch->data()) + guard, bytes};
-    const auto want_half =
-        sparse_check::half_reference_y(c, in, n_select > 0 ? sel_all.data() + guard : nullptr);
-    for (const bool paged_rows : {false, true}) {
-        QVERIFY(dy->fill(0xA5));
-        auto r4 = paged_rows ? lectern::cuda::sparse_attention_attend_paged(
-                                   q_dev, T, p0, static_cast<const float*>(dkp->data()),
-                                   static_cast<const float*>(dvp->data()),
-                                   static_cast<const int*>(dpage->data()),
-                                   n_select > 0 ? sel_dev : nullptr, shape, y_dev, nullptr, scratch)
-                             : lectern::cuda::sparse_attention_attend(
-                                   q_dev, T, p0, k_dev, v_dev, n_select > 0 ? sel_dev : nullptr,
-                                   shape, y_dev, nullptr, scratch);
-        QVERIFY2(r4, r4 ? "" : r4.error().message.c_str());
-        std::vector<float> y_mma(n_y + 2 * guard);
-        std::vector<float> scratch_all((bytes + 2 * guard * 4) / 4);
-        QVERIFY(dy->download(y_mma.data(), y_mma.size() * 4));
-        QVERIFY(dscratch->download(scratch_all.data(), scratch_all.size() * 4));
-        QVERIFY2(sparse_check::sentinels_intact(y_mma, n_y), "output sentinels overwritten");
-        QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
-                 "scratch sentinels overwritten");
-        LECTERN_COMPARE_CLOSE(y_mma.data() + guard, want_half.data(), n_y,
-                              sparse_check::half_path_tolerance, 0.0);
-        if (!paged_rows)
-            y_all = y_mma;  // the paged run must match it bit for bit
-        else
-            QVERIFY2(std::memcmp(y_mma.data() + guard, y_all.data() + guard, n_y * 4) == 0,
-                     "tensor-core path: paged output differs from the dense output");
+    const auto want_scratch =
+        decode ? want.y
+               : sparse_check::half_reference_y(c, in,
+                                                n_select > 0 ? sel_all.data() + guard : nullptr);
+    const double abs_tol = decode ? 5e-5 : sparse_check::half_path_tolerance;
+    const double rel_tol = decode ? 1e-4 : 0.0;
+    for (const int splits : decode ? std::vector<int>{0, 2, 5} : std::vector<int>{0}) {
+        const lectern::cuda::SparseAttentionScratch scratch{
+            static_cast<float*>(dscratch->data()) + guard, bytes, splits};
+        for (const bool paged_rows : {false, true}) {
+            QVERIFY(dy->fill(0xA5));
+            auto r4 = paged_rows
+                          ? lectern::cuda::sparse_attention_attend_paged(
+                                q_dev, T, p0, static_cast<const float*>(dkp->data()),
+                                static_cast<const float*>(dvp->data()),
+                                static_cast<const int*>(dpage->data()),
+                                n_select > 0 ? sel_dev : nullptr, shape, y_dev, nullptr, scratch)
+                          : lectern::cuda::sparse_attention_attend(
+                                q_dev, T, p0, k_dev, v_dev, n_select > 0 ? sel_dev : nullptr,
+                                shape, y_dev, nullptr, scratch);
+            QVERIFY2(r4, r4 ? "" : r4.error().message.c_str());
+            std::vector<float> y_scratch(n_y + 2 * guard);
+            std::vector<float> scratch_all((bytes + 2 * guard * 4) / 4);
+            QVERIFY(dy->download(y_scratch.data(), y_scratch.size() * 4));
+            QVERIFY(dscratch->download(scratch_all.data(), scratch_all.size() * 4));
+            QVERIFY2(sparse_check::sentinels_intact(y_scratch, n_y), "output sentinels overwritten");
+            QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
+                     "scratch sentinels overwritten");
+            LECTERN_COMPARE_CLOSE(y_scratch.data() + guard, want_scratch.data(), n_y, abs_tol,
+                                  rel_tol);
+            if (!paged_rows)
+                y_all = y_scratch;  // the paged run must match it bit for bit
+            else
+                QVERIFY2(std::memcmp(y_scratch.data() + guard, y_all.data() + guard, n_y * 4) == 0,
+                         qPrintable(QStringLiteral("given scratch (splits %1): paged output "
+                                                   "differs from the dense output")
+                                        .arg(splits)));
+        }
     }
 #endif
 }

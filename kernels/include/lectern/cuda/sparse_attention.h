@@ -23,20 +23,26 @@ struct SparseAttentionShape {
     int top_k = 0;       // K >= 1: own chunk + (K - 1) selected chunks
 };
 
-// Device scratch for the tensor-core prefill of stage 2 (queries grouped by the chunk they
-// selected; kernels/sparse_attention_grouped.cu): a call given at least
+// Device scratch for stage 2. Prefill: the tensor-core path (queries grouped by the chunk they
+// selected; kernels/sparse_attention_grouped.cu). A call given at least
 // sparse_attention_scratch_bytes(T, p0, shape) bytes takes it, a call given none (data == null)
 // the float32 kernels. Results differ by rounding: the tensor-core path multiplies q / 8, k, v
 // and the softmax weights as IEEE halves (float32 sums), the float32 kernels do not round them.
+// Decode (T * n_head <= 1024): each (query, head)'s keys split among `splits` blocks whose partial
+// softmaxes are merged (float32 throughout; the sums' order differs from one block per pair by
+// rounding only). splits == 0 picks the count from the device's SM count (or
+// LECTERN_CUDA_ATTN_SPLITS); 1 is one block per pair, as without scratch; at most 16.
 struct SparseAttentionScratch {
     void* data = nullptr;
     std::size_t bytes = 0;
+    int splits = 0;
 };
 
-// Bytes of scratch the tensor-core path needs for T queries at p0; 0 when such a call would not
-// take it anyway (T * n_head <= 1024 (decode), chunk_size not a multiple of 64, or
-// LECTERN_CUDA_ATTN=tiled in the environment). Grows with p0 (one list per head and complete
-// chunk) and with T * n_head * (top_k - 1) (a partial softmax of 66 floats per pick).
+// Bytes of scratch stage 2 takes for T queries at p0. Prefill: what the tensor-core path needs;
+// 0 when such a call would not take it anyway (chunk_size not a multiple of 64, or
+// LECTERN_CUDA_ATTN=tiled in the environment); grows with p0 (one list per head and complete
+// chunk) and with T * n_head * (top_k - 1) (a partial softmax of 66 floats per pick). Decode:
+// a partial softmax of 66 floats per (query, head) and split, at the most splits.
 std::size_t sparse_attention_scratch_bytes(int T, int p0, const SparseAttentionShape& shape);
 
 // means[c][C] = mean over the B rows of chunk c of keys[row][C], for c in first .. first + count -
