@@ -70,6 +70,9 @@ void printProfile(const std::string& what, double wallMs) {
     for (const auto& e : entries)
         std::printf("  %-12s %9.2f ms %5.1f%% %8lld ops\n", e.op.c_str(), e.ms,
                     total > 0 ? 100.0 * e.ms / total : 0.0, e.calls);
+    // The host's waits and work in the same calls (wall time; not part of the ops' total).
+    for (const auto& e : lectern::gpu_profile_host_steps())
+        std::printf("  host %-15s %9.2f ms %8lld times\n", e.op.c_str(), e.ms, e.calls);
     std::fflush(stdout);
 }
 #endif
@@ -347,6 +350,15 @@ int runShapeBench(const QCommandLineParser& parser)
                 return fail(t.error().message);
             const std::string p = "prefill s at " + std::to_string(ctx);
             row(p.c_str(), *t, 0, "s");
+            // The first token after the prefill apart (as after a synthetic context): it pays
+            // what a first call pays once (a decode graph captured when graphs are on; until
+            // session 20 also the prefill's page-locked KV row buffers freed). Until session 19
+            // the decode row below averaged it in.
+            auto afterPrefill = decodeSeconds(s, 1, c.vocab);
+            if (!afterPrefill)
+                return fail(afterPrefill.error().message);
+            const std::string firstRow = "first token ms after " + std::to_string(ctx);
+            row(firstRow.c_str(), *afterPrefill * 1e3, 0, "ms");
             auto d = decodeSeconds(s, decode, c.vocab);
             if (!d)
                 return fail(d.error().message);
@@ -434,6 +446,21 @@ int runShapeBench(const QCommandLineParser& parser)
                 printProfile("decode synth " + std::to_string(ctx) + " x" + std::to_string(decode),
                              *p * decode * 1e3);
                 lectern::gpu_profile_enable(false);
+            }
+            // The attention core of one decode token, every attention block, on random rows of
+            // that length: each query's keys split among blocks (the device's own count), then
+            // one block per (query, head), same rows, same minute. Up to 128K (it needs its own
+            // float32 rows; the core's work hardly grows with the context).
+            if (runtime.backend == lectern::Backend::cuda && ctx <= 131072) {
+                const int splits[] = {0, 1};
+                auto core = lectern::measure_sparse_attention_decode(
+                    ctx, c.n_embd / 64, attention.chunk_size, attention.top_k, splits);
+                if (!core)
+                    return fail(core.error().message);
+                const std::string a = "decode attention us synth " + std::to_string(ctx);
+                row(a.c_str(), (*core)[0] * 1e6 * c.n_attn, 0, "us");
+                const std::string b = a + " (block per pair)";
+                row(b.c_str(), (*core)[1] * 1e6 * c.n_attn, 0, "us");
             }
 #endif
         }

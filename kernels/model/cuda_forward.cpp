@@ -393,7 +393,11 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         if (!pending) return {};
         const PendingRows p = std::move(*pending);
         pending.reset();
-        LECTERN_CUDA_TRY(cudaEventSynchronize(m_rows_copied[p.buffer]));
+        {
+            const HostStepScope wait(HostStep::kv_rows_wait);
+            LECTERN_CUDA_TRY(cudaEventSynchronize(m_rows_copied[p.buffer]));
+        }
+        const HostStepScope step(HostStep::kv_append);
         appended = true;  // a failure from here on may leave some host caches appended to
         return append_host_rows(s, p.rows, p.n);
     };
@@ -440,6 +444,7 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         if (result && want_rows) {
             float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
             const int rows = all_rows ? n : 1;
+            const HostStepScope step(HostStep::logits_wait);
             result = rows > m_ws.logit_rows ? head_in_pieces(rows, dst)
                                             : download_logits(rows, dst);
         }

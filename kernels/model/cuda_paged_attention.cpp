@@ -12,6 +12,7 @@
 #include "cuda_blocks.h"
 #include "cuda_check.cuh"
 #include "cuda_engine_common.h"
+#include "cuda_profile.h"
 #include "lectern/cuda/sparse_attention.h"
 
 namespace lectern::cuda {
@@ -71,9 +72,11 @@ Result<void> paged_attention(CudaModel& m, CudaState& st, int j, const DeviceAtt
     std::vector<int> selected(std::size_t(T) * std::size_t(per_query));
     if (K > 1) {
         LECTERN_TRY(sparse_attention_select(ws.r, T, p0, means, shape, ws.selected, m.stream()));
+        const HostStepScope wait(HostStep::selection_wait);
         LECTERN_CUDA_TRY(cudaMemcpy(selected.data(), ws.selected, selected.size() * sizeof(int),
                                     cudaMemcpyDeviceToHost));
     }
+    const HostStepScope paging(HostStep::paging);
     // Each query reads its own chunk and the chunks its heads chose.
     std::vector<std::vector<std::int64_t>> needs(static_cast<std::size_t>(T));
     std::unordered_set<std::int64_t> all;

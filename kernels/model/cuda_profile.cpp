@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,6 +40,8 @@ struct Profile {
     std::array<double, std::size_t(ProfileOp::count)> ms{};
     std::array<long long, std::size_t(ProfileOp::count)> calls{};
     std::map<std::pair<int, int>, ShapeTotal> shapes;  // matmuls by weight shape
+    std::array<double, std::size_t(HostStep::count)> host_ms{};
+    std::array<long long, std::size_t(HostStep::count)> host_calls{};
 
     // Fold the recorded pairs into the totals (waits for them) and free the pool for reuse.
     void collect() {
@@ -119,6 +122,48 @@ ProfileScope::~ProfileScope() {
     cudaEventRecord(p.pairs[std::size_t(m_pair)].stop, static_cast<cudaStream_t>(m_stream));
 }
 
+const char* host_step_name(HostStep step) {
+    switch (step) {
+        case HostStep::selection_wait:
+            return "selection wait";
+        case HostStep::paging:
+            return "paging";
+        case HostStep::kv_rows_wait:
+            return "kv rows wait";
+        case HostStep::kv_append:
+            return "kv append";
+        case HostStep::logits_wait:
+            return "logits wait";
+        case HostStep::count:
+            break;
+    }
+    return "?";
+}
+
+namespace {
+long long now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+HostStepScope::HostStepScope(HostStep step) {
+    if (!profile().on.load(std::memory_order_relaxed)) return;
+    m_step = int(step);
+    m_start_ns = now_ns();
+}
+
+HostStepScope::~HostStepScope() {
+    if (m_step < 0) return;
+    const double ms = double(now_ns() - m_start_ns) / 1e6;
+    Profile& p = profile();
+    std::lock_guard lock(p.mutex);
+    if (!p.on) return;
+    p.host_ms[std::size_t(m_step)] += ms;
+    ++p.host_calls[std::size_t(m_step)];
+}
+
 ProfilePause::ProfilePause() {
     Profile& p = profile();
     std::lock_guard lock(p.mutex);
@@ -143,6 +188,8 @@ void gpu_profile_enable(bool on) {
     p.ms.fill(0);
     p.calls.fill(0);
     p.shapes.clear();
+    p.host_ms.fill(0);
+    p.host_calls.fill(0);
     p.on = on;
 }
 
@@ -155,6 +202,17 @@ std::vector<GpuProfileEntry> gpu_profile_report() {
         if (p.calls[std::size_t(i)] > 0)
             out.push_back({cuda::profile_op_name(cuda::ProfileOp(i)), p.ms[std::size_t(i)],
                            p.calls[std::size_t(i)]});
+    return out;
+}
+
+std::vector<GpuProfileEntry> gpu_profile_host_steps() {
+    auto& p = cuda::profile();
+    std::lock_guard lock(p.mutex);
+    std::vector<GpuProfileEntry> out;
+    for (int i = 0; i < int(cuda::HostStep::count); ++i)
+        if (p.host_calls[std::size_t(i)] > 0)
+            out.push_back({cuda::host_step_name(cuda::HostStep(i)), p.host_ms[std::size_t(i)],
+                           p.host_calls[std::size_t(i)]});
     return out;
 }
 

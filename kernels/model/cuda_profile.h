@@ -2,7 +2,8 @@
 // CUDA events around each op on the model's stream, summed per name after a synchronise. Off
 // unless a benchmark turns it on (lectern::gpu_profile_enable, lectern-cli bench --profile): the
 // events cost a few microseconds each and perturb small decode calls, so the breakdown shows
-// proportions, not the exact speed. Never active while a CUDA graph is being captured.
+// proportions, not the exact speed. Never active while a CUDA graph is being captured. Beside the
+// ops, the host's waits and work in a call (HostStep), in wall time.
 #pragma once
 
 #include "lectern/cuda/cuda_stream.h"
@@ -43,6 +44,32 @@ Result<void> profiled(ProfileOp kind, cuda_stream stream, F&& op) {
     ProfileScope scope(kind, stream);
     return op();
 }
+
+// Steps of a call in which the host waits for the GPU or works while the GPU may wait for it:
+// host wall time, summed per step while profiling is on. Read against the call's wall time and
+// the ops' GPU time: what the GPU does not hide of the host's part of a decode token.
+enum class HostStep : int {
+    selection_wait,  // paged attention: stage 1's choices copied to the host (waits for the GPU)
+    paging,          // paged attention: planning, chunk loads and page tables, stage 2 queued
+    kv_rows_wait,    // a segment's KV rows copied back for the host caches (waits for the GPU)
+    kv_append,       // those rows appended to the host caches (host work only)
+    logits_wait,     // the logits copied to the host (waits for the GPU to finish them)
+    count
+};
+const char* host_step_name(HostStep step);
+
+// Adds the wall time from its construction to its destruction to `step` when profiling is on.
+class HostStepScope {
+  public:
+    explicit HostStepScope(HostStep step);
+    ~HostStepScope();
+    HostStepScope(const HostStepScope&) = delete;
+    HostStepScope& operator=(const HostStepScope&) = delete;
+
+  private:
+    int m_step = -1;  // -1 when not recording
+    long long m_start_ns = 0;
+};
 
 // Suspends recording (a graph capture is under way) while alive.
 class ProfilePause {

@@ -1,7 +1,8 @@
 // lectern-cli bench on the emulated CUDA backend (lectern-cli-emu): every row of the GPU benchmark
 // that tools/gpu-check.sh asks for (rooflines, decode plain and from CUDA graphs, prefill, the WKV-7
 // kernels' ratio, the per-op profile, RWKV-X contexts with a question's start and the attention
-// core, synthetic contexts) on the rwkvx-tiny shape. The figures mean nothing here; what is
+// core, synthetic contexts with decode's attention core, keys split and not) on the rwkvx-tiny
+// shape. The figures mean nothing here; what is
 // checked is that the path runs to the end and prints every row with a finite positive value, so
 // a GPU machine's minutes are not spent finding a crash.
 #include <QProcess>
@@ -44,9 +45,11 @@ private slots:
                                   QStringLiteral("wkv7 chunked / sequential"),
                                   QStringLiteral("prefill tok/s (64, KV append in turn)"),
                                   QStringLiteral("prefill s at 300"),
+                                  QStringLiteral("first token ms after 300"),
                                   QStringLiteral("decode ms/tok after 300"),
                                   QStringLiteral("attention core s at 300"),
                                   QStringLiteral("prefill s at 4200"),
+                                  QStringLiteral("first token ms after 4200"),
                                   QStringLiteral("decode ms/tok after 4200"),
                                   QStringLiteral("attention core s at 4200"),
                                   QStringLiteral("fork + 1 token ms after 300"),
@@ -54,7 +57,9 @@ private slots:
                                   QStringLiteral("first token ms synth 6500"),
                                   QStringLiteral("decode ms/tok synth 6500"),
                                   QStringLiteral("fork ms synth 6500"),
-                                  QStringLiteral("fork + 1 token ms synth 6500")};
+                                  QStringLiteral("fork + 1 token ms synth 6500"),
+                                  QStringLiteral("decode attention us synth 6500"),
+                                  QStringLiteral("decode attention us synth 6500 (block per pair)")};
         for (const QString& row : rows) {
             // A fork that borrowed its state's rows says so after the label.
             const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +
@@ -81,6 +86,16 @@ private slots:
             const QString after = out.mid(at).section(QLatin1Char('\n'), 1, 1);
             QVERIFY2(after.contains(QRegularExpression(QStringLiteral("^  \\S+ +[0-9.]+ ms"))),
                      qPrintable(out));
+            // Then the host's steps: every call waits for its logits, and a call of an
+            // attention model appends its KV rows to the host caches.
+            const QString section = out.mid(at).section(QStringLiteral("\nprofile "), 0, 0);
+            for (const char* step : {"logits wait", "kv append"}) {
+                const QRegularExpression re(
+                    QStringLiteral("^  host %1 +[0-9.]+ ms +[1-9][0-9]* times$")
+                        .arg(QLatin1String(step)),
+                    QRegularExpression::MultilineOption);
+                QVERIFY2(section.contains(re), qPrintable(section));
+            }
         }
     }
 };

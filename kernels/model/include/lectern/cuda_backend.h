@@ -11,6 +11,7 @@ void register_cuda_backend();
 
 }  // namespace lectern
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,16 @@ Result<GpuRoofline> measure_gpu_roofline();
 Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chunk_size, int top_k,
                                                 bool tensor_cores = true);
 
+// Seconds per one-token call of the same core (top-k selection and attention; the means exist)
+// after `context` random rows, averaged over `calls` queries at the next positions, after one
+// untimed call; one figure per entry of `splits` (as cuda::SparseAttentionScratch::splits: 0 the
+// device's own count, 1 one block per (query, head) pair), timed in turn on the same rows: a
+// same-process A/B of decode's split keys.
+Result<std::vector<double>> measure_sparse_attention_decode(int context, int n_head,
+                                                            int chunk_size, int top_k,
+                                                            std::span<const int> splits,
+                                                            int calls = 100);
+
 // Op-kind breakdown of GPU forward calls (kernels/model/cuda_profile.h), for benchmarks: enable
 // clears the totals and turns recording on or off; report waits for the recorded ops and returns
 // milliseconds and op count per kind since enable (kinds that never ran are left out). Recording
@@ -52,5 +63,9 @@ std::vector<GpuProfileEntry> gpu_profile_report();
 // input features), slowest first: which products the matmul time goes to (cuBLAS's tile choice
 // and wave count differ by shape, and the small LoRA products are latency-bound).
 std::vector<GpuProfileEntry> gpu_profile_matmul_shapes();
+// The host's steps in the same calls (cuda_profile.h HostStep: "selection wait", "paging",
+// "kv rows wait", "kv append", "logits wait"): wall milliseconds and count since enable, steps never taken left
+// out. What of a call's wall time is neither GPU work nor hidden behind it shows here.
+std::vector<GpuProfileEntry> gpu_profile_host_steps();
 
 }  // namespace lectern
