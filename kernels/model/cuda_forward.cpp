@@ -454,10 +454,6 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     else
         (void)cudaDeviceSynchronize();  // copies into the host row buffers may be in flight
     m_trace = TraceTarget{};
-    // Consecutive prefill calls (a document read in 2,048-token pieces) reuse the per-block row
-    // buffers: freeing them after each call made the next one fault in 168 MB again (3.6B shape).
-    // The first small call after them (a question, a decoded token) lets them go.
-    if (attention && T < kParallelAppendRows) st.trim_new_rows();
     if (result) {
         // Surface any asynchronous failure before committing.
         if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess)

@@ -275,6 +275,12 @@ bool CudaModel::lost() {
     return cudaDeviceSynchronize() != cudaSuccess;
 }
 
+HostRows& CudaModel::kv_row_buffer(int buffer, int block) {
+    std::vector<HostRows>& buffers = m_kv_rows[buffer & 1];
+    if (buffers.size() <= std::size_t(block)) buffers.resize(std::size_t(block) + 1);
+    return buffers[std::size_t(block)];
+}
+
 SparseAttentionScratch CudaModel::attention_scratch(std::size_t bytes) {
     if (bytes == 0) return {};
     if (bytes > m_attention_scratch_bytes) {

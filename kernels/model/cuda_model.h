@@ -113,6 +113,15 @@ public:
     const std::vector<DeviceRwkvBlock>& rwkv() const { return m_rwkv; }
     const std::vector<DeviceAttnBlock>& attn() const { return m_attn; }
 
+    // The host buffer `buffer` (0 or 1) of attention block `block` that a segment's new KV rows
+    // are copied back into for the host caches (CudaState::new_rows, keep_new_rows), page-locked
+    // where the driver grants it. The model's, not a state's: calls run one at a time (the
+    // model's mutex), and a row buffer is appended from before its call returns. So a new
+    // state, a question's fork or a reading's next state pins nothing, and the first small call
+    // after a prefill frees nothing; the buffers keep their largest size (2 x 8 blocks x 1,024
+    // rows x 20 KB = 336 MB at the 3.6B shape after a prefill) until the model is destroyed.
+    HostRows& kv_row_buffer(int buffer, int block);
+
     // Device scratch of at least `bytes` for stage 2 of sparse attention
     // (sparse_attention_scratch_bytes: the tensor-core prefill, or decode's split keys), kept and
     // grown by half again when too small; {} for 0 bytes, and {} when the GPU has no room for it
@@ -211,6 +220,7 @@ private:
     // segment's rows are uploaded asynchronously (embed), so the host goes on to launch the next
     // segment while the GPU works; a buffer is rewritten only after its upload (the event).
     HostRows m_embed_rows[2];
+    std::vector<HostRows> m_kv_rows[2];  // kv_row_buffer(): per buffer, one per attention block
     CUevent_st* m_embed_uploaded[2] = {nullptr, nullptr};
     int m_embed_next = 0;
     std::size_t m_kv_budget = 0;

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "attention/kv_cache_impl.h"
-#include "cuda_host_rows.h"
 #include "cuda_kv_pages.h"
 #include "cuda_model.h"
 #include "infer/state_impl.h"
@@ -150,8 +149,6 @@ public:
     // records an event) and stay until the next copy into the same buffer; two buffers let one
     // segment's rows be appended while the next segment's are copied. Paged: keep_new_rows'.
     Result<const float*> new_rows(int j, int n, int buffer);
-    // Frees the large buffers new_rows and keep_new_rows left (after a small call).
-    void trim_new_rows();
     // After a failed call: means and slots past the committed rows are not to be trusted.
     void rollback(int j);
     // A KV cache in f16 or int8: block j's chunk c is complete, and the host cache holds (or will
@@ -223,7 +220,6 @@ private:
     bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
-    std::vector<HostRows> m_new_rows[2];  // per block, two buffers: segments' rows for the host
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are

@@ -94,10 +94,6 @@ Result<void> CudaState::switch_to_paged() {
         }
     }
     m_pages = std::make_unique<KvPages>(m_model, int(m_kv.size()), int(m_C), m_chunk_size);
-    for (auto& buffers : m_new_rows) {
-        buffers.clear();
-        buffers.resize(m_kv.size());
-    }
     return {};
 }
 
@@ -175,7 +171,7 @@ Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) 
 
 Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* values, int T) {
     const std::size_t n = std::size_t(T) * m_C;
-    float* rows = m_new_rows[0][std::size_t(j)].resize(2 * n);
+    float* rows = m_model.kv_row_buffer(0, j).resize(2 * n);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     // Stream-ordered (keys and values are scratch that later blocks overwrite after it): the
     // attention block's one wait, for its selections, comes next anyway, and forward() waits
@@ -190,15 +186,13 @@ Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* val
 Result<const float*> CudaState::new_rows(int j, int n, int buffer) {
     const std::size_t count = std::size_t(n) * m_C;
     if (m_pages) {
-        const HostRows& rows = m_new_rows[0][std::size_t(j)];
+        const HostRows& rows = m_model.kv_row_buffer(0, j);
         if (rows.size() != 2 * count) return make_error("paged KV: the call's rows are missing");
         return rows.data();
     }
     // A buffer per block: the caller appends every block's rows at once (in parallel).
     const KvMirror& k = m_kv[std::size_t(j)];
-    std::vector<HostRows>& buffers = m_new_rows[buffer & 1];
-    if (buffers.size() < m_kv.size()) buffers.resize(m_kv.size());
-    float* rows = buffers[std::size_t(j)].resize(2 * count);
+    float* rows = m_model.kv_row_buffer(buffer, j).resize(2 * count);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     const std::size_t at = std::size_t(k.rows) * m_C;
     LECTERN_CUDA_TRY(cudaMemcpyAsync(rows, static_cast<const float*>(k.keys.data()) + at,
@@ -208,14 +202,6 @@ Result<const float*> CudaState::new_rows(int j, int n, int buffer) {
                                      count * sizeof(float), cudaMemcpyDeviceToHost,
                                      m_model.stream()));
     return static_cast<const float*>(rows);
-}
-
-void CudaState::trim_new_rows() {
-    // A prefill's buffers (2 x 1,024 rows of every block: 168 MB at C = 2560 with 8 blocks,
-    // twice) are not kept through the decoding that follows.
-    for (auto& buffers : m_new_rows)
-        for (HostRows& rows : buffers)
-            if (rows.capacity() > 2 * std::size_t(kParallelAppendRows) * m_C) rows.release();
 }
 
 void CudaState::rollback(int j) {

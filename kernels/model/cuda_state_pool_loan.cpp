@@ -84,7 +84,6 @@ bool CudaState::lend_pool_to(CudaState& fork) {
     const int blocks = int(m_kv.size());
     fork.m_pages = std::make_unique<KvPages>(m_model, blocks, int(m_C), m_chunk_size);
     fork.m_pages->swap_pool(*m_pages);
-    for (auto& buffers : fork.m_new_rows) buffers.resize(m_kv.size());
     auto loan = std::make_shared<PoolLoan>();
     loan->borrower = &fork;
     for (const KvMirror& k : m_kv) loan->lender_rows.push_back(k.rows);

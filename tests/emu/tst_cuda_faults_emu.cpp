@@ -15,7 +15,8 @@
 // - a document whose rows a failed fork borrowed continues bit for bit as after a good question
 //   (the fork's sealing rounds the lender's open chunk in place; it must be restored).
 // The reference is the same call without a fault, on the same emulated backend (so bit for bit).
-// Also: no page-locked memory to be had, where the KV uploads stage rows in pageable memory.
+// Also: no page-locked memory to be had, where the KV uploads stage rows in pageable memory; and
+// a question's fork, which pins none (the KV row buffers are the model's).
 // Emulator only: a real GPU cannot be made to fail on cue.
 #include <QRegularExpression>
 #include <QTest>
@@ -387,6 +388,31 @@ class TestCudaFaultsEmu : public QObject {
         QVERIFY2(emu::pinned_refused > 0, "page-locked memory was not asked for");
         QCOMPARE(got->call, want->call);
         QCOMPARE(got->next, want->next);
+    }
+
+    // The KV row buffers are the model's (CudaModel::kv_row_buffer): once a document's reading
+    // has sized them, a question's fork and its tokens pin no page-locked memory. Each state and
+    // each fork used to pin its own (two per attention block, for its first token).
+    void a_question_pins_nothing_data() {
+        QTest::addColumn<QString>("mode");
+        QTest::newRow("dense") << QStringLiteral("dense");
+        QTest::newRow("paged") << QStringLiteral("paged");
+    }
+    void a_question_pins_nothing() {
+        QFETCH(QString, mode);
+        auto doc = lectern::State::deserialize(model(mode), stored(lectern::KvDType::f16));
+        QVERIFY(doc);
+        QString error;
+        QVERIFY2(call(*doc, m_call, &error), qPrintable(error));
+        QVERIFY2(call(*doc, {m_next[0]}, &error), qPrintable(error));
+        lectern::State question = doc->fork();
+        emu::pinned_refused = 0;
+        emu::refuse_pinned = true;
+        const auto first = call(question, {m_next[1]}, &error);
+        const auto second = first ? call(question, {m_next[2]}, &error) : std::nullopt;
+        emu::refuse_pinned = false;
+        QVERIFY2(first && second, qPrintable(error));
+        QCOMPARE(emu::pinned_refused.load(), 0);
     }
 
   private:
