@@ -157,6 +157,24 @@ void TestSparseAttentionEmu::matchesReference() {
              "paged output differs from the dense output");
 }
 
+// Stage 1 for case c on the emulator (the means of every complete chunk, then the selection into
+// `sel`, one int when K == 1), both checked against the float64 reference, which `want` then
+// holds. Reports failures with QVERIFY: callers check QTest::currentTestFailed() after it.
+static void select_checked(const Case& c, const sparse_check::Inputs& in, std::vector<int>& sel,
+                           sparse_check::Reference& want) {
+    const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
+    std::vector<float> means(std::size_t(std::max(c.n_complete(), 1)) * c.C());
+    sel.assign(std::max<std::size_t>(std::size_t(c.T) * c.H * std::size_t(c.n_select()), 1), 0);
+    QVERIFY(lectern::cuda::chunk_means(in.k.data(), shape, 0, c.n_complete(), means.data(),
+                                       nullptr));
+    if (c.n_select() > 0)
+        QVERIFY(lectern::cuda::sparse_attention_select(in.q.data(), c.T, c.p0, means.data(),
+                                                       shape, sel.data(), nullptr));
+    sparse_check::check_means(c, in, means.data(), want);
+    if (QTest::currentTestFailed()) return;
+    sparse_check::check_selection(c, in, sel.data(), want);
+}
+
 // The tensor-core path (sparse_attention_grouped.cu), taken when the caller gives scratch: queries
 // grouped by selected chunk, 64-query tiles, the own chunk causally, partials merged. Against the
 // float64 reference over half-rounded inputs (sparse_check::half_reference_y, tolerance there);
@@ -186,19 +204,10 @@ void TestSparseAttentionEmu::groupedMatchesReference() {
     const std::uint32_t seed = 7000u + 100u * std::uint32_t(c.H) + std::uint32_t(c.T);
     const auto in = sparse_check::make_inputs(c, seed);
     const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
-    const std::size_t n_sel = std::size_t(c.T) * c.H * std::size_t(c.n_select());
     const std::size_t n_y = std::size_t(c.T) * C;
-    std::vector<float> means(std::size_t(std::max(c.n_complete(), 1)) * C);
-    std::vector<int> sel(std::max<std::size_t>(n_sel, 1));
-    QVERIFY(lectern::cuda::chunk_means(in.k.data(), shape, 0, c.n_complete(), means.data(),
-                                       nullptr));
-    if (c.n_select() > 0)
-        QVERIFY(lectern::cuda::sparse_attention_select(in.q.data(), c.T, c.p0, means.data(),
-                                                       shape, sel.data(), nullptr));
+    std::vector<int> sel;
     sparse_check::Reference want;
-    sparse_check::check_means(c, in, means.data(), want);
-    if (QTest::currentTestFailed()) return;
-    sparse_check::check_selection(c, in, sel.data(), want);
+    select_checked(c, in, sel, want);
     if (QTest::currentTestFailed()) return;
     const int* sel_or_null = c.n_select() > 0 ? sel.data() : nullptr;
     const auto want_y = sparse_check::half_reference_y(c, in, sel_or_null);
@@ -280,19 +289,10 @@ void TestSparseAttentionEmu::splitDecodeMatchesReference() {
     const std::uint32_t seed = 9000u + 100u * std::uint32_t(c.H) + std::uint32_t(splits);
     const auto in = sparse_check::make_inputs(c, seed);
     const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
-    const std::size_t n_sel = std::size_t(c.T) * c.H * std::size_t(c.n_select());
     const std::size_t n_y = std::size_t(c.T) * C;
-    std::vector<float> means(std::size_t(std::max(c.n_complete(), 1)) * C);
-    std::vector<int> sel(std::max<std::size_t>(n_sel, 1));
-    QVERIFY(lectern::cuda::chunk_means(in.k.data(), shape, 0, c.n_complete(), means.data(),
-                                       nullptr));
-    if (c.n_select() > 0)
-        QVERIFY(lectern::cuda::sparse_attention_select(in.q.data(), c.T, c.p0, means.data(),
-                                                       shape, sel.data(), nullptr));
+    std::vector<int> sel;
     sparse_check::Reference want;
-    sparse_check::check_means(c, in, means.data(), want);
-    if (QTest::currentTestFailed()) return;
-    sparse_check::check_selection(c, in, sel.data(), want);
+    select_checked(c, in, sel, want);
     if (QTest::currentTestFailed()) return;
     const int* sel_or_null = c.n_select() > 0 ? sel.data() : nullptr;
 
