@@ -175,6 +175,32 @@ static void select_checked(const Case& c, const sparse_check::Inputs& in, std::v
     sparse_check::check_selection(c, in, sel.data(), want);
 }
 
+// After a stage-2 call given `scratch` wrote y (dense rows): the same call over the paged layout
+// (chunks in shuffled slots, the rest NaN; seed + 4) must give y bit for bit, and one byte too
+// little scratch must be refused, not silently ignored.
+static void given_scratch_paged_and_short(const Case& c, const sparse_check::Inputs& in,
+                                          const sparse_check::Reference& want, std::uint32_t seed,
+                                          const int* sel, const float* y,
+                                          const lectern::cuda::SparseAttentionScratch& scratch) {
+    const lectern::cuda::SparseAttentionShape shape{c.H, c.B, c.K};
+    const std::size_t n_y = std::size_t(c.T) * c.C();
+    const auto paged = sparse_check::scatter_pages(in.k, in.v, c.rows(), c.B, c.C(), want.read,
+                                                   seed + 4);
+    std::vector<float> y_paged(n_y);
+    auto ok_paged = lectern::cuda::sparse_attention_attend_paged(
+        in.q.data(), c.T, c.p0, paged.keys.data(), paged.values.data(), paged.page.data(), sel,
+        shape, y_paged.data(), nullptr, scratch);
+    QVERIFY2(ok_paged, ok_paged ? "" : ok_paged.error().message.c_str());
+    QVERIFY2(std::memcmp(y_paged.data(), y, n_y * 4) == 0,
+             "paged output differs from the dense output");
+    std::vector<float> y_short(n_y);
+    lectern::cuda::SparseAttentionScratch small = scratch;
+    small.bytes -= 4;
+    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
+                                                    in.v.data(), sel, shape, y_short.data(),
+                                                    nullptr, small));
+}
+
 // The tensor-core path (sparse_attention_grouped.cu), taken when the caller gives scratch: queries
 // grouped by selected chunk, 64-query tiles, the own chunk causally, partials merged. Against the
 // float64 reference over half-rounded inputs (sparse_check::half_reference_y, tolerance there);
@@ -239,22 +265,7 @@ void TestSparseAttentionEmu::groupedMatchesReference() {
              "scratch sentinels overwritten");
     LECTERN_COMPARE_CLOSE(y, want_y.data(), n_y, sparse_check::half_path_tolerance, 0.0);
 
-    // Paged, through the same kernels: bit-identical.
-    const auto paged = sparse_check::scatter_pages(in.k, in.v, c.rows(), c.B, C, want.read,
-                                                   seed + 4);
-    std::vector<float> y_paged(n_y);
-    auto ok_paged = lectern::cuda::sparse_attention_attend_paged(
-        in.q.data(), c.T, c.p0, paged.keys.data(), paged.values.data(), paged.page.data(),
-        sel_or_null, shape, y_paged.data(), nullptr, scratch);
-    QVERIFY2(ok_paged, ok_paged ? "" : ok_paged.error().message.c_str());
-    QVERIFY2(std::memcmp(y_paged.data(), y, n_y * 4) == 0,
-             "paged output differs from the dense output");
-
-    // Too little scratch is an error, not a silent fallback.
-    const lectern::cuda::SparseAttentionScratch small{scratch.data, bytes - 4};
-    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
-                                                    in.v.data(), sel_or_null, shape, y, nullptr,
-                                                    small));
+    given_scratch_paged_and_short(c, in, want, seed, sel_or_null, y, scratch);
 }
 
 // Decode with each (query, head)'s keys split among blocks (sparse_attention_attend.cu), taken when
@@ -322,22 +333,9 @@ void TestSparseAttentionEmu::splitDecodeMatchesReference() {
              "scratch sentinels overwritten");
     LECTERN_COMPARE_CLOSE(y, want.y.data(), n_y, 5e-5, 1e-4);
 
-    // Paged, through the same kernels: bit-identical.
-    const auto paged = sparse_check::scatter_pages(in.k, in.v, c.rows(), c.B, C, want.read,
-                                                   seed + 4);
-    std::vector<float> y_paged(n_y);
-    auto ok_paged = lectern::cuda::sparse_attention_attend_paged(
-        in.q.data(), c.T, c.p0, paged.keys.data(), paged.values.data(), paged.page.data(),
-        sel_or_null, shape, y_paged.data(), nullptr, scratch);
-    QVERIFY2(ok_paged, ok_paged ? "" : ok_paged.error().message.c_str());
-    QVERIFY2(std::memcmp(y_paged.data(), y, n_y * 4) == 0,
-             "paged output differs from the dense output");
-
-    // Too little scratch, or more splits than the parts have room for, is an error.
-    const lectern::cuda::SparseAttentionScratch small{scratch.data, bytes - 4, splits};
-    QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
-                                                    in.v.data(), sel_or_null, shape, y, nullptr,
-                                                    small));
+    given_scratch_paged_and_short(c, in, want, seed, sel_or_null, y, scratch);
+    if (QTest::currentTestFailed()) return;
+    // More splits than the parts have room for is an error.
     const lectern::cuda::SparseAttentionScratch too_many{scratch.data, bytes, 17};
     QVERIFY(!lectern::cuda::sparse_attention_attend(in.q.data(), c.T, c.p0, in.k.data(),
                                                     in.v.data(), sel_or_null, shape, y, nullptr,
