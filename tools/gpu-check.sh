@@ -9,7 +9,8 @@
 # Either way it fits in 8 minutes on an H100/H200. GPU_BENCH=0: tests only; GPU_TESTS=0 (with
 # --bundle): benchmarks only, so the two halves can be separate calls of a device tool that caps
 # each call (the device tool here: 600 s). GPU_TEST_CAP,
-# GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BENCH_SHAPES: which shapes;
+# GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BASELINE=0: no dense
+# attention baseline (PyTorch); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
 # GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_BENCH_BUDGET_MB: those
 # contexts again under that GPU memory budget (a 24 GB card's), and once more under each of
@@ -193,7 +194,8 @@ if [ -n "$bundle" ]; then
       done
     fi
     # The dense causal attention baseline (PyTorch SDPA on this GPU) against the RWKV-X rows above.
-    if [ -f "$dir/bench-rwkvx-3.6b.txt" ] && python3 -c 'import torch' 2>/dev/null; then
+    if [ "${GPU_BASELINE:-1}" != 0 ] && [ -f "$dir/bench-rwkvx-3.6b.txt" ] &&
+      python3 -c 'import torch' 2>/dev/null; then
       echo >>"$results"
       timeout "${GPU_BASELINE_CAP:-60}" python3 tools/dense_attention_baseline.py \
         --lengths "${GPU_BENCH_CONTEXTS:-1024,65536,131072}" --bench "$dir/bench-rwkvx-3.6b.txt" \
