@@ -158,6 +158,13 @@ __global__ void combine_splits_kernel(SplitParts parts, int H, int splits,
     y[std::size_t(t) * C + std::size_t(h) * head_dim + ch] = a / l;
 }
 
+// The parts of `pairs` pairs at `splits` each in scratch: acc [n][64], then m [n] and l [n].
+SplitParts split_parts(void* scratch, int pairs, int splits) {
+    float* base = static_cast<float*>(scratch);
+    const std::size_t n = std::size_t(pairs) * std::size_t(splits);
+    return SplitParts{base + n * head_dim, base + n * head_dim + n, base};
+}
+
 }  // namespace
 
 std::size_t split_scratch_bytes(int pairs) {
@@ -177,16 +184,11 @@ int decode_splits(int pairs, const SparseAttentionShape& shape, int requested) {
     int n = requested > 0 ? requested : from_environment;
     if (n <= 0) {
         const long long most_keys = (long long)shape.top_k * shape.chunk_size;
-        const long long worth = (most_keys + block_kernel_warps * 32 - 1) / (block_kernel_warps * 32);
+        const long long per_tile_per_warp = block_kernel_warps * 32;
+        const long long worth = (most_keys + per_tile_per_warp - 1) / per_tile_per_warp;
         n = int(std::min<long long>(sm_count / std::max(pairs, 1), worth));
     }
     return std::clamp(n, 1, max_decode_splits);
-}
-
-SplitParts split_parts(void* scratch, int pairs, int splits) {
-    float* base = static_cast<float*>(scratch);
-    const std::size_t n = std::size_t(pairs) * std::size_t(splits);
-    return SplitParts{base + n * head_dim, base + n * head_dim + n, base};
 }
 
 cudaError_t launch_attend(const float* q, int T, int p0, const float* key_pool,

@@ -148,8 +148,8 @@ Result<double> measure_sparse_attention_prefill(int tokens, int n_head, int chun
             // later queries, so their means come first.
             const int complete = (p0 + T) / chunk_size;
             if (complete > averaged) {
-                LECTERN_TRY(
-                    cuda::chunk_means(b->k(), shape, averaged, complete - averaged, b->m(), nullptr));
+                LECTERN_TRY(cuda::chunk_means(b->k(), shape, averaged, complete - averaged,
+                                              b->m(), nullptr));
                 averaged = complete;
             }
             LECTERN_TRY(cuda::sparse_attention(b->queries() + std::size_t(p0) * C, T, p0, b->k(),

@@ -59,7 +59,8 @@ private slots:
                                   QStringLiteral("fork ms synth 6500"),
                                   QStringLiteral("fork + 1 token ms synth 6500"),
                                   QStringLiteral("decode attention us synth 6500"),
-                                  QStringLiteral("decode attention us synth 6500 (block per pair)")};
+                                  QStringLiteral(
+                                      "decode attention us synth 6500 (block per pair)")};
         for (const QString& row : rows) {
             // A fork that borrowed its state's rows says so after the label.
             const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +

@@ -231,7 +231,8 @@ void TestSparseAttentionCuda::matchesReference() {
             std::vector<float> scratch_all((bytes + 2 * guard * 4) / 4);
             QVERIFY(dy->download(y_scratch.data(), y_scratch.size() * 4));
             QVERIFY(dscratch->download(scratch_all.data(), scratch_all.size() * 4));
-            QVERIFY2(sparse_check::sentinels_intact(y_scratch, n_y), "output sentinels overwritten");
+            QVERIFY2(sparse_check::sentinels_intact(y_scratch, n_y),
+                     "output sentinels overwritten");
             QVERIFY2(sparse_check::sentinels_intact(scratch_all, bytes / 4),
                      "scratch sentinels overwritten");
             LECTERN_COMPARE_CLOSE(y_scratch.data() + guard, want_scratch.data(), n_y, abs_tol,

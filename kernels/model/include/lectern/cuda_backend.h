@@ -64,8 +64,9 @@ std::vector<GpuProfileEntry> gpu_profile_report();
 // and wave count differ by shape, and the small LoRA products are latency-bound).
 std::vector<GpuProfileEntry> gpu_profile_matmul_shapes();
 // The host's steps in the same calls (cuda_profile.h HostStep: "selection wait", "paging",
-// "kv rows wait", "kv append", "logits wait"): wall milliseconds and count since enable, steps never taken left
-// out. What of a call's wall time is neither GPU work nor hidden behind it shows here.
+// "kv rows wait", "kv append", "logits wait"): wall milliseconds and count since enable, steps
+// never taken left out. What of a call's wall time is neither GPU work nor hidden behind it shows
+// here.
 std::vector<GpuProfileEntry> gpu_profile_host_steps();
 
 }  // namespace lectern
