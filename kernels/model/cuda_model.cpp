@@ -276,8 +276,10 @@ bool CudaModel::lost() {
 }
 
 HostRows& CudaModel::kv_row_buffer(int buffer, int block) {
+    // Sized for every attention block at once, so the buffers never move once handed out.
     std::vector<HostRows>& buffers = m_kv_rows[buffer & 1];
-    if (buffers.size() <= std::size_t(block)) buffers.resize(std::size_t(block) + 1);
+    const std::size_t blocks = std::max<std::size_t>(std::size_t(config().n_attn), block + 1);
+    if (buffers.size() < blocks) buffers.resize(blocks);
     return buffers[std::size_t(block)];
 }
 
