@@ -143,7 +143,8 @@ if [ -n "$bundle" ]; then
       cat "$dir/bench-$shape.txt" >>"$results"
     done
     # The 24 GB card (GPU_BENCH_BUDGET_MB=22000, say): RWKV-X decode after a synthetic 1M
-    # context with the model, scratch and KV rows capped at that budget (the paged cache).
+    # context with the model, scratch and KV rows capped at that budget (the paged cache), with
+    # the host's steps of its profile (where a paged token's time outside GPU ops goes).
     # GPU_BENCH_BUDGET_AB="NAME=VALUE ...": that run again under each setting.
     if [ -n "${GPU_BENCH_BUDGET_MB:-}" ]; then
       for setting in "" ${GPU_BENCH_BUDGET_AB:-}; do
@@ -151,9 +152,9 @@ if [ -n "$bundle" ]; then
         # shellcheck disable=SC2046
         env $(echo "$setting" | tr '+' ' ') timeout "${GPU_BENCH_CAP_BUDGET:-90}" "${bench[@]}" \
           --backend cuda --shape rwkvx-3.6b \
-          --gpu-memory-mb "$GPU_BENCH_BUDGET_MB" --prefill 16 --decode 32 --contexts "" \
+          --gpu-memory-mb "$GPU_BENCH_BUDGET_MB" --prefill 16 --decode 32 --contexts "" --profile \
           --synthetic-contexts "${GPU_BENCH_SYNTHETIC:-131072,1048576}" --kv-dtype "${GPU_BENCH_KV:-f16}" 2>&1 |
-          grep -E "^decode|^fork|^first|^shape|rror" >>"$results"
+          grep -E "^decode|^fork|^first|^shape|^profile|^  host|rror" >>"$results"
       done
     fi
     # A/B of environment switches (GPU_BENCH_AB="NAME=VALUE ..."): the GPU_AB_SHAPE bench again
