@@ -23,6 +23,7 @@ CudaState::CudaState(CudaModel& model, int chunk_size)
     m_n_rwkv = c.n_rwkv;
     m_floats = rwkv_offset(c.n_rwkv) + std::size_t(c.n_attn) * m_C;
     m_kv.resize(std::size_t(c.n_attn));
+    m_kept_rows.assign(std::size_t(c.n_attn), 0);
     m_model.register_state(this);
 }
 

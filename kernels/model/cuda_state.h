@@ -220,6 +220,9 @@ private:
     bool m_reserve_failed = false;               // a dense mirror did not fit: switch to paged
     std::int64_t m_call_end = 0;                 // rows after the call being prepared
     std::unique_ptr<KvPages> m_pages;            // paged mode
+    // Paged: per block, the rows keep_new_rows copied into the model's row buffer for this
+    // segment, until new_rows hands them out (the buffer is shared by every state).
+    std::vector<int> m_kept_rows;
     std::vector<void*> m_graphs[2];  // per work buffer (m_a, m_b): cudaGraphExec_t per span
     std::shared_ptr<KvLoan> m_lent;  // lender: mirrors out on loan (or waiting to be restored)
     std::shared_ptr<KvLoan> m_borrowed;  // borrower: whose mirrors its `borrowed` blocks are

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "cuda_check.cuh"
 #include "cuda_engine_common.h"
@@ -171,6 +172,7 @@ Result<void> CudaState::paged_catch_up(int j, const KvCache::Impl& host, int T) 
 
 Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* values, int T) {
     const std::size_t n = std::size_t(T) * m_C;
+    m_kept_rows[std::size_t(j)] = 0;
     float* rows = m_model.kv_row_buffer(0, j).resize(2 * n);
     if (!rows) return make_error("out of memory for a segment's KV rows on the host");
     // Stream-ordered (keys and values are scratch that later blocks overwrite after it): the
@@ -180,15 +182,18 @@ Result<void> CudaState::keep_new_rows(int j, const float* keys, const float* val
         cudaMemcpyAsync(rows, keys, n * sizeof(float), cudaMemcpyDeviceToHost, m_model.stream()));
     LECTERN_CUDA_TRY(cudaMemcpyAsync(rows + n, values, n * sizeof(float), cudaMemcpyDeviceToHost,
                                      m_model.stream()));
+    m_kept_rows[std::size_t(j)] = T;
     return {};
 }
 
 Result<const float*> CudaState::new_rows(int j, int n, int buffer) {
     const std::size_t count = std::size_t(n) * m_C;
     if (m_pages) {
-        const HostRows& rows = m_model.kv_row_buffer(0, j);
-        if (rows.size() != 2 * count) return make_error("paged KV: the call's rows are missing");
-        return rows.data();
+        // The model's buffer may hold another call's rows of the same size: this state's count
+        // says whether this segment's are there.
+        const int kept = std::exchange(m_kept_rows[std::size_t(j)], 0);
+        if (kept != n) return make_error("paged KV: the call's rows are missing");
+        return static_cast<const float*>(m_model.kv_row_buffer(0, j).data());
     }
     // A buffer per block: the caller appends every block's rows at once (in parallel).
     const KvMirror& k = m_kv[std::size_t(j)];
