@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "attention/kv_cache_mark.h"
 #include "cuda_blocks.h"
 #include "cuda_engine_common.h"
 #include "cuda_decode_rwkv.h"
@@ -360,7 +361,8 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
     LECTERN_TRY(st.begin());
 
     logits.assign(all_rows ? std::size_t(T) * V : V, 0.0f);
-    bool appended = false;
+    // What the host KV caches hold now: a call that fails after they took rows puts them back.
+    std::vector<KvCacheMark> marks = attention ? mark_caches(s.kv) : std::vector<KvCacheMark>();
     Result<void> result;
     // One-token calls from CUDA graphs when enabled (decode_graphed); the KV rows the attention
     // blocks appended are copied back below as for any call.
@@ -398,7 +400,6 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
             LECTERN_CUDA_TRY(cudaEventSynchronize(m_rows_copied[p.buffer]));
         }
         const HostStepScope step(HostStep::kv_append);
-        appended = true;  // a failure from here on may leave some host caches appended to
         return append_host_rows(s, p.rows, p.n);
     };
     int n = 0;
@@ -461,16 +462,19 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
                                 cudaGetErrorString(e));
     }
     if (!result) {
-        // No host cache took rows: the mirrors forget the call's rows too, and the state stays
-        // as it was. Means (and paged slots) past the committed rows may cover rows to be
-        // rewritten.
+        // The state goes back to what it was: the host caches to their marks, the mirrors to
+        // their rows before the call (means and paged slots past them may cover rows to be
+        // rewritten). A rounded cache's first segment may have sealed the chunk the call's first
+        // rows completed, rounding in a dense mirror the rows before the call too, which a query
+        // must see unrounded while their chunk is open: those the next call uploads again, from
+        // the host's float32 tail (catch_up). Paged, rollback drops that chunk's slot.
+        restore_caches(marks, s.kv);
         for (int j = 0; attention && j < c.n_attn; ++j) {
-            if (!appended) st.kv(j).rows = call_rows[std::size_t(j)];
+            std::int64_t keep = call_rows[std::size_t(j)];
+            if (sealing && !st.paged()) keep -= keep % B;
+            st.kv(j).rows = keep;
             st.rollback(j);
         }
-        if (appended)
-            s.broken = "state is unusable after an earlier failed call (" +
-                       result.error().message + ")";
         return result;
     }
     st.commit();

@@ -329,4 +329,10 @@ void ChunkStore::clear() {
     for (auto& m : m_means) m.clear();
 }
 
+void ChunkStore::truncate(std::int64_t count) {
+    if (count < 0 || count >= chunk_count()) return;
+    m_chunks.erase(m_chunks.begin() + std::ptrdiff_t(count), m_chunks.end());
+    for (auto& m : m_means) m.resize(std::size_t(count) * kv_head_dim);
+}
+
 }  // namespace lectern

@@ -192,6 +192,8 @@ public:
     void drop_resident(std::int64_t end);
     const float* means(int h) const { return m_means[std::size_t(h)].data(); }
     void clear();  // forgets every chunk; keeps the source
+    // Forgets chunks [count, chunk_count()) (a failed call's, kv_cache_mark.h); allocates nothing.
+    void truncate(std::int64_t count);
 
 private:
     int m_heads;

@@ -56,7 +56,7 @@ Result<void> sparse_attention(const AttentionOptions& options, KvCache& cache, i
         trace->weights.assign(n, 0.0f);
     }
     // Native attention may read chunks from disk: an I/O error or a corrupt chunk file fails the
-    // call after k, v were appended (the caller marks its state unusable).
+    // call after k, v were appended (the caller puts its caches back: kv_cache_mark.h).
     if (options.mode == AttentionMode::native)
         return native_attention(options, c, T, q, k, v, y, pool, trace);
     compat_attention(options, c, T, q, k, v, ln1, y, pool, trace);

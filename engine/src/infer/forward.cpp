@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "attention/kv_cache_mark.h"
 #include "cpu/layer_norm.h"
 #include "infer/blocks.h"
 #include "infer/forward_trace.h"
@@ -52,9 +53,10 @@ Result<void> validate(const State::Impl& s, std::span<const token_id> tokens) {
 }
 
 // Runs the call on `work` (a copy of the recurrent state). KV caches are appended to as the
-// attention blocks run; `appended` says whether any was. `trace` already has room for the call.
+// attention blocks run (the caller puts them back if the call fails). `trace` already has room
+// for the call.
 Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id> tokens,
-                 bool all_rows, RecurrentState& work, std::vector<float>& logits, bool& appended,
+                 bool all_rows, RecurrentState& work, std::vector<float>& logits,
                  ForwardTrace* trace) {
     const ModelConfig& c = m.config;
     const ModelWeights& w = m.weights;
@@ -84,7 +86,6 @@ Result<void> run(State::Impl& s, const Model::Impl& m, std::span<const token_id>
                 auto ok = attn_block_forward(c, w.attn[j], s.attention, s.kv[j], n, x.data(),
                                              work.attn_ffn_shift[j].data(), ws, pool,
                                              trace ? &attention_trace : nullptr);
-                appended = true;  // even on failure: the cache may hold the rows already
                 if (!ok) return ok.error();
                 if (trace) record_trace(attention_trace, ai, start, n, T, *trace);
                 ++ai;
@@ -159,12 +160,15 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
     }
     if (auto ok = s.sync_host(); !ok) return ok.error();
 
-    bool appended = false;
     Result<void> result;
+    std::vector<KvCacheMark> marks;
     try {
+        // What the KV caches hold now: a call that fails after appending (a corrupt chunk file
+        // read by a later segment, no memory) puts them back, so the state is as before.
+        marks = mark_caches(s.kv);
         RecurrentState work = s.rec;
         if (trace) grow_trace(s, *trace, int(tokens.size()));
-        result = run(s, m, tokens, all_rows, work, logits, appended, trace);
+        result = run(s, m, tokens, all_rows, work, logits, trace);
         if (result) {
             s.rec = std::move(work);
             s.position += std::int64_t(tokens.size());
@@ -176,10 +180,9 @@ Result<void> forward(State& state, std::span<const token_id> tokens, bool all_ro
                             " tokens");
     }
     if (trace) shrink_trace(*trace, trace_rows);  // a failed call adds no rows
-    // The recurrent state is untouched; a KV cache that was already appended to is not, so such
-    // a state can no longer be used.
-    if (appended)
-        s.broken = "state is unusable after an earlier failed call (" + result.error().message + ")";
+    // The recurrent state is untouched (the call ran on a copy); the KV caches go back to their
+    // marks (none were taken when marking itself ran out of memory: nothing was appended then).
+    restore_caches(marks, s.kv);
     return result;
 }
 

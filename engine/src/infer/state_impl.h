@@ -32,8 +32,9 @@ struct State::Impl {
     // const readers (serialize, the views): read it only after sync_host().
     mutable RecurrentState rec;
     std::vector<KvCache> kv;  // one per attention block; always complete on the host
-    // Non-empty once an internal error interrupted a call after a KV cache had been appended to:
-    // the state is then inconsistent and every later call reports this message.
+    // Non-empty when the state could not be copied whole (a fork whose original's recurrent
+    // state could not be read back from the GPU): every later call reports this message. A failed
+    // call never sets it: it puts the KV caches back (kv_cache_mark.h).
     std::string broken;
 
     // GPU backend (device_backend.h). The device holds a copy of the recurrent state and a mirror
