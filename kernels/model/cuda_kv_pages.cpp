@@ -43,7 +43,6 @@ void KvPages::swap_pool(KvPages& other) {
     std::swap(m_keys, other.m_keys);
     std::swap(m_values, other.m_values);
     std::swap(m_charged, other.m_charged);
-    std::swap(m_upload, other.m_upload);
 }
 
 Result<bool> KvPages::grow(int want, int at_least) {

@@ -54,7 +54,7 @@ class KvPages {
     // is forgotten and reloaded when next needed. Returns the bytes given back to the budget.
     std::size_t release_pool();
     // Exchange pools with `other` (of the same model and shape): slots, their contents and budget
-    // charge, the planner, the uploader's staging. How a paged state lends its pool to its fork
+    // charge, the planner. How a paged state lends its pool to its fork
     // and gets it back (PoolLoan, cuda_state.h); the rows stay where they are on the device.
     void swap_pool(KvPages& other);
     // Grow the pool to the most slots in [at_least, want] that the budget and the device allow
@@ -85,9 +85,9 @@ class KvPages {
     // Page tables: small (an int per chunk), not charged to the budget.
     std::vector<DeviceBuffer> m_tables;
     std::vector<int> m_table_host;
-    // Host chunks come through it (page-locked staging, double-buffered: while the DMA of one
-    // chunk runs, the host packs the next). This overlap is all the "prefetch" there is: chunks
-    // are loaded when a launch needs them, never guessed ahead. Swapped with the pool.
+    // Host chunks come through it (the model's page-locked staging, double-buffered: while the
+    // DMA of one chunk runs, the host packs the next). This overlap is all the "prefetch" there
+    // is: chunks are loaded when a launch needs them, never guessed ahead.
     std::unique_ptr<KvUploader> m_upload;
 };
 

@@ -153,7 +153,7 @@ Result<void> pack_host_rows(const KvCache::Impl& host, std::int64_t r0,
     return {};
 }
 
-KvUploader::~KvUploader() {
+KvStaging::~KvStaging() {
     for (int i = 0; i < 2; ++i) {
         if (m_copied[i]) {
             cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i]));
@@ -163,10 +163,14 @@ KvUploader::~KvUploader() {
     }
 }
 
+KvUploader::~KvUploader() {
+    (void)finish();  // the buffers stay the model's; the rows they carry must have arrived
+}
+
 Result<void> KvUploader::finish() {
     for (int i = 0; i < 2; ++i)
-        if (m_copied[i])
-            LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i])));
+        if (m_staging.m_copied[i])
+            LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(m_staging.m_copied[i])));
     return {};
 }
 
@@ -187,54 +191,60 @@ Result<void> KvUploader::upload(const KvCache::Impl& host, std::int64_t r0, std:
     layout.rows = n;
     layout.piece_rows = piece_rows(layout.dtype);
     const cudaStream_t stream = m_model.stream();
+    KvStaging& st = m_staging;
     std::size_t piece_bytes = 0;  // the largest piece of any precision (int8 adds its scales)
     for (const KvDType d : {KvDType::f32, KvDType::f16, KvDType::int8})
         piece_bytes = std::max(
             piece_bytes, KvPackedLayout{d, layout.heads, piece_rows(d), piece_rows(d)}.bytes());
-    if (m_piece.size() < piece_bytes) {
+    if (st.m_piece.size() < piece_bytes) {
         auto piece = DeviceBuffer::allocate(piece_bytes);
         if (!piece) return piece.error();
-        m_piece = std::move(*piece);  // (freeing the old one waits for the work that reads it)
+        st.m_piece = std::move(*piece);  // (freeing the old one waits for the work that reads it)
     }
-    const int i = m_next;
-    m_next ^= 1;
-    if (m_copied[i]) {
+    const int i = st.m_next;
+    st.m_next ^= 1;
+    if (st.m_copied[i]) {
         // This buffer's previous DMA must be done before it is refilled.
-        LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(m_copied[i])));
+        LECTERN_CUDA_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(st.m_copied[i])));
     } else {
         cudaEvent_t e = nullptr;
         LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-        m_copied[i] = e;
+        st.m_copied[i] = e;
     }
-    if (m_staged_bytes[i] < layout.bytes()) {
-        if (m_pinned[i]) cudaFreeHost(m_pinned[i]);
-        m_pinned[i] = nullptr;
-        m_staged_bytes[i] = 0;
+    if (st.m_staged_bytes[i] < layout.bytes()) {
+        // The most one upload carries (rows of one chunk, float32 at most), at once: an open
+        // chunk's rows grow by one per token, and so would the buffer.
+        const std::size_t want = std::max(
+            layout.bytes(), KvPackedLayout{KvDType::f32, layout.heads, host.chunk_size(),
+                                           piece_rows(KvDType::f32)}
+                                .bytes());
+        if (st.m_pinned[i]) cudaFreeHost(st.m_pinned[i]);
+        st.m_pinned[i] = nullptr;
+        st.m_staged_bytes[i] = 0;
+        st.m_pageable[i] = {};
         void* p = nullptr;
-        if (cudaHostAlloc(&p, layout.bytes(), cudaHostAllocDefault) == cudaSuccess) {
-            m_pinned[i] = static_cast<std::byte*>(p);
-            m_staged_bytes[i] = layout.bytes();
-            m_pageable[i] = {};
+        if (cudaHostAlloc(&p, want, cudaHostAllocDefault) == cudaSuccess) {
+            st.m_pinned[i] = static_cast<std::byte*>(p);
         } else {
             // No page-locked memory to be had: pageable memory works, slower (the driver copies
             // it through its own staging before the call returns).
             cudaGetLastError();
-            m_pageable[i].resize(layout.bytes());
-            m_staged_bytes[i] = layout.bytes();
+            st.m_pageable[i].resize(layout.bytes());
         }
+        st.m_staged_bytes[i] = st.m_pinned[i] ? want : layout.bytes();
     }
-    std::byte* staged = m_pinned[i] ? m_pinned[i] : m_pageable[i].data();
+    std::byte* staged = st.m_pinned[i] ? st.m_pinned[i] : st.m_pageable[i].data();
     if (auto ok = pack_host_rows(host, r0, layout, staged); !ok) return ok;
     for (int p = 0; p < layout.pieces(); ++p) {
         const int m = layout.rows_of(p);
         const std::size_t at = std::size_t(p) * std::size_t(layout.piece_rows) * C;
-        LECTERN_CUDA_TRY(cudaMemcpyAsync(m_piece.data(), staged + layout.offset_of(p),
+        LECTERN_CUDA_TRY(cudaMemcpyAsync(st.m_piece.data(), staged + layout.offset_of(p),
                                          kv_packed_bytes(layout.dtype, layout.heads, m),
                                          cudaMemcpyHostToDevice, stream));
-        LECTERN_TRY(kv_widen_rows(layout.dtype, layout.heads, m, m_piece.data(), C, keys + at,
+        LECTERN_TRY(kv_widen_rows(layout.dtype, layout.heads, m, st.m_piece.data(), C, keys + at,
                                   values + at, stream));
     }
-    LECTERN_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(m_copied[i]), stream));
+    LECTERN_CUDA_TRY(cudaEventRecord(static_cast<cudaEvent_t>(st.m_copied[i]), stream));
     return {};
 }
 

@@ -4,7 +4,8 @@
 // heads on several threads, into one of two page-locked buffers; the DMA carries those bytes in
 // pieces through a small device buffer, and kv_widen_rows (kernels/kv_widen.cu) writes each
 // piece's float32 [rows][C] rows where they go. While one buffer's DMA runs, the host packs the
-// next rows into the other. Everything runs on the model's stream.
+// next rows into the other. Everything runs on the model's stream. The buffers are the model's
+// (KvStaging, CudaModel::kv_staging), shared by every uploader.
 #pragma once
 
 #include <algorithm>
@@ -64,8 +65,8 @@ class KvUploader {
     static constexpr int kPieceRows = 256;
     static int piece_rows(KvDType dtype);
 
-    explicit KvUploader(CudaModel& model) : m_model(model) {}
-    ~KvUploader();  // waits for its DMAs
+    explicit KvUploader(CudaModel& model) : m_model(model), m_staging(model.kv_staging()) {}
+    ~KvUploader();  // waits for the DMAs
     KvUploader(const KvUploader&) = delete;
     KvUploader& operator=(const KvUploader&) = delete;
 
@@ -78,13 +79,7 @@ class KvUploader {
 
   private:
     CudaModel& m_model;
-    // Two page-locked buffers of packed rows, and for each an event: its last DMA finished.
-    std::byte* m_pinned[2] = {nullptr, nullptr};
-    std::size_t m_staged_bytes[2] = {0, 0};  // the capacity of m_pinned[i] or m_pageable[i]
-    void* m_copied[2] = {nullptr, nullptr};  // cudaEvent_t
-    std::vector<std::byte> m_pageable[2];    // instead, when page-locked memory is refused
-    int m_next = 0;
-    DeviceBuffer m_piece;  // one packed piece on the device
+    KvStaging& m_staging;
 };
 
 }  // namespace lectern::cuda

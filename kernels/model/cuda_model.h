@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cuda_host_rows.h"
+#include "cuda_kv_staging.h"
 #include "infer/device_backend.h"
 #include "infer/model_weights.h"
 #include "lectern/cuda/cuda_device.h"
@@ -121,6 +122,9 @@ public:
     // after a prefill frees nothing; the buffers keep their largest size (2 x 8 blocks x 1,024
     // rows x 20 KB = 336 MB at the 3.6B shape after a prefill) until the model is destroyed.
     HostRows& kv_row_buffer(int buffer, int block);
+    // The staging buffers every KvUploader shares (cuda_kv_upload.h): a dense mirror's catch-up
+    // and a paged state's loads, a question's fork's among them, pin nothing once they are sized.
+    KvStaging& kv_staging() { return m_kv_staging; }
 
     // Device scratch of at least `bytes` for stage 2 of sparse attention
     // (sparse_attention_scratch_bytes: the tensor-core prefill, or decode's split keys), kept and
@@ -221,6 +225,7 @@ private:
     // segment while the GPU works; a buffer is rewritten only after its upload (the event).
     HostRows m_embed_rows[2];
     std::vector<HostRows> m_kv_rows[2];  // kv_row_buffer(): per buffer, one per attention block
+    KvStaging m_kv_staging;  // kv_staging(): empty until the first upload
     CUevent_st* m_embed_uploaded[2] = {nullptr, nullptr};
     int m_embed_next = 0;
     std::size_t m_kv_budget = 0;

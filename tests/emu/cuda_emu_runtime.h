@@ -157,6 +157,28 @@ inline std::optional<Fault> launch_fault_due() {
     return faults().kind;
 }
 
+// Driver calls that cost a real GPU program time beyond their work, counted so that a test can
+// bound what a path asks of the driver (a question's fork and first tokens, say): allocations and
+// frees (cudaFree and cudaFreeHost wait for the device, page-locked allocations map pages),
+// blocking copies and waits, graph instantiations. reset_driver_calls() zeroes them.
+struct DriverCalls {
+    std::atomic<int> malloc{0}, free{0}, host_alloc{0}, free_host{0};
+    std::atomic<int> blocking_copy{0};  // cudaMemcpy, cudaMemset (host waits)
+    std::atomic<int> sync{0};           // cudaDeviceSynchronize, cudaStreamSynchronize
+    std::atomic<int> event_sync{0};     // cudaEventSynchronize
+    std::atomic<int> graph_instantiate{0};
+};
+inline DriverCalls& driver_calls() {
+    static DriverCalls c;
+    return c;
+}
+inline void reset_driver_calls() {
+    DriverCalls& c = driver_calls();
+    for (std::atomic<int>* n : {&c.malloc, &c.free, &c.host_alloc, &c.free_host, &c.blocking_copy,
+                                &c.sync, &c.event_sync, &c.graph_instantiate})
+        n->store(0);
+}
+
 [[noreturn]] inline void fail_host(const char* what) {
     std::fprintf(stderr, "cuda_emu: %s\n", what);
     std::abort();
@@ -349,6 +371,7 @@ inline const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e
 // Memory. 256-byte alignment, as cudaMalloc gives.
 inline cudaError_t cudaMalloc(void** p, std::size_t n) {
     *p = nullptr;
+    ++emu::driver_calls().malloc;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     auto& a = emu::allocations();
@@ -368,6 +391,7 @@ inline cudaError_t cudaMalloc(void** p, std::size_t n) {
 }
 inline cudaError_t cudaFree(void* p) {
     if (!p) return cudaSuccess;
+    ++emu::driver_calls().free;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::drain();  // cudaFree waits for the device's work
     auto& a = emu::allocations();
@@ -388,6 +412,7 @@ inline std::atomic<int> pinned_refused{0};
 }  // namespace emu
 inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
     *p = nullptr;
+    ++emu::driver_calls().host_alloc;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (const cudaError_t e = emu::sticky_error(); e != cudaSuccess) return e;
     if (emu::refuse_pinned) {
@@ -404,6 +429,7 @@ inline cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned) {
 }
 inline cudaError_t cudaFreeHost(void* p) {
     if (!p) return cudaSuccess;
+    ++emu::driver_calls().free_host;
     emu::drain();
     std::lock_guard<std::mutex> g(emu::allocations().lock);
     auto& pinned = emu::allocations().pinned;
@@ -438,6 +464,7 @@ inline void check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind
 }  // namespace emu
 
 inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind) {
+    ++emu::driver_calls().blocking_copy;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::check_copy(dst, src, n, kind);
     emu::drain();  // on the legacy stream: after the work issued before it, and waited for
@@ -469,6 +496,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cu
     });
 }
 inline cudaError_t cudaMemset(void* p, int value, std::size_t n) {
+    ++emu::driver_calls().blocking_copy;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     if (n && !emu::is_device(p, n)) emu::fail_host("cudaMemset: not n bytes of device memory");
     emu::drain();
@@ -482,8 +510,14 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream
         if (n) std::memset(p, value, n);
     });
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::synchronize(); }
-inline cudaError_t cudaDeviceSynchronize() { return emu::synchronize(); }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    ++emu::driver_calls().sync;
+    return emu::synchronize();
+}
+inline cudaError_t cudaDeviceSynchronize() {
+    ++emu::driver_calls().sync;
+    return emu::synchronize();
+}
 
 // One device.
 struct cudaDeviceProp {
@@ -538,6 +572,7 @@ inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
 }
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
                                         unsigned long long = 0) {
+    ++emu::driver_calls().graph_instantiate;
     *exec = new CUgraphExec_st{graph->nodes};
     return cudaSuccess;
 }
@@ -578,6 +613,7 @@ inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr)
 }
 // Waits for the work issued before the event's record, not for what came after.
 inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    ++emu::driver_calls().event_sync;
     if (emu::capturing_here) return emu::forbidden_during_capture();
     emu::drain(e->issued);
     return emu::sticky_error();

@@ -83,6 +83,7 @@ class TestCudaFaultsEmu : public QObject {
     // room for a document's mirrors once and a half, so that its forks borrow them.
     std::shared_ptr<const lectern::Model> m_cpu, m_dense, m_paged, m_loan;
     std::vector<token_id> m_prefix, m_call, m_next;
+    std::size_t m_paged_budget = 0;
 
     const std::shared_ptr<const lectern::Model>& model(const QString& name) {
         return name == QLatin1String("paged") ? m_paged : m_dense;
@@ -144,9 +145,9 @@ class TestCudaFaultsEmu : public QObject {
         const lectern::ModelConfig& c = m_cpu->config();
         // The paged model's budget: 48 KiB for the chunk means (the helper's default, 128 KiB,
         // would leave room for the call's 170 rows in dense mirrors).
-        m_paged = load_with_budget(model_path(),
-                                   small_paged_budget(weights_and_scratch(model_path()), c, 16,
-                                                      3, std::size_t(48) << 10));
+        m_paged_budget = small_paged_budget(weights_and_scratch(model_path()), c, 16, 3,
+                                            std::size_t(48) << 10);
+        m_paged = load_with_budget(model_path(), m_paged_budget);
         QVERIFY(m_paged);
         // 40 tokens: two complete chunks and an open one of 8 rows, which the call's first
         // segment completes (an f16 cache then seals it); 130 more: 3 segments of 48 rows with a
@@ -247,7 +248,8 @@ class TestCudaFaultsEmu : public QObject {
         QVERIFY2(!failed, "the call succeeded despite the fault");
         QVERIFY2(error.contains(QLatin1String("CUDA")), qPrintable(error));
         // The paged rows run the paged cache (its budget has no room for the call's rows).
-        QCOMPARE(note(*s).startsWith(QLatin1String("paged KV cache")), mode == QLatin1String("paged"));
+        QCOMPARE(note(*s).startsWith(QLatin1String("paged KV cache")),
+                 mode == QLatin1String("paged"));
         QCOMPARE(s->position(), std::int64_t(m_prefix.size()));
         checkAfterFailure(*s, *want, k, launches);
 
@@ -394,7 +396,13 @@ class TestCudaFaultsEmu : public QObject {
         const auto want = reference(*pinned);
         QVERIFY(want);
 
-        auto pageable = lectern::State::deserialize(model(mode), bytes);
+        // A model of its own: the staging and row buffers are the model's, and the first one's
+        // are pinned already.
+        const auto fresh = mode == QLatin1String("paged")
+                               ? load_with_budget(model_path(), m_paged_budget)
+                               : load(model_path(), lectern::Backend::cuda);
+        QVERIFY(fresh);
+        auto pageable = lectern::State::deserialize(fresh, bytes);
         QVERIFY(pageable);
         emu::pinned_refused = 0;
         emu::refuse_pinned = true;
