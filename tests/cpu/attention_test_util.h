@@ -117,4 +117,20 @@ inline AttentionOptions options(AttentionMode mode, int B, int K, KvDType dtype 
     return o;
 }
 
+// Compat options with KV management on: compression runs past 24 rows (chunks of 4, top-3).
+inline AttentionOptions compat_managed(KvDType dtype) {
+    auto o = options(AttentionMode::compat, 4, 3, dtype);
+    o.kv_max = 24;
+    o.kv_min = 16;
+    o.kv_window = 6;
+    return o;
+}
+
+// A cache's serialized image (what "the same cache" means in the cache tests).
+inline std::vector<std::byte> image_of(const KvCache& c) {
+    std::vector<std::byte> out;
+    if (!c.serialize(out)) qFatal("KvCache::serialize failed");
+    return out;
+}
+
 }  // namespace attn_test

@@ -29,14 +29,6 @@ struct Case {
     std::vector<int> prefix, after;
 };
 
-AttentionOptions compat_managed(KvDType dtype) {
-    auto o = options(AttentionMode::compat, 4, 3, dtype);
-    o.kv_max = 24;
-    o.kv_min = 16;
-    o.kv_window = 6;
-    return o;
-}
-
 std::vector<Case> cases() {
     std::vector<Case> out;
     for (KvDType t : {KvDType::f32, KvDType::f16, KvDType::int8}) {
@@ -52,12 +44,6 @@ int total(const std::vector<int>& calls) {
     int n = 0;
     for (int t : calls) n += t;
     return n;
-}
-
-std::vector<std::byte> image_of(const KvCache& c) {
-    std::vector<std::byte> out;
-    if (!c.serialize(out)) qFatal("KvCache::serialize failed");
-    return out;
 }
 
 // Patch a field of an image and fix its CRC so that only the semantic checks can catch it.

@@ -14,20 +14,6 @@ using namespace attn_test;
 
 namespace {
 
-std::vector<std::byte> image_of(const KvCache& c) {
-    std::vector<std::byte> out;
-    if (!c.serialize(out)) qFatal("KvCache::serialize failed");
-    return out;
-}
-
-AttentionOptions compat_managed(KvDType dtype) {
-    auto o = options(AttentionMode::compat, 4, 3, dtype);
-    o.kv_max = 24;
-    o.kv_min = 16;
-    o.kv_window = 6;
-    return o;
-}
-
 const char* dtype_name(KvDType t) {
     return t == KvDType::f32 ? "f32" : t == KvDType::f16 ? "f16" : "int8";
 }
