@@ -402,53 +402,58 @@ Result<void> CudaModel::forward(State::Impl& s, std::span<const token_id> tokens
         const HostStepScope step(HostStep::kv_append);
         return append_host_rows(s, p.rows, p.n);
     };
-    int n = 0;
-    for (int start = 0, segment = 0; start < T && result; start += n, ++segment) {
-        n = std::min(m_segment_rows, T - start);
-        if (sealing) n = std::min(n, B - int((s.position + start) % B));
-        const bool last = start + n == T;
-        const bool want_rows = all_rows || last;
-        m_trace.segment_start = start;
-        result = run_segment(s, st, tokens.data() + start, n, want_rows, !all_rows, graphs);
-        if (result && attention) {
-            PendingRows rows{n, segment & 1, std::vector<const float*>(std::size_t(c.n_attn))};
-            for (int j = 0; j < c.n_attn && result; ++j) {
-                auto got = st.new_rows(j, n, rows.buffer);
-                if (!got)
-                    result = with_context("copying KV rows back from the GPU", got.error());
-                else
-                    rows.rows[std::size_t(j)] = *got;
-            }
-            if (result) {
-                if (const cudaError_t e = cudaEventRecord(m_rows_copied[rows.buffer], m_stream);
-                    e != cudaSuccess)
-                    result = make_error(std::string("CUDA error after copying KV rows back: ") +
-                                        cudaGetErrorString(e));
-            }
-            for (int j = 0; j < c.n_attn && result; ++j) st.kv(j).rows += n;
-            if (result && (st.paged() || in_turn)) {  // paged: the seal takes the host's means
-                pending = std::move(rows);
-                result = append_pending();
-            }
-            for (int j = 0; j < c.n_attn && result; ++j) {
-                const KvMirror& kv = st.kv(j);
-                if (sealing && kv.rows % B == 0) {
-                    if (auto ok = st.seal_chunk(j, s.kv[std::size_t(j)].impl(), kv.rows / B - 1);
-                        !ok)
+    // A host allocation that fails (a segment's bookkeeping, the paged cache's plans) fails the
+    // call like any error, so that the state is put back below.
+    try {
+        int n = 0;
+        for (int start = 0, segment = 0; start < T && result; start += n, ++segment) {
+            n = std::min(m_segment_rows, T - start);
+            if (sealing) n = std::min(n, B - int((s.position + start) % B));
+            const bool last = start + n == T;
+            const bool want_rows = all_rows || last;
+            m_trace.segment_start = start;
+            result = run_segment(s, st, tokens.data() + start, n, want_rows, !all_rows, graphs);
+            if (result && attention) {
+                PendingRows rows{n, segment & 1, std::vector<const float*>(std::size_t(c.n_attn))};
+                for (int j = 0; j < c.n_attn && result; ++j) {
+                    auto got = st.new_rows(j, n, rows.buffer);
+                    if (!got)
+                        result = with_context("copying KV rows back from the GPU", got.error());
+                    else
+                        rows.rows[std::size_t(j)] = *got;
+                }
+                if (result) {
+                    if (const cudaError_t e = cudaEventRecord(m_rows_copied[rows.buffer], m_stream);
+                        e != cudaSuccess)
+                        result = make_error(std::string("CUDA error after copying KV rows back: ") +
+                                            cudaGetErrorString(e));
+                }
+                for (int j = 0; j < c.n_attn && result; ++j) st.kv(j).rows += n;
+                if (result && (st.paged() || in_turn)) {  // paged: the seal takes the host's means
+                    pending = std::move(rows);
+                    result = append_pending();
+                }
+                for (int j = 0; j < c.n_attn && result; ++j) {
+                    const KvMirror& kv = st.kv(j);
+                    if (!sealing || kv.rows % B != 0) continue;
+                    const KvCache::Impl& host = s.kv[std::size_t(j)].impl();
+                    if (auto ok = st.seal_chunk(j, host, kv.rows / B - 1); !ok)
                         result = with_context("rounding a KV chunk on the GPU", ok.error());
                 }
+                // Dense: the previous segment's rows, while the GPU runs this one.
+                if (result) result = append_pending();
+                if (result && !st.paged() && !in_turn) pending = std::move(rows);
             }
-            // Dense: the previous segment's rows, while the GPU runs this one.
-            if (result) result = append_pending();
-            if (result && !st.paged() && !in_turn) pending = std::move(rows);
+            if (result && want_rows) {
+                float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
+                const int rows = all_rows ? n : 1;
+                const HostStepScope step(HostStep::logits_wait);
+                result = rows > m_ws.logit_rows ? head_in_pieces(rows, dst)
+                                                : download_logits(rows, dst);
+            }
         }
-        if (result && want_rows) {
-            float* dst = logits.data() + (all_rows ? std::size_t(start) * V : 0);
-            const int rows = all_rows ? n : 1;
-            const HostStepScope step(HostStep::logits_wait);
-            result = rows > m_ws.logit_rows ? head_in_pieces(rows, dst)
-                                            : download_logits(rows, dst);
-        }
+    } catch (const std::bad_alloc&) {
+        result = make_error("out of host memory during the forward pass");
     }
     if (result)
         result = append_pending();

@@ -169,7 +169,10 @@ Result<const int*> KvPages::upload_table(int j, std::int64_t chunks) {
     DeviceBuffer& table = m_tables[std::size_t(j)];
     const std::size_t bytes = std::size_t(std::max<std::int64_t>(chunks, 1)) * sizeof(int);
     if (table.size() < bytes) {
-        auto grown = DeviceBuffer::allocate(std::max(bytes, table.size() * 2));
+        // Twice the need (at least 4 KiB: 1,024 chunks) from the first: a question's fork makes
+        // its own tables, which grew twice within its prompt (an allocation and a free each).
+        auto grown = DeviceBuffer::allocate(std::max({2 * bytes, table.size() * 2,
+                                                      std::size_t(4096)}));
         if (!grown) return grown.error();
         table = std::move(*grown);
     }

@@ -11,7 +11,8 @@
 //   memory: the KV upload staging and row buffers are the model's. It used to, paged: each fork's
 //   uploader pinned its own staging, and a paged state's staging grew row by row with its open
 //   chunk (a cudaHostAlloc and a cudaFreeHost per token);
-// - an answer token after the first two allocates and frees nothing either;
+// - an answer token after the first two allocates and frees nothing either, and the question's
+//   prompt frees nothing (a paged fork's page tables are made with room to grow);
 // - with graphs on, a question instantiates at most two graphs per captured span (one per work
 //   buffer) and none after its second token; off, none at all.
 // The counts of each step are printed (qInfo) for the record.
@@ -155,7 +156,11 @@ private Q_SLOTS:
                              lectern::device_memory_note(fork).c_str());
                 const std::vector<token_id> prompt(m_ids.begin() + 310, m_ids.begin() + 328);
                 QVERIFY(lectern::forward(fork, prompt, false, logits));
-                add(take("question prompt"));
+                const Counts prompted = take("question prompt");
+                add(prompted);
+                // Nothing it allocates is outgrown within the prompt (a paged fork's page tables
+                // used to grow twice, an allocation and a free each).
+                QCOMPARE(prompted.free, 0);
                 for (int t = 0; t < 5; ++t) {
                     QVERIFY(one(fork, m_ids[std::size_t(330 + t)], logits));
                     const Counts c = take("answer token");
