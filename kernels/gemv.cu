@@ -1,259 +1,62 @@
 // The decode GEMV (T == 1) with fused epilogues, single and batched (see the gemv_batched part of
-// lectern/cuda/matmul.h). CPU twins: lectern::matmul at T == 1 (engine/src/cpu/matmul.h), then
-// lectern::lora_inner (cpu/lora.h), lectern::relu_square (cpu/channel_mix.h) or the residual
-// add x += out; test: tests/kernels/tst_gemv_cuda.cpp.
+// lectern/cuda/matmul.h): the kernels and their launch. CPU twins: lectern::matmul at T == 1
+// (engine/src/cpu/matmul.h), then lectern::lora_inner (cpu/lora.h), lectern::relu_square
+// (cpu/channel_mix.h) or the residual add x += out; test: tests/kernels/tst_gemv_cuda.cpp.
 //
 // Layout: 256-thread blocks, one warp per row (a block owns 8 * rows_per_warp consecutive rows of
-// one job), or 32 / lanes rows per warp when rows are short (row_lanes); the job table is a __grid_constant__ kernel parameter, jobs own consecutive block
-// ranges. Bandwidth: matmul's warp-per-row kernel has one 16-byte load per lane in flight, which
-// leaves an H100 at ~30 % of its weight bandwidth; here each lane issues kUnroll independent
-// loads before using any of them. The loads are non-coherent and skip L1 (weights are streamed
-// once per token), so L1 keeps x when it is read from global memory.
+// one job), or 32 / lanes rows per warp when rows are short (row_lanes); the job table is a
+// __grid_constant__ kernel parameter, jobs own consecutive block ranges. Bandwidth: matmul's
+// warp-per-row kernel has one 16-byte load per lane in flight, which leaves an H100 at ~30 % of
+// its weight bandwidth; here each lane issues kUnroll independent loads before using any of them
+// (gemv_rows.cuh). The loads are non-coherent and skip L1 (weights are streamed once per token),
+// so L1 keeps x when it is read from global memory. LECTERN_CUDA_GEMV=stream (stream8) walks the
+// long rows as one stream per warp instead, Depth = 4 (8) loads always in flight, on a grid of
+// the blocks the device holds at once (gemv_stream.cuh); an A/B switch, not yet timed.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "cuda_check.cuh"
+#include "gemv_rows.cuh"
+#include "gemv_stream.cuh"
 #include "grid_dependency.cuh"
-#include "widen.cuh"
 #include "lectern/cuda/matmul.h"
 
 namespace lectern::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kThreads = kWarps * 32;
-constexpr int kUnroll = 4;          // independent 16-byte weight loads in flight per lane
-constexpr int kMaxRowsPerWarp = 4;  // rows a warp walks in turn (amortises staging x)
-constexpr int kTargetBlocks = 512;  // ~4 blocks per H100 SM before rows are doubled up
+using namespace gemv_detail;
 
-enum : int { kF32 = 0, kF16 = 1, kBf16 = 2 };
-
-struct Entry {
-    const void* w;
-    const float* x;
-    float* y;
-    const float* resid;
-    int rows;
-    int cols;
-    int dtype;
-    int epilogue;  // GemvEpilogue as int
-    int rows_per_warp;
-    int lanes;       // lanes per row: 32, or 16, 8, 4 for short vectorised rows (row_lanes)
-    int vectorised;  // 16-byte path: aligned rows of whole words, x staged or 16-byte aligned
-    int staged;      // x copied to shared memory first
-    unsigned block_begin;
-};
-
-struct Table {
-    Entry job[kMaxGemvJobs];
-    int count;
-    int warm_l2;  // prefetch_first_row before staging x (see l2_warming_enabled)
-};
-
-// 16 bytes of weights: read-only data path, no L1 allocation (the weights stream past once).
-__device__ inline uint4 load_weights(const uint4* p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(__cvta_generic_to_global(p)));
-    return v;
-}
-
-// acc += the word's weights times x[8 or 4 floats at xs], j ascending (matmul's order).
-template <typename W, bool Staged>
-__device__ inline float fma_word(uint4 raw, const float4* xs, float acc) {
-    constexpr int per_word = int(16 / sizeof(W));
-    W values[per_word];
-    static_assert(sizeof(values) == sizeof(raw));
-    memcpy(values, &raw, sizeof(raw));
-    float xf[per_word];
-#pragma unroll
-    for (int q = 0; q < per_word / 4; ++q) {
-        const float4 v = Staged ? xs[q] : __ldg(xs + q);
-        xf[4 * q] = v.x;
-        xf[4 * q + 1] = v.y;
-        xf[4 * q + 2] = v.z;
-        xf[4 * q + 3] = v.w;
-    }
-#pragma unroll
-    for (int j = 0; j < per_word; ++j) acc = fmaf(widen(values[j]), xf[j], acc);
-    return acc;
-}
-
-// Lane `lane`'s part of row · x over whole 16-byte words: words lane, lane + Lanes, ... in that
-// order, exactly as matmul's gemv_kernel (Lanes = 32), but kUnroll words are loaded before any is
-// used. Short rows (Lanes < 32, at most Lanes words) give each lane at most one word, as the
-// 32-lane order does, so the sums are the same.
-template <typename W, bool Staged, int Lanes>
-__device__ float dot_vectorised(const W* row, const float* x, int cols, int lane) {
-    constexpr int per_word = int(16 / sizeof(W));
-    constexpr int x_vecs = per_word / 4;
-    const int words = cols / per_word;
-    const uint4* rw = reinterpret_cast<const uint4*>(row);
-    const float4* xw = reinterpret_cast<const float4*>(x);
-    float acc = 0.0f;
-    int i = lane;
-    for (; i + Lanes * (kUnroll - 1) < words; i += Lanes * kUnroll) {
-        uint4 raw[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) raw[u] = load_weights(rw + i + Lanes * u);
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-            acc = fma_word<W, Staged>(raw[u], xw + std::size_t(i + Lanes * u) * x_vecs, acc);
-    }
-    for (; i < words; i += Lanes)
-        acc = fma_word<W, Staged>(load_weights(rw + i), xw + std::size_t(i) * x_vecs, acc);
-    return acc;
-}
-
-// Unaligned rows or cols not a multiple of a word: element by element, matmul's scalar order.
-template <typename W>
-__device__ float dot_scalar(const W* row, const float* x, int cols, int lane) {
-    float acc = 0.0f;
-    for (int c = lane; c < cols; c += 32) acc = fmaf(widen(row[c]), x[c], acc);
-    return acc;
-}
-
-// The exact formulas of activations.cu and of the residual saxpy (fma(1, out, x) = x + out).
-__device__ inline float epilogue(const Entry& e, int row, float acc) {
-    switch (GemvEpilogue(e.epilogue)) {
-        case GemvEpilogue::none:
-            break;
-        case GemvEpilogue::add:
-            return e.resid[row] + acc;
-        case GemvEpilogue::relu_square: {
-            const float r = acc > 0.0f ? acc : 0.0f;
-            return r * r;
-        }
-        case GemvEpilogue::tanh:
-            return tanhf(acc);
-        case GemvEpilogue::sigmoid:
-            return 1.0f / (1.0f + expf(-acc));
-    }
-    return acc;
-}
-
-// The first of the rows a warp computes in its turn q: 32 / Lanes consecutive rows per warp and
-// turn (one with 32 lanes per row), kWarps warps per block.
-__device__ inline long long first_row(const Entry& e, unsigned local_block, int q, int warp,
-                                      int lanes) {
-    const int groups = 32 / lanes;
-    return ((long long)local_block * (kWarps * e.rows_per_warp) + (long long)q * kWarps + warp) *
-           groups;
-}
-
-// Rows of `Lanes` lanes each (row_lanes): a short row on a whole warp left most lanes without a
-// word to load (a LoRA up's 64-96 columns are 8-12 bf16 words: 0.39 TB/s in session 12's Nsight
-// Compute table), so 32 / Lanes rows share a warp. The reduction tree is the 32-lane one without
-// its first levels, which only added the zeros of lanes past the row's words.
-template <typename W, bool Staged, int Lanes>
-__device__ void run_rows(const Entry& e, unsigned local_block, const float* x) {
-    const int warp = int(threadIdx.x / 32);
-    const int lane = int(threadIdx.x % 32);
-    const int sub = lane % Lanes;
-    for (int q = 0; q < e.rows_per_warp; ++q) {
-        const long long first = first_row(e, local_block, q, warp, Lanes);
-        // Uniform within the warp, so the shuffles below always see all 32 lanes; later q only
-        // give larger rows. No barrier follows, so warps may leave independently.
-        if (first >= e.rows) return;
-        const long long row = first + lane / Lanes;
-        float acc = 0.0f;
-        if (row < e.rows) {  // a warp's last group may be past the end: it adds zeros
-            const W* w = static_cast<const W*>(e.w) + std::size_t(row) * std::size_t(e.cols);
-            acc = e.vectorised ? dot_vectorised<W, Staged, Lanes>(w, x, e.cols, sub)
-                               : dot_scalar<W>(w, x, e.cols, sub);
-        }
-#pragma unroll
-        for (int offset = Lanes / 2; offset > 0; offset /= 2)
-            acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-        if (sub == 0 && row < e.rows) e.y[row] = epilogue(e, int(row), acc);
-    }
-}
-
-template <typename W, bool Staged>
-__device__ void run_lanes(const Entry& e, unsigned local_block, const float* x) {
-    switch (e.lanes) {
-        case 4:
-            run_rows<W, Staged, 4>(e, local_block, x);
-            break;
-        case 8:
-            run_rows<W, Staged, 8>(e, local_block, x);
-            break;
-        case 16:
-            run_rows<W, Staged, 16>(e, local_block, x);
-            break;
-        default:
-            run_rows<W, Staged, 32>(e, local_block, x);
-            break;
-    }
-}
-
-template <bool Staged>
-__device__ void run_job(const Entry& e, unsigned local_block, const float* x) {
-    switch (e.dtype) {
-        case kF32:
-            run_lanes<float, Staged>(e, local_block, x);
-            break;
-        case kF16:
-            run_lanes<__half, Staged>(e, local_block, x);
-            break;
-        default:
-            run_lanes<__nv_bfloat16, Staged>(e, local_block, x);
-            break;
-    }
-}
-
-// The weights of the warp's first row into L2, a 128-byte line per lane at a time: issued before
-// x is staged, so that its DRAM latency passes while the block copies x and meets at its barrier
-// (ncu, session 12: the block GEMVs lose a fixed ~5 us per launch, part of it this wait), and
-// before the wait for the previous kernel when launched with PDL, where they overlap its tail
-// (the weights never change). Prefetches into L2 rather than loads into registers: holding the
-// first words across the staging cost ~40 registers (104 per thread, half the blocks per SM).
-template <typename W>
-__device__ void prefetch_first_row(const Entry& e, unsigned local_block) {
-    const int lane = int(threadIdx.x % 32);
-    const long long row =
-        first_row(e, local_block, 0, int(threadIdx.x / 32), e.lanes) + lane / e.lanes;
-    if (row >= e.rows) return;
-    const char* w = static_cast<const char*>(e.w) + std::size_t(row) * e.cols * sizeof(W);
-    const std::size_t bytes = std::size_t(e.cols) * sizeof(W);
-    for (std::size_t b = std::size_t(lane % e.lanes) * 128; b < bytes; b += std::size_t(e.lanes) * 128)
-        prefetch_l2(w + b);
-}
-
+// The default kernel (LECTERN_CUDA_GEMV unset): every job on the row walk of gemv_rows.cuh.
 __global__ void __launch_bounds__(kThreads)
     gemv_batched_kernel(const __grid_constant__ Table table) {
     extern __shared__ float4 shared_x4[];  // float4: 16-byte aligned for the vector reads
     allow_dependent_grids();  // the next GEMV may start (it waits for this one's results)
-    int j = 0;
-    while (j + 1 < table.count && blockIdx.x >= table.job[j + 1].block_begin) ++j;
-    const Entry& e = table.job[j];
-    const unsigned local_block = blockIdx.x - e.block_begin;
-    if (table.warm_l2) {
-        if (e.dtype == kF32)
-            prefetch_first_row<float>(e, local_block);
-        else
-            prefetch_first_row<std::uint16_t>(e, local_block);
-    }
-    // Everything below may read what the previous kernel wrote (x, the residual) or write
-    // what it reads (y): only after it has finished.
-    wait_for_prior_grids();
-    if (e.staged) {
-        // e is the same for every thread of the block (one job per block): this branch, and so
-        // the barrier inside it, is taken by all threads or by none.
-        float* sx = reinterpret_cast<float*>(shared_x4);
-        for (int c = int(threadIdx.x); c < e.cols; c += kThreads) sx[c] = e.x[c];
-        __syncthreads();
-        run_job<true>(e, local_block, sx);
-    } else {
-        run_job<false>(e, local_block, e.x);
-    }
+    const Entry& e = block_job(table);
+    run_block(e, blockIdx.x - e.block_begin, table.warm_l2, reinterpret_cast<float*>(shared_x4));
+}
+
+// The streamed kernel (LECTERN_CUDA_GEMV=stream, stream8): jobs of long vectorised rows on the
+// streamed walk, the others (short rows, the scalar path) on the default one.
+template <int Depth>
+__global__ void __launch_bounds__(kThreads)
+    gemv_stream_kernel(const __grid_constant__ Table table) {
+    extern __shared__ float4 shared_x4[];
+    allow_dependent_grids();
+    const Entry& e = block_job(table);
+    float* shared_x = reinterpret_cast<float*>(shared_x4);
+    if (e.streamed)
+        stream_block<Depth>(e, blockIdx.x - e.block_begin, shared_x);
+    else
+        run_block(e, blockIdx.x - e.block_begin, table.warm_l2, shared_x);
 }
 
 // On a device of compute capability 9.0 or later, GEMVs are launched with programmatic stream
@@ -298,6 +101,66 @@ int row_lanes(int words, bool vectorised) {
 int rows_per_warp(int rows) {
     const int per = rows / (kWarps * kTargetBlocks);
     return per < 1 ? 1 : (per > kMaxRowsPerWarp ? kMaxRowsPerWarp : per);
+}
+
+// LECTERN_CUDA_GEMV=stream (Depth 4) or stream8 (Depth 8): long rows on the streamed walk
+// (gemv_stream.cuh); 0 (unset, or anything else): the default walk. An A/B switch, not yet timed.
+int stream_depth() {
+    static const int depth = [] {
+        const char* v = std::getenv("LECTERN_CUDA_GEMV");
+        const std::string mode = v ? v : "";
+        return mode == "stream" ? 4 : mode == "stream8" ? 8 : 0;
+    }();
+    return depth;
+}
+
+using GemvKernel = void (*)(const Table);
+
+// The blocks of `kernel` the device holds at once with `shared_bytes` of staged x: its SMs times
+// what the occupancy calculator says one SM holds (one per SM while it refuses), asked once per
+// depth and KiB of x. LECTERN_CUDA_GEMV_BLOCKS=N sets it instead (the tests: grids much smaller and larger than
+// the emulated device's one SM gives).
+int resident_blocks(GemvKernel kernel, int depth, std::size_t shared_bytes) {
+    static const int forced = [] {
+        const char* v = std::getenv("LECTERN_CUDA_GEMV_BLOCKS");
+        return v ? std::atoi(v) : 0;
+    }();
+    if (forced > 0) return forced;
+    static const int sms = [] {
+        cudaDeviceProp p{};
+        return cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.multiProcessorCount > 0
+                   ? p.multiProcessorCount
+                   : 1;
+    }();
+    static std::atomic<int> per_sm[2][kGemvSharedXBytes / 1024 + 1];  // 0: not asked yet
+    const std::size_t kib = std::min<std::size_t>((shared_bytes + 1023) / 1024,
+                                                  std::size_t(kGemvSharedXBytes / 1024));
+    std::atomic<int>& known = per_sm[depth == 8 ? 1 : 0][kib];
+    int n = known.load(std::memory_order_relaxed);
+    if (n == 0) {
+        // A refusal (a capture that forbids the call, say) is not kept: asked again next time.
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, kib * 1024) !=
+                cudaSuccess ||
+            n < 1) {
+            (void)cudaGetLastError();  // not the next launch's error
+            return sms;
+        }
+        known.store(n, std::memory_order_relaxed);
+    }
+    return sms * n;
+}
+
+// Blocks of a job: a streamed one (e.streamed) gets its share of `resident` by its weight bytes
+// (`of` in all streamed jobs), at least one and at most one per kWarps rows (more would only
+// add warps without a row); the others 8 * rows_per_warp turns of 32 / lanes rows per block.
+std::size_t job_blocks(const Entry& e, long long resident, double bytes, double of) {
+    if (!e.streamed) {
+        const std::size_t per_block =
+            std::size_t(kWarps) * std::size_t(e.rows_per_warp) * std::size_t(32 / e.lanes);
+        return (std::size_t(e.rows) + per_block - 1) / per_block;
+    }
+    const long long most = (e.rows + kWarps - 1) / kWarps;
+    return std::size_t(std::clamp(std::llround(double(resident) * bytes / of), 1LL, most));
 }
 
 bool overlaps(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
@@ -362,8 +225,9 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
                           std::to_string(kMaxGemvJobs) + ")");
     if (count > 0 && !jobs) return make_error("gemv_batched: null job table");
     Table table{};
-    std::size_t blocks = 0;
     int shared_floats = 0;
+    const int depth = stream_depth();
+    double streamed_bytes = 0.0;
     for (int i = 0; i < count; ++i) {
         const GemvJob& g = jobs[i];
         if (g.w.rows < 0 || g.w.cols < 0)
@@ -372,18 +236,30 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
         Entry& e = table.job[table.count];
         if (const std::string why = make_entry(g, e); !why.empty())
             return make_error("gemv_batched: job " + std::to_string(i) + ": " + why);
-        e.block_begin = unsigned(blocks);
-        const std::size_t per_block =
-            std::size_t(kWarps) * std::size_t(e.rows_per_warp) * std::size_t(32 / e.lanes);
-        blocks += (std::size_t(e.rows) + per_block - 1) / per_block;
+        e.streamed = depth != 0 && e.vectorised && e.lanes == 32 && e.cols > 0;
+        if (e.streamed) streamed_bytes += double(e.rows) * e.cols * dtype_size(g.w.dtype);
         if (e.staged && e.cols > shared_floats) shared_floats = e.cols;
         ++table.count;
     }
     if (table.count == 0) return {};
-    if (blocks > std::size_t(INT_MAX)) return make_error("gemv_batched: too many rows");
-    table.warm_l2 = l2_warming_enabled() ? 1 : 0;
     // <= kGemvSharedXBytes = 32 KiB: under the 48 KiB every device allows without an opt-in.
     const std::size_t shared_bytes = std::size_t(shared_floats) * sizeof(float);
+    const GemvKernel kernel = depth == 0   ? gemv_batched_kernel
+                              : depth == 4 ? gemv_stream_kernel<4>
+                                           : gemv_stream_kernel<8>;
+    const long long resident =
+        streamed_bytes > 0.0 ? resident_blocks(kernel, depth, shared_bytes) : 0;
+    std::size_t blocks = 0;
+    for (int i = 0; i < table.count; ++i) {
+        Entry& e = table.job[i];
+        const double bytes = e.streamed ? double(e.rows) * e.cols * (e.dtype == kF32 ? 4 : 2) : 0;
+        const std::size_t b = job_blocks(e, resident, bytes, streamed_bytes);
+        e.block_begin = unsigned(blocks);
+        e.warps = unsigned(b * kWarps);
+        blocks += b;
+        if (blocks > std::size_t(INT_MAX)) return make_error("gemv_batched: too many rows");
+    }
+    table.warm_l2 = l2_warming_enabled() ? 1 : 0;
     if (pdl_enabled()) {
         cudaLaunchAttribute attribute[1];
         attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -392,10 +268,10 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
         // version cannot name gridDim and blockDim.
         const cudaLaunchConfig_t config{dim3(unsigned(blocks)), dim3(kThreads), shared_bytes,
                                         stream, attribute, 1};
-        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, gemv_batched_kernel, table));
+        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, table));
         return {};
     }
-    gemv_batched_kernel<<<unsigned(blocks), kThreads, shared_bytes, stream>>>(table);
+    kernel<<<unsigned(blocks), kThreads, shared_bytes, stream>>>(table);
     LECTERN_CUDA_TRY(cudaGetLastError());
     return {};
 }

@@ -356,3 +356,16 @@ cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(
     if (mine == cudaSuccess) emu::last_error = before;
     return mine;
 }
+
+// The occupancy calculator: the blocks of `kernel` one SM holds at once. The emulated device runs
+// one block at a time; it answers 2 (what some real kernel and device could answer), so a grid
+// sized by it has more blocks than SMs. Refuses what CUDA refuses.
+template <typename... P>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, void (*kernel)(P...),
+                                                          int block_size,
+                                                          std::size_t dynamic_smem) {
+    if (!blocks || !kernel || block_size < 1 || block_size > 1024 || dynamic_smem > 48 * 1024)
+        return cudaErrorInvalidValue;
+    *blocks = 2;
+    return cudaSuccess;
+}

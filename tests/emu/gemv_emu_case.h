@@ -9,8 +9,10 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,27 +67,80 @@ inline std::string check(const GemvCase& c) {
     return gemv_test::check_rows(s, c.product, c.scale, c.resid, c.y->values());
 }
 
-// Blocks gemv.cu must launch for a job: 8 warps of rows_per_warp turns each (1 to 4 by size), a
-// turn one row, or 32 / lanes rows when a vectorised row has at most 16 16-byte words (lanes: the
-// smallest power of two from 4 that is at least the words). Vectorised: whole words per row,
-// weights aligned, and x aligned or staged in shared memory.
-inline unsigned gemv_blocks(const gemv_test::Spec& s) {
+// How gemv.cu lays out a job: whether its rows are vectorised (whole 16-byte words, weights
+// aligned, x aligned or staged in shared memory) and the lanes per row (the smallest power of two
+// from 4 that is at least a vectorised row's words, when at most 16; else 32).
+struct GemvLayout {
+    bool vectorised = false;
+    int lanes = 32;
+    double bytes = 0;  // the weights
+};
+
+inline GemvLayout gemv_layout(const gemv_test::Spec& s) {
     const std::size_t row_bytes = std::size_t(s.cols) * lectern::dtype_size(s.dtype);
     const bool staged =
         s.source == GemvX::shared ||
         (s.source == GemvX::automatic &&
          std::size_t(s.cols) * sizeof(float) <= std::size_t(lectern::cuda::kGemvSharedXBytes));
-    const bool vectorised =
+    GemvLayout l;
+    l.vectorised =
         s.cols > 0 && row_bytes % 16 == 0 && s.misalign != 1 && (s.misalign == 0 || staged);
     const int words = int(row_bytes / 16);
-    int lanes = 32;
-    if (vectorised && words <= 16)
-        for (lanes = 4; lanes < words; lanes *= 2) {
+    if (l.vectorised && words <= 16)
+        for (l.lanes = 4; l.lanes < words; l.lanes *= 2) {
         }
-    const int groups = 32 / lanes;
-    const int turns = std::clamp((s.rows + groups - 1) / groups / (8 * 512), 1, 4);
-    const int per_block = 8 * turns * groups;
-    return unsigned((s.rows + per_block - 1) / per_block);
+    l.bytes = double(row_bytes) * s.rows;
+    return l;
+}
+
+// The streamed walk's setting (LECTERN_CUDA_GEMV=stream or stream8, gemv_stream.cuh), as the
+// test's environment gives it to gemv.cu.
+inline bool gemv_streamed_mode() {
+    const char* v = std::getenv("LECTERN_CUDA_GEMV");
+    const std::string mode = v ? v : "";
+    return mode == "stream" || mode == "stream8";
+}
+
+// The blocks a streamed launch shares: LECTERN_CUDA_GEMV_BLOCKS, else the emulated device's one
+// SM times the 2 blocks its occupancy calculator answers.
+inline long long gemv_resident_blocks() {
+    const char* v = std::getenv("LECTERN_CUDA_GEMV_BLOCKS");
+    return v && std::atoi(v) > 0 ? std::atoi(v) : 2;
+}
+
+// Blocks gemv.cu must launch for a batch (jobs with no rows take none). The default walk: 8 warps
+// of rows_per_warp turns each (1 to 4 by size), a turn one row, or 32 / lanes rows of a short
+// vectorised row. Streamed (long vectorised rows, under gemv_streamed_mode): the jobs' share of
+// the resident blocks by their weight bytes, rounded, at least 1 and at most one per 8 rows.
+template <typename Specs>
+unsigned gemv_batch_blocks(const Specs& specs) {
+    const bool streaming = gemv_streamed_mode();
+    const auto streamed = [&](const GemvLayout& l, const gemv_test::Spec& s) {
+        return streaming && l.vectorised && l.lanes == 32 && s.cols > 0;
+    };
+    double streamed_bytes = 0;
+    for (const gemv_test::Spec& s : specs)
+        if (s.rows > 0 && streamed(gemv_layout(s), s)) streamed_bytes += gemv_layout(s).bytes;
+    unsigned blocks = 0;
+    for (const gemv_test::Spec& s : specs) {
+        if (s.rows == 0) continue;
+        const GemvLayout l = gemv_layout(s);
+        if (streamed(l, s)) {
+            const long long share =
+                std::llround(double(gemv_resident_blocks()) * l.bytes / streamed_bytes);
+            blocks += unsigned(std::clamp(share, 1LL, (s.rows + 7LL) / 8));
+            continue;
+        }
+        const int groups = 32 / l.lanes;
+        const int turns = std::clamp((s.rows + groups - 1) / groups / (8 * 512), 1, 4);
+        const int per_block = 8 * turns * groups;
+        blocks += unsigned((s.rows + per_block - 1) / per_block);
+    }
+    return blocks;
+}
+
+inline unsigned gemv_blocks(const gemv_test::Spec& s) {
+    return gemv_batch_blocks(std::array<gemv_test::Spec, 1>{s});
 }
 
 inline const char* epilogue_name(GemvEpilogue e) {

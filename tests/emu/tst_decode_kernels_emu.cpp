@@ -130,12 +130,11 @@ void TestDecodeKernelsEmu::gemvBatchedMixed() {
     static_assert(n == lectern::cuda::kMaxGemvJobs);
     std::vector<GemvCase> cases(n);
     std::vector<lectern::cuda::GemvJob> jobs(n);
-    unsigned blocks = 0;
     for (int i = 0; i < n; ++i) {
         emu_test::prepare(specs[i], 500u + 16u * unsigned(i), cases[std::size_t(i)]);
         jobs[std::size_t(i)] = cases[std::size_t(i)].job;
-        blocks += specs[i].rows ? emu_test::gemv_blocks(specs[i]) : 0;
     }
+    const unsigned blocks = emu_test::gemv_batch_blocks(specs);
     emu::launch_log().clear();
     EMU_VERIFY_OK(lectern::cuda::gemv_batched(jobs.data(), n, nullptr));
     QCOMPARE(emu::launch_log().size(), std::size_t(1));

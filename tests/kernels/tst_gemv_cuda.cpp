@@ -19,6 +19,9 @@
 //   sigmoid (CUDA's tanhf/expf vs glibc's). Not checked when x alone is misaligned and read from
 //   global memory (then this kernel takes the scalar path and matmul the vector path: another
 //   summation order).
+// The same rows check the streamed walk (LECTERN_CUDA_GEMV=stream / stream8, gemv_stream.cuh),
+// which must give the same bits: tests/emu/CMakeLists.txt runs them so on the emulator, and
+// tools/gpu-check.sh's GPU_TEST_ENV on a GPU.
 #include <QTest>
 
 #include <cmath>
