@@ -118,8 +118,8 @@ using GemvKernel = void (*)(const Table);
 
 // The blocks of `kernel` the device holds at once with `shared_bytes` of staged x: its SMs times
 // what the occupancy calculator says one SM holds (one per SM while it refuses), asked once per
-// depth and KiB of x. LECTERN_CUDA_GEMV_BLOCKS=N sets it instead (the tests: grids much smaller and larger than
-// the emulated device's one SM gives).
+// depth and KiB of x. LECTERN_CUDA_GEMV_BLOCKS=N sets it instead (the tests: grids much smaller
+// and larger than the emulated device's one SM gives).
 int resident_blocks(GemvKernel kernel, int depth, std::size_t shared_bytes) {
     static const int forced = [] {
         const char* v = std::getenv("LECTERN_CUDA_GEMV_BLOCKS");
@@ -220,13 +220,20 @@ std::string make_entry(const GemvJob& g, Entry& e) {
 }  // namespace
 
 Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream) {
+    return gemv_batched(jobs, count, stream, GemvWalk::setting);
+}
+
+Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, GemvWalk walk) {
     if (count < 0 || count > kMaxGemvJobs)
         return make_error("gemv_batched: " + std::to_string(count) + " jobs (at most " +
                           std::to_string(kMaxGemvJobs) + ")");
     if (count > 0 && !jobs) return make_error("gemv_batched: null job table");
     Table table{};
     int shared_floats = 0;
-    const int depth = stream_depth();
+    const int depth = walk == GemvWalk::setting   ? stream_depth()
+                      : walk == GemvWalk::stream4 ? 4
+                      : walk == GemvWalk::stream8 ? 8
+                                                  : 0;
     double streamed_bytes = 0.0;
     for (int i = 0; i < count; ++i) {
         const GemvJob& g = jobs[i];

@@ -11,10 +11,11 @@
 #include <cstring>
 
 #include "grid_dependency.cuh"
-#include "widen.cuh"
 #include "lectern/cuda/matmul.h"
+#include "widen.cuh"
 
 namespace lectern::cuda::gemv_detail {
+
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kUnroll = 4;          // independent 16-byte weight loads in flight per lane
@@ -214,7 +215,8 @@ __device__ void prefetch_first_row(const Entry& e, unsigned local_block) {
     if (row >= e.rows) return;
     const char* w = static_cast<const char*>(e.w) + std::size_t(row) * e.cols * sizeof(W);
     const std::size_t bytes = std::size_t(e.cols) * sizeof(W);
-    for (std::size_t b = std::size_t(lane % e.lanes) * 128; b < bytes; b += std::size_t(e.lanes) * 128)
+    for (std::size_t b = std::size_t(lane % e.lanes) * 128; b < bytes;
+         b += std::size_t(e.lanes) * 128)
         prefetch_l2(w + b);
 }
 

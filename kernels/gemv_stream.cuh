@@ -109,8 +109,7 @@ __device__ void stream_rows(const Entry& e, StreamRange range, const float* x,
 }
 
 template <bool Staged, int Depth>
-__device__ void stream_job(const Entry& e, StreamRange range, const float* x,
-                           uint4 (&raw)[Depth]) {
+__device__ void stream_job(const Entry& e, StreamRange range, const float* x, uint4 (&raw)[Depth]) {
     switch (e.dtype) {
         case kF32:
             stream_rows<float, Staged, Depth>(e, range, x, raw);

@@ -12,7 +12,8 @@
 # GPU_BENCH_CAP, GPU_BENCH_CAP_X, GPU_BASELINE_CAP: time caps (s); GPU_BASELINE=0: no dense
 # attention baseline (PyTorch); GPU_BENCH_SHAPES: which shapes;
 # GPU_BENCH_CONTEXTS: RWKV-X prefill contexts (also the dense-baseline lengths);
-# GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill. GPU_BENCH_BUDGET_MB: those
+# GPU_BENCH_SYNTHETIC: RWKV-X decode-latency contexts without a prefill; GPU_BENCH_GEMV=0: no
+# per-walk GEMV rows (--gemv) in the RWKV-7 shapes' benches. GPU_BENCH_BUDGET_MB: those
 # contexts again under that GPU memory budget (a 24 GB card's), and once more under each of
 # GPU_BENCH_BUDGET_AB="NAME=VALUE ..." (capped by GPU_BENCH_CAP_BUDGET each). GPU_TEST_JOBS: tests run
 # at once (--bundle; default 1). GPU_SANITIZE="memcheck:tst_a racecheck:NAME=VALUE:tst_b": those tests also
@@ -134,7 +135,9 @@ if [ -n "$bundle" ]; then
   fi
   if [ "${GPU_BENCH:-1}" != 0 ] && [ "${#bench[@]}" -gt 0 ]; then
     for shape in ${GPU_BENCH_SHAPES:-rwkv7-0.4b rwkv7-1.5b rwkv7-2.9b rwkvx-3.6b}; do
+      # RWKV-7 shapes: the decode GEMVs alone in every walk too (--gemv; GPU_BENCH_GEMV=0: not).
       cap=${GPU_BENCH_CAP:-45}; extra=""
+      [ "${GPU_BENCH_GEMV:-1}" != 0 ] && extra="--gemv"
       [ "$shape" = rwkvx-3.6b ] && { cap=${GPU_BENCH_CAP_X:-150}; extra="--contexts ${GPU_BENCH_CONTEXTS:-1024,65536,131072} --synthetic-contexts ${GPU_BENCH_SYNTHETIC:-131072,1048576} --kv-dtype ${GPU_BENCH_KV:-f16}"; }
       echo >>"$results"
       # shellcheck disable=SC2086

@@ -70,6 +70,9 @@ void printProfile(const std::string& what, double wallMs) {
     for (const auto& e : entries)
         std::printf("  %-12s %9.2f ms %5.1f%% %8lld ops\n", e.op.c_str(), e.ms,
                     total > 0 ? 100.0 * e.ms / total : 0.0, e.calls);
+    // The same kinds by op (a kind's kernels: "elementwise: time-mix prepare"), slowest first.
+    for (const auto& e : lectern::gpu_profile_op_names())
+        std::printf("    %-40s %8.2f ms %8lld ops\n", e.op.c_str(), e.ms, e.calls);
     // The host's waits and work in the same calls (wall time; not part of the ops' total).
     for (const auto& e : lectern::gpu_profile_host_steps())
         std::printf("  host %-15s %9.2f ms %8lld times\n", e.op.c_str(), e.ms, e.calls);
@@ -137,6 +140,9 @@ void addGpuBenchOptions(QCommandLineParser& parser)
     addOption(parser, "profile",
               "shape, cuda: after the figures, one prefill and the decode run again with CUDA "
               "events around every op, and where their time went by kind of op.");
+    addOption(parser, "gemv",
+              "shape, cuda: the decode GEMV launches alone at the shape (a block's batches and "
+              "the head), each walk of the kernel in turn, against the copy roofline.");
     addOption(parser, "synthetic-contexts",
               "shape (RWKV-X): decode latency after contexts of these lengths filled with "
               "random KV chunks instead of a prefill (default none).",
@@ -235,7 +241,10 @@ int runShapeBench(const QCommandLineParser& parser)
     }
     std::printf("%-28s %12s %12s %9s\n", "measure", "value", "roofline", "of roof");
     const auto row = [](const char* what, double value, double roof, const char* unit) {
-        if (roof > 0)
+        if (roof > 0 && value != 0.0 && std::abs(value) < 0.01)  // the emulator's GB/s
+            std::printf("%-28s %9.3g %-3s %9.1f %-3s %8.3g%%\n", what, value, unit, roof, unit,
+                        100.0 * value / roof);
+        else if (roof > 0)
             std::printf("%-28s %9.2f %-3s %9.1f %-3s %8.1f%%\n", what, value, unit, roof, unit,
                         100.0 * value / roof);
         else if (value != 0.0 && std::abs(value) < 0.01)  // a ratio far below 1: not "0.00"
@@ -273,6 +282,18 @@ int runShapeBench(const QCommandLineParser& parser)
             return fail(d.error().message);
         row("decode tok/s (CUDA graphs)", 1.0 / *d, copyGbS * 1e9 / bytes, "t/s");
     }
+#ifdef LECTERN_HAVE_CUDA
+    if (parser.isSet(QStringLiteral("gemv")) && runtime.backend == lectern::Backend::cuda) {
+        // Each decode GEMV launch alone, every walk in turn (LECTERN_CUDA_GEMV's A/B per matrix).
+        auto gemvs = lectern::measure_decode_gemv(c, dtype);
+        if (!gemvs)
+            return fail(gemvs.error().message);
+        for (const auto& g : *gemvs) {
+            const std::string what = "gemv GB/s " + g.batch + " " + g.walk;
+            row(what.c_str(), g.bytes / g.us / 1e3, copyGbS, "GB/s");
+        }
+    }
+#endif
     {
         lectern::State s(*model, attention);
         auto t = timedForward(s, randomTokens(prefill, c.vocab, 3));

@@ -72,7 +72,7 @@ Result<void> mm_residual(CudaModel& m, MatmulInput x, int T, const DeviceMatrix&
         return matmul_accumulate(m.matmul_context(), x, T, w, ws.x, m.stream());
     }
     LECTERN_TRY(mm(m, x, T, w, ws.out));
-    return profiled(ProfileOp::elementwise, m.stream(), [&] {
+    return profiled(ProfileOp::elementwise, m.stream(), "residual add", [&] {
         return add_into(m, ws.x, ws.out, std::size_t(T) * std::size_t(w.rows));
     });
 }
@@ -85,17 +85,17 @@ Result<void> channel_mix(CudaModel& m, int T, const float* x_k, const DeviceMatr
     const DeviceWorkspace& ws = m.workspace();
     const int C = m.config().n_embd;
     const DType kx_dtype = matmul_input_dtype(key, T);
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "ffn token shift + lerp", [&] {
         const TokenShiftLerp lerp{x_k, ws.kx, kx_dtype};
         return token_shift_mix_n(ws.u, ffn_shift, T, C, &lerp, 1, m.stream());
     }));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "keep last row",
                          [&] { return keep_last_row(m, ws.u, T, C, ffn_shift); }));
     LECTERN_TRY(mm(m, MatmulInput{ws.kx, kx_dtype}, T, key, ws.ffn_hidden));
     const DType hidden_dtype = matmul_input_dtype(value, T);
     // float32: in place, as before; 16-bit: into its own buffer (half the bytes of a row).
     void* hidden = hidden_dtype == DType::f32 ? static_cast<void*>(ws.ffn_hidden) : ws.ffn_rounded;
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "relu²", [&] {
         const std::size_t n = std::size_t(T) * key.rows;
         return hidden_dtype == DType::f32
                    ? relu_square(ws.ffn_hidden, n, m.stream())
@@ -115,7 +115,7 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     const DeviceWorkspace& ws = m.workspace();
 
     // Time mix (§2.2-§2.4).
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm", [&] {
         return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
     }));
     // The six lerps are only products' inputs: each is written rounded to its product's weight
@@ -129,11 +129,11 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
                                     {b.x_v, ws.xv, xv_dtype},
                                     {b.x_a, ws.xa, matmul_input_dtype(b.a1, T)},
                                     {b.x_g, ws.xg, matmul_input_dtype(b.g1, T)}};
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "token shift + 6 lerps", [&] {
         return token_shift_mix_n(ws.u, att_shift, T, C, lerps, 6, m.stream());
     }));
     const auto input = [](const TokenShiftLerp& l) { return MatmulInput{l.out, l.out_dtype}; };
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(),
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "keep last row",
                          [&] { return keep_last_row(m, ws.u, T, C, att_shift); }));
 
     float* hw = ws.lora_hidden;
@@ -147,10 +147,10 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     LECTERN_TRY(mm(m, input(lerps[4]), T, b.a1, ha));
     LECTERN_TRY(mm(m, input(lerps[5]), T, b.g1, hg));
     if (!first) LECTERN_TRY(mm(m, input(lerps[3]), T, b.v1, hv));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora tanh", [&] {
         return lora_inner(LoraInner::tanh, hw, std::size_t(T) * b.w1.rows, m.stream());
     }));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora sigmoid", [&] {
         return lora_inner(LoraInner::sigmoid, hg, std::size_t(T) * b.g1.rows, m.stream());
     }));
     LECTERN_TRY(mm(m, hw, T, b.w2, ws.w));
@@ -164,17 +164,17 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     vecs.v0 = first ? nullptr : b.v0;
     vecs.k_k = b.k_k;
     vecs.k_a = b.k_a;
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "time-mix prepare", [&] {
         return time_mix_prepare(T, H, N, vecs, first, ws.w, ws.a, ws.k, ws.v,
                                 first ? nullptr : ws.vg, ws.v_first, ws.alpha, ws.beta, m.stream());
     }));
     if (T == 1)
-        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
+        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), "step", [&] {
             return wkv7_step(H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                              m.stream());
         }));
     else
-        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
+        LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), "prefill", [&] {
             return wkv7_prefill(T, H, N, ws.r, ws.w, ws.k, ws.v, ws.alpha, ws.beta, wkv, ws.y,
                                 m.stream(), ws.wkv_prep);
         }));
@@ -182,14 +182,14 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     // receptance product), or float32 in place.
     const DType normed_dtype = matmul_input_dtype(b.output, T);
     void* normed = normed_dtype == DType::f32 ? static_cast<void*>(ws.y) : ws.xr;
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "group norm + bonus + gate", [&] {
         return group_norm_bonus_gate(T, H, N, ws.y, b.lnx_w, b.lnx_b, kGroupNormEps, ws.r, ws.k,
                                      ws.v, b.r_k, ws.g, normed, normed_dtype, m.stream());
     }));
     LECTERN_TRY(mm_residual(m, MatmulInput{normed, normed_dtype}, T, b.output));
 
     // Channel mix (§2.5).
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm", [&] {
         return layer_norm(ws.x, T, C, b.ln2_w, b.ln2_b, kLayerNormEps, ws.u, m.stream());
     }));
     return channel_mix(m, T, b.ffn_x_k, b.ffn_key, b.ffn_value, ffn_shift);
@@ -204,10 +204,10 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
 
     if (!options.bypass && st.paged()) {
         if (!host) return make_error("paged attention without its host KV cache");
-        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm", [&] {
             return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
         }));
-        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(),
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), "paged",
                              [&] { return paged_attention(m, st, j, b, options, *host, p0, T); }));
         LECTERN_TRY(mm_residual(m, MatmulInput{ws.y, DType::f32}, T, b.output));
     } else if (!options.bypass) {
@@ -215,7 +215,7 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
         float* keys = static_cast<float*>(kv.keys.data());
         float* values = static_cast<float*>(kv.values.data());
         const std::size_t at = std::size_t(p0) * C;
-        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+        LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm", [&] {
             return layer_norm(ws.x, T, C, b.ln1_w, b.ln1_b, kLayerNormEps, ws.u, m.stream());
         }));
         // k and v go straight into the mirror: the new tokens' rows [p0, p0 + T).
@@ -224,14 +224,14 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
         LECTERN_TRY(mm(m, ws.u, T, b.value, values + at));
         // Chunks completed by these rows are candidates for the later queries of the call, as
         // on the CPU (native_attention.cpp).
-        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(),
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), "chunk means",
                              [&] { return st.update_means(j, std::int64_t(p0) + T); }));
         SparseAttentionShape shape;
         shape.n_head = c.n_head;
         shape.chunk_size = options.chunk_size;
         shape.top_k = options.top_k;
         const auto scratch = m.attention_scratch(sparse_attention_scratch_bytes(T, p0, shape));
-        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), [&] {
+        LECTERN_TRY(profiled(ProfileOp::attention, m.stream(), "select + attend", [&] {
             return sparse_attention(ws.r, T, p0, keys, values,
                                     static_cast<const float*>(kv.means.data()), shape, ws.selected,
                                     ws.y, m.stream(), scratch);
@@ -247,7 +247,7 @@ Result<void> attn_block_forward(CudaModel& m, CudaState& st, int j, const Device
     if (T == 1 && fused_decode_enabled())
         return channel_mix_decode(m, b.ln2_w, b.ln2_b, b.ffn_x_k, b.ffn_key, b.ffn_value,
                                   ffn_shift);
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm", [&] {
         return layer_norm(ws.x, T, C, b.ln2_w, b.ln2_b, kLayerNormEps, ws.u, m.stream());
     }));
     return channel_mix(m, T, b.ffn_x_k, b.ffn_key, b.ffn_value, ffn_shift);

@@ -62,7 +62,7 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
     // Time mix (§2.2-§2.4). u is kept in the workspace as the unfused chain leaves it.
     const TokenShiftLerp lerps[] = {{b.x_r, ws.xr}, {b.x_w, ws.xw}, {b.x_k, ws.xk},
                                     {b.x_v, ws.xv}, {b.x_a, ws.xa}, {b.x_g, ws.xg}};
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm + shift + 6 lerps", [&] {
         return layer_norm_shift_mix(ws.x, C, b.ln1_w, b.ln1_b, kLayerNormEps, att_shift, lerps, 6,
                                     ws.u, s);
     }));
@@ -78,13 +78,13 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
         job(b.a1, ws.xa, ha),           job(b.g1, ws.xg, hg, GemvEpilogue::sigmoid),
         job(b.v1, ws.xv, hv),  // value-residual LoRA: blocks after the first only (last entry)
     };
-    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(),
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), "gemv r k v + lora downs",
                          [&] { return gemv_batched(first_products, first ? 6 : 7, s); }));
     const GemvJob lora_ups[] = {
         job(b.w2, hw, ws.w), job(b.a2, ha, ws.a), job(b.g2, hg, ws.g),
         job(b.v2, hv, ws.vg),  // blocks after the first only (last entry)
     };
-    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(),
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), "gemv lora ups",
                          [&] { return gemv_batched(lora_ups, first ? 3 : 4, s); }));
 
     TimeMixVectors vecs;
@@ -105,11 +105,11 @@ Result<void> rwkv_block_decode(CudaModel& m, const DeviceRwkvBlock& b, bool firs
     gn.weight = b.lnx_w;
     gn.bias = b.lnx_b;
     gn.r_k = b.r_k;
-    LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::wkv7, m.stream(), "time mix + wkv7 step + group norm", [&] {
         return time_mix_wkv7_step(H, N, vecs, first, in, ws.v_first, wkv, gn, kGroupNormEps, ws.y,
                                   s);
     }));
-    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), "gemv output + residual", [&] {
         return gemv(job(b.output, ws.y, ws.x, GemvEpilogue::add, ws.x), s);
     }));
 
@@ -122,14 +122,14 @@ Result<void> channel_mix_decode(CudaModel& m, const float* ln2_w, const float* l
     const DeviceWorkspace& ws = m.workspace();
     const cuda_stream s = m.stream();
     const TokenShiftLerp ffn_lerp[] = {{x_k, ws.kx}};
-    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::norm, m.stream(), "layer norm + shift + lerp", [&] {
         return layer_norm_shift_mix(ws.x, m.config().n_embd, ln2_w, ln2_b, kLayerNormEps, ffn_shift,
                                     ffn_lerp, 1, ws.u, s);
     }));
-    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), [&] {
+    LECTERN_TRY(profiled(ProfileOp::matmul, m.stream(), "gemv ffn key + relu²", [&] {
         return gemv(job(key, ws.kx, ws.ffn_hidden, GemvEpilogue::relu_square), s);
     }));
-    return profiled(ProfileOp::matmul, m.stream(), [&] {
+    return profiled(ProfileOp::matmul, m.stream(), "gemv ffn value + residual", [&] {
         return gemv(job(value, ws.ffn_hidden, ws.x, GemvEpilogue::add, ws.x), s);
     });
 }

@@ -157,7 +157,7 @@ Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpa
     const int rows = n - first;
     const float* xr = m_ws.x + std::size_t(first) * C;
     {
-        ProfileScope p(ProfileOp::norm, m_stream);
+        ProfileScope p(ProfileOp::norm, m_stream, "layer norm out");
         LECTERN_TRY(
             layer_norm(xr, rows, C, m_ln_out_w, m_ln_out_b, kLayerNormEps, m_ws.u, m_stream));
     }
@@ -176,7 +176,7 @@ Result<void> CudaModel::run_blocks(State::Impl& s, CudaState& st, const BlockSpa
 Result<void> CudaModel::run_segment(State::Impl& s, CudaState& st, const token_id* tokens, int n,
                                     bool want_rows, bool last_only, bool graphs) {
     {
-        ProfileScope p(ProfileOp::transfer, m_stream);
+        ProfileScope p(ProfileOp::transfer, m_stream, "embedding rows");
         LECTERN_TRY(embed(tokens, n));
     }
     // With graphs (n == 1, so want_rows): the head's one row is row 0 whether or not last_only,
@@ -201,7 +201,7 @@ Result<void> CudaModel::head_in_pieces(int rows, float* logits_out) {
 
 Result<void> CudaModel::download_logits(int rows, float* logits_out) {
     // On the legacy stream, so after every launch of the call, graphs included.
-    ProfileScope p(ProfileOp::transfer, m_stream);
+    ProfileScope p(ProfileOp::transfer, m_stream, "logits");
     LECTERN_CUDA_TRY(cudaMemcpy(logits_out, m_ws.logits,
                                 std::size_t(rows) * std::size_t(config().vocab) * sizeof(float),
                                 cudaMemcpyDeviceToHost));

@@ -23,7 +23,8 @@ namespace {
 struct EventPair {
     cudaEvent_t start = nullptr, stop = nullptr;
     ProfileOp op = ProfileOp::matmul;
-    int rows = 0, cols = 0;  // a matmul's weight shape, 0 when not given
+    int rows = 0, cols = 0;      // a matmul's weight shape, 0 when not given
+    const char* name = nullptr;  // another op's name, when given
 };
 
 struct ShapeTotal {
@@ -40,6 +41,7 @@ struct Profile {
     std::array<double, std::size_t(ProfileOp::count)> ms{};
     std::array<long long, std::size_t(ProfileOp::count)> calls{};
     std::map<std::pair<int, int>, ShapeTotal> shapes;  // matmuls by weight shape
+    std::map<std::string, ShapeTotal> names;           // other ops by "kind: name"
     std::array<double, std::size_t(HostStep::count)> host_ms{};
     std::array<long long, std::size_t(HostStep::count)> host_calls{};
 
@@ -56,6 +58,11 @@ struct Profile {
                     ShapeTotal& shape = shapes[{p.rows, p.cols}];
                     shape.ms += double(t);
                     ++shape.calls;
+                }
+                if (p.name) {
+                    ShapeTotal& named = names[std::string(profile_op_name(p.op)) + ": " + p.name];
+                    named.ms += double(t);
+                    ++named.calls;
                 }
             }
         }
@@ -92,6 +99,14 @@ const char* profile_op_name(ProfileOp op) {
 
 ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream, int rows, int cols)
     : m_stream(stream) {
+    start(op, rows, cols, nullptr);
+}
+
+ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream, const char* name) : m_stream(stream) {
+    start(op, 0, 0, name);
+}
+
+void ProfileScope::start(ProfileOp op, int rows, int cols, const char* name) {
     Profile& p = profile();
     if (!p.on.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(p.mutex);
@@ -111,7 +126,8 @@ ProfileScope::ProfileScope(ProfileOp op, cuda_stream stream, int rows, int cols)
     e.op = op;
     e.rows = rows;
     e.cols = cols;
-    if (cudaEventRecord(e.start, static_cast<cudaStream_t>(stream)) != cudaSuccess) return;
+    e.name = name;
+    if (cudaEventRecord(e.start, static_cast<cudaStream_t>(m_stream)) != cudaSuccess) return;
     m_pair = int(p.used++);
 }
 
@@ -188,6 +204,7 @@ void gpu_profile_enable(bool on) {
     p.ms.fill(0);
     p.calls.fill(0);
     p.shapes.clear();
+    p.names.clear();
     p.host_ms.fill(0);
     p.host_calls.fill(0);
     p.on = on;
@@ -224,6 +241,17 @@ std::vector<GpuProfileEntry> gpu_profile_matmul_shapes() {
     for (const auto& [shape, total] : p.shapes)
         out.push_back({std::to_string(shape.first) + " x " + std::to_string(shape.second), total.ms,
                        total.calls});
+    std::sort(out.begin(), out.end(),
+              [](const GpuProfileEntry& a, const GpuProfileEntry& b) { return a.ms > b.ms; });
+    return out;
+}
+
+std::vector<GpuProfileEntry> gpu_profile_op_names() {
+    auto& p = cuda::profile();
+    std::lock_guard lock(p.mutex);
+    p.collect();
+    std::vector<GpuProfileEntry> out;
+    for (const auto& [name, total] : p.names) out.push_back({name, total.ms, total.calls});
     std::sort(out.begin(), out.end(),
               [](const GpuProfileEntry& a, const GpuProfileEntry& b) { return a.ms > b.ms; });
     return out;

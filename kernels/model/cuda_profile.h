@@ -25,23 +25,28 @@ const char* profile_op_name(ProfileOp op);
 
 // Records a start event now and a stop event when destroyed, both on `stream`, when profiling is
 // on; does nothing otherwise. A matmul may name its weight's shape (rows x cols) for the
-// per-shape split (gpu_profile_matmul_shapes).
+// per-shape split (gpu_profile_matmul_shapes); another op its name (a string literal: kept as a
+// pointer) for the per-op split (gpu_profile_op_names).
 class ProfileScope {
   public:
     ProfileScope(ProfileOp op, cuda_stream stream, int rows = 0, int cols = 0);
+    ProfileScope(ProfileOp op, cuda_stream stream, const char* name);
     ~ProfileScope();
     ProfileScope(const ProfileScope&) = delete;
     ProfileScope& operator=(const ProfileScope&) = delete;
 
   private:
+    void start(ProfileOp op, int rows, int cols, const char* name);
+
     int m_pair = -1;  // index of the event pair, -1 when not recording
     cuda_stream m_stream = nullptr;
 };
 
-// `op()` (returning Result<void>) inside a ProfileScope of kind `kind`: scopes never nest.
+// `op()` (returning Result<void>) inside a ProfileScope of kind `kind` named `name` (a string
+// literal, e.g. "time-mix prepare"): scopes never nest.
 template <typename F>
-Result<void> profiled(ProfileOp kind, cuda_stream stream, F&& op) {
-    ProfileScope scope(kind, stream);
+Result<void> profiled(ProfileOp kind, cuda_stream stream, const char* name, F&& op) {
+    ProfileScope scope(kind, stream, name);
     return op();
 }
 

@@ -1,8 +1,8 @@
 // lectern-cli bench on the emulated CUDA backend (lectern-cli-emu): every row of the GPU benchmark
 // that tools/gpu-check.sh asks for (rooflines, decode plain and from CUDA graphs, prefill, the WKV-7
 // kernels' ratio, the per-op profile, RWKV-X contexts with a question's start and the attention
-// core, synthetic contexts with decode's attention core, keys split and not) on the rwkvx-tiny
-// shape. The figures mean nothing here; what is
+// core, synthetic contexts with decode's attention core, keys split and not, the decode GEMVs
+// alone in every walk) on the rwkvx-tiny shape. The figures mean nothing here; what is
 // checked is that the path runs to the end and prints every row with a finite positive value, so
 // a GPU machine's minutes are not spent finding a crash.
 #include <QProcess>
@@ -27,7 +27,8 @@ private slots:
                  QStringLiteral("--prefill"), QStringLiteral("64"), QStringLiteral("--decode"),
                  QStringLiteral("3"), QStringLiteral("--profile"), QStringLiteral("--contexts"),
                  QStringLiteral("300,4200"), QStringLiteral("--synthetic-contexts"),
-                 QStringLiteral("6500"), QStringLiteral("--kv-dtype"), QStringLiteral("f16")});
+                 QStringLiteral("6500"), QStringLiteral("--kv-dtype"), QStringLiteral("f16"),
+                 QStringLiteral("--gemv")});
         QVERIFY(p.waitForStarted());
         QVERIFY(p.waitForFinished(840000));
         const QString out = QString::fromUtf8(p.readAll());
@@ -38,7 +39,7 @@ private slots:
         QVERIFY2(out.contains(QRegularExpression(QStringLiteral("^roofline: copy [0-9]"),
                                                  QRegularExpression::MultilineOption)),
                  qPrintable(out));
-        const QStringList rows = {QStringLiteral("decode tok/s (batch 1)"),
+        QStringList rows = {QStringLiteral("decode tok/s (batch 1)"),
                                   QStringLiteral("decode tok/s (CUDA graphs)"),
                                   QStringLiteral("prefill tok/s (64)"),
                                   QStringLiteral("prefill tok/s (64, next call)"),
@@ -61,6 +62,12 @@ private slots:
                                   QStringLiteral("decode attention us synth 6500"),
                                   QStringLiteral(
                                       "decode attention us synth 6500 (block per pair)")};
+        // --gemv: each decode GEMV launch alone, every walk.
+        for (const char* batch :
+             {"rkv+downs", "lora ups", "output", "ffn key", "ffn value", "head"})
+            for (const char* walk : {"rows", "stream", "stream8"})
+                rows << QStringLiteral("gemv GB/s %1 %2").arg(QLatin1String(batch),
+                                                              QLatin1String(walk));
         for (const QString& row : rows) {
             // A fork that borrowed its state's rows says so after the label.
             const QRegularExpression re(QStringLiteral("^") + QRegularExpression::escape(row) +

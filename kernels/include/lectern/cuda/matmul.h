@@ -132,4 +132,12 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream);
 // gemv_batched with one job.
 Result<void> gemv(const GemvJob& job, cuda_stream stream);
 
+// How a launch walks its rows (kernels/gemv.cu): `setting` as LECTERN_CUDA_GEMV says (the default
+// walk unless it names a streamed one), or one walk by name: `rows` (the default: each warp its
+// rows in turns), `stream4` / `stream8` (each warp's rows one stream of words with 4 / 8 loads
+// always in flight, on a grid of the blocks the device holds at once; gemv_stream.cuh). Every walk
+// gives the same bits. The named ones are for benchmarks (measure_decode_gemv).
+enum class GemvWalk { setting, rows, stream4, stream8 };
+Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, GemvWalk walk);
+
 }  // namespace lectern::cuda

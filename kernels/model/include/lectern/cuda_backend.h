@@ -15,6 +15,8 @@ void register_cuda_backend();
 #include <string>
 #include <vector>
 
+#include "lectern/dtype.h"
+#include "lectern/model_config.h"
 #include "lectern/result.h"
 
 namespace lectern {
@@ -48,6 +50,20 @@ Result<std::vector<double>> measure_sparse_attention_decode(int context, int n_h
                                                             std::span<const int> splits,
                                                             int calls = 100);
 
+// The decode GEMV launches of one RWKV-7 block (after the first) and the head at `config`'s shapes
+// with `dtype` weights, alone: r, k, v and the LoRA downs in one batch, the LoRA ups in one, the
+// output, the FFN key and value, the head; each with every walk of kernels/gemv.cu (cuda::GemvWalk
+// rows, stream4, stream8) in turn, `launches` back to back on device 0 after a warm-up, cycling
+// through copies of the weights that together exceed L2. One row per batch and walk.
+struct GemvBenchRow {
+    std::string batch;  // "rkv+downs", "lora ups", "output", "ffn key", "ffn value", "head"
+    std::string walk;   // "rows", "stream", "stream8"
+    double bytes = 0;   // weights one launch reads
+    double us = 0;      // per launch
+};
+Result<std::vector<GemvBenchRow>> measure_decode_gemv(const ModelConfig& config, DType dtype,
+                                                      int launches = 200);
+
 // Op-kind breakdown of GPU forward calls (kernels/model/cuda_profile.h), for benchmarks: enable
 // clears the totals and turns recording on or off; report waits for the recorded ops and returns
 // milliseconds and op count per kind since enable (kinds that never ran are left out). Recording
@@ -63,6 +79,9 @@ std::vector<GpuProfileEntry> gpu_profile_report();
 // input features), slowest first: which products the matmul time goes to (cuBLAS's tile choice
 // and wave count differ by shape, and the small LoRA products are latency-bound).
 std::vector<GpuProfileEntry> gpu_profile_matmul_shapes();
+// The other kinds split by op ("elementwise: time-mix prepare", "norm: layer norm", ...), slowest
+// first: which kernel of a kind its time goes to.
+std::vector<GpuProfileEntry> gpu_profile_op_names();
 // The host's steps in the same calls (cuda_profile.h HostStep: "selection wait", "paging",
 // "kv rows wait", "kv append", "logits wait"): wall milliseconds and count since enable, steps
 // never taken left out. What of a call's wall time is neither GPU work nor hidden behind it shows
