@@ -66,6 +66,9 @@ __global__ void __launch_bounds__(kLnThreads)
                             Lerps lerps, float* u_out) {
     __shared__ double scratch[32];
     allow_dependent_grids();  // the GEMV reading the lerps may start (it waits for them)
+    // Launched with programmatic dependent launch (LECTERN_CUDA_PDL_ALL=1): everything below
+    // reads what earlier kernels wrote. Otherwise this returns at once.
+    wait_for_prior_grids();
     const int stride = int(gridDim.x * blockDim.x);
     const int first = int(blockIdx.x * blockDim.x + threadIdx.x);  // this thread's first output
     LnShiftInputs own;
@@ -173,6 +176,7 @@ __global__ void __launch_bounds__(NC ? (NC + 31) / 32 * 32 : kMaxHeadSize)
                          float* v_first, float* state, GroupNormVectors gn, float eps,
                          float* __restrict__ out) {
     allow_dependent_grids();  // the output GEMV may start (it waits for this kernel's results)
+    wait_for_prior_grids();   // as in layer_norm_shift_kernel
     const int N = NC ? NC : n_runtime;
     const int i = threadIdx.x;
     const int lane = i & 31;
@@ -257,6 +261,7 @@ __global__ void __launch_bounds__(kRowSplit * 64)
                                float* v_first, float* state, GroupNormVectors gn, float eps,
                                float* __restrict__ out) {
     allow_dependent_grids();  // as time_mix_wkv7_kernel
+    wait_for_prior_grids();
     constexpr int N = 64;
     constexpr int W = N / kRowSplit;  // columns per thread
     const int t = threadIdx.x;
@@ -355,6 +360,41 @@ bool decode_split_enabled() {
     return enabled;
 }
 
+// LECTERN_CUDA_PDL_ALL=1 on a device of compute capability 9.0 or later: these kernels are
+// launched with programmatic dependent launch too, as the GEMVs are by default (gemv.cu), so each
+// is resident and waiting when the GEMV before it finishes instead of being launched then (96
+// launches per token at the 2.9B shape). An A/B switch, not yet timed.
+bool pdl_all_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("LECTERN_CUDA_PDL_ALL");
+        if (!v || std::string(v) != "1") return false;
+        cudaDeviceProp p{};
+        return cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major >= 9;
+    }();
+    return enabled;
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...), with the programmatic-serialization
+// attribute under pdl_all_enabled().
+template <typename... P, typename... A>
+Result<void> launch(void (*kernel)(P...), unsigned grid, unsigned block, std::size_t shared_bytes,
+                    cuda_stream stream, A... args) {
+    if (pdl_all_enabled()) {
+        cudaLaunchAttribute attribute[1];
+        attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[0].val.programmaticStreamSerializationAllowed = 1;
+        // By position (grid, block, shared bytes, stream, attributes, count): the emulator's
+        // version cannot name gridDim and blockDim.
+        const cudaLaunchConfig_t config{dim3(grid), dim3(block), shared_bytes, stream, attribute,
+                                        1};
+        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, args...));
+        return {};
+    }
+    kernel<<<grid, block, shared_bytes, stream>>>(args...);
+    LECTERN_CUDA_TRY(cudaGetLastError());
+    return {};
+}
+
 }  // namespace
 
 Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, const float* bias,
@@ -379,10 +419,8 @@ Result<void> layer_norm_shift_mix(const float* x, int C, const float* weight, co
     const std::uintptr_t bytes = std::uintptr_t(C) * sizeof(float);
     const bool in_place = u_out && addr(u_out) < addr(x) + bytes && addr(x) < addr(u_out) + bytes;
     const unsigned blocks = in_place ? 1u : unsigned((C + kLnThreads - 1) / kLnThreads);
-    layer_norm_shift_kernel<<<blocks, kLnThreads, 0, stream>>>(x, C, weight, bias, eps, shift,
-                                                               packed, u_out);
-    LECTERN_CUDA_TRY(cudaGetLastError());
-    return {};
+    return launch(layer_norm_shift_kernel, blocks, kLnThreads, 0, stream, x, C, weight, bias, eps,
+                  shift, packed, u_out);
 }
 
 Result<void> time_mix_wkv7_step(int H, int N, const TimeMixVectors& p, bool first_block,
@@ -403,16 +441,12 @@ Result<void> time_mix_wkv7_step(int H, int N, const TimeMixVectors& p, bool firs
     const std::size_t shared_bytes = 6 * std::size_t(N) * sizeof(float);  // <= 24 KiB
     // The split kernel moves its state columns as float4: a 16-byte aligned state only.
     if (N == 64 && decode_split_enabled() && reinterpret_cast<std::uintptr_t>(state) % 16 == 0)
-        time_mix_wkv7_split_kernel<<<unsigned(H), kRowSplit * 64, 7 * 64 * sizeof(float),
-                                     stream>>>(p, first_block, in, v_first, state, gn, eps, out);
-    else if (N == 64)
-        time_mix_wkv7_kernel<64><<<unsigned(H), threads, shared_bytes, stream>>>(
-            N, p, first_block, in, v_first, state, gn, eps, out);
-    else
-        time_mix_wkv7_kernel<0><<<unsigned(H), threads, shared_bytes, stream>>>(
-            N, p, first_block, in, v_first, state, gn, eps, out);
-    LECTERN_CUDA_TRY(cudaGetLastError());
-    return {};
+        return launch(time_mix_wkv7_split_kernel, unsigned(H), kRowSplit * 64,
+                      7 * 64 * sizeof(float), stream, p, first_block, in, v_first, state, gn, eps,
+                      out);
+    return launch(N == 64 ? time_mix_wkv7_kernel<64> : time_mix_wkv7_kernel<0>, unsigned(H),
+                  unsigned(threads), shared_bytes, stream, N, p, first_block, in, v_first, state,
+                  gn, eps, out);
 }
 
 }  // namespace lectern::cuda
