@@ -380,14 +380,8 @@ template <typename... P, typename... A>
 Result<void> launch(void (*kernel)(P...), unsigned grid, unsigned block, std::size_t shared_bytes,
                     cuda_stream stream, A... args) {
     if (pdl_all_enabled()) {
-        cudaLaunchAttribute attribute[1];
-        attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attribute[0].val.programmaticStreamSerializationAllowed = 1;
-        // By position (grid, block, shared bytes, stream, attributes, count): the emulator's
-        // version cannot name gridDim and blockDim.
-        const cudaLaunchConfig_t config{dim3(grid), dim3(block), shared_bytes, stream, attribute,
-                                        1};
-        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, args...));
+        LECTERN_CUDA_TRY(
+            launch_programmatic(kernel, dim3(grid), dim3(block), shared_bytes, stream, args...));
         return {};
     }
     kernel<<<grid, block, shared_bytes, stream>>>(args...);

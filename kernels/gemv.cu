@@ -268,14 +268,8 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, Ge
     }
     table.warm_l2 = l2_warming_enabled() ? 1 : 0;
     if (pdl_enabled()) {
-        cudaLaunchAttribute attribute[1];
-        attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attribute[0].val.programmaticStreamSerializationAllowed = 1;
-        // By position (grid, block, shared bytes, stream, attributes, count): the emulator's
-        // version cannot name gridDim and blockDim.
-        const cudaLaunchConfig_t config{dim3(unsigned(blocks)), dim3(kThreads), shared_bytes,
-                                        stream, attribute, 1};
-        LECTERN_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, table));
+        LECTERN_CUDA_TRY(launch_programmatic(kernel, dim3(unsigned(blocks)), dim3(kThreads),
+                                             shared_bytes, stream, table));
         return {};
     }
     kernel<<<unsigned(blocks), kThreads, shared_bytes, stream>>>(table);
