@@ -235,6 +235,7 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, Ge
                       : walk == GemvWalk::stream8 ? 8
                                                   : 0;
     double streamed_bytes = 0.0;
+    double job_bytes[kMaxGemvJobs] = {};  // a streamed job's weights
     for (int i = 0; i < count; ++i) {
         const GemvJob& g = jobs[i];
         if (g.w.rows < 0 || g.w.cols < 0)
@@ -244,7 +245,10 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, Ge
         if (const std::string why = make_entry(g, e); !why.empty())
             return make_error("gemv_batched: job " + std::to_string(i) + ": " + why);
         e.streamed = depth != 0 && e.vectorised && e.lanes == 32 && e.cols > 0;
-        if (e.streamed) streamed_bytes += double(e.rows) * e.cols * dtype_size(g.w.dtype);
+        if (e.streamed) {
+            job_bytes[table.count] = double(e.rows) * e.cols * dtype_size(g.w.dtype);
+            streamed_bytes += job_bytes[table.count];
+        }
         if (e.staged && e.cols > shared_floats) shared_floats = e.cols;
         ++table.count;
     }
@@ -259,8 +263,7 @@ Result<void> gemv_batched(const GemvJob* jobs, int count, cuda_stream stream, Ge
     std::size_t blocks = 0;
     for (int i = 0; i < table.count; ++i) {
         Entry& e = table.job[i];
-        const double bytes = e.streamed ? double(e.rows) * e.cols * (e.dtype == kF32 ? 4 : 2) : 0;
-        const std::size_t b = job_blocks(e, resident, bytes, streamed_bytes);
+        const std::size_t b = job_blocks(e, resident, job_bytes[i], streamed_bytes);
         e.block_begin = unsigned(blocks);
         e.warps = unsigned(b * kWarps);
         blocks += b;
