@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "lectern/dtype.h"
 
@@ -53,6 +54,29 @@ __device__ inline void store_as(void* out, std::size_t i, DType dtype, float v) 
             break;
     }
     static_cast<float*>(out)[i] = v;
+}
+
+// out[i .. i + 3] = v in `dtype`, rounded as store_as does, in one store: i a multiple of 4 and
+// `out` aligned to 4 elements (16 bytes in float32, 8 in a 16-bit dtype).
+__device__ inline void store4_as(void* out, std::size_t i, DType dtype, const float (&v)[4]) {
+    if (dtype == DType::f32) {
+        *reinterpret_cast<float4*>(static_cast<float*>(out) + i) =
+            make_float4(v[0], v[1], v[2], v[3]);
+        return;
+    }
+    unsigned short bits[4];
+    for (int j = 0; j < 4; ++j) {
+        if (dtype == DType::bf16) {
+            const __nv_bfloat16 h = narrow<__nv_bfloat16>(v[j]);
+            memcpy(&bits[j], &h, sizeof(h));
+        } else {
+            const __half h = narrow<__half>(v[j]);
+            memcpy(&bits[j], &h, sizeof(h));
+        }
+    }
+    uint2 packed;
+    memcpy(&packed, bits, sizeof(packed));
+    *reinterpret_cast<uint2*>(static_cast<unsigned short*>(out) + i) = packed;
 }
 
 }  // namespace lectern::cuda

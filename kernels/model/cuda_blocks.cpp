@@ -7,6 +7,7 @@
 
 #include <cublas_v2.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
@@ -35,6 +36,22 @@ Result<void> add_into(CudaModel& m, float* x, const float* y, std::size_t n) {
         (*api)->saxpy(handle, int(n), &one, y, 1, x, 1) != CUBLAS_STATUS_SUCCESS)
         return make_error("cuBLAS saxpy (residual add) failed");
     return {};
+}
+
+// A LoRA hidden [T][rank] at `hidden` (inside the block's LoRA rows, which start at `base`) for
+// lora_inner_n: 16-bit outputs at the same element offset in ws.lora_rounded, float32 in place.
+LoraHidden lora_hidden(float* hidden, int T, int rank, LoraInner inner, DType dtype,
+                       const DeviceWorkspace& ws, const float* base) {
+    LoraHidden h;
+    h.hidden = hidden;
+    h.n = std::size_t(T) * std::size_t(rank);
+    h.inner = inner;
+    h.out_dtype = dtype;
+    h.out =
+        dtype == DType::f32
+            ? static_cast<void*>(hidden)
+            : static_cast<void*>(static_cast<std::uint16_t*>(ws.lora_rounded) + (hidden - base));
+    return h;
 }
 
 // The last row of u [T][C] becomes a token-shift state.
@@ -147,16 +164,22 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     LECTERN_TRY(mm(m, input(lerps[4]), T, b.a1, ha));
     LECTERN_TRY(mm(m, input(lerps[5]), T, b.g1, hg));
     if (!first) LECTERN_TRY(mm(m, input(lerps[3]), T, b.v1, hv));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora tanh", [&] {
-        return lora_inner(LoraInner::tanh, hw, std::size_t(T) * b.w1.rows, m.stream());
-    }));
-    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora sigmoid", [&] {
-        return lora_inner(LoraInner::sigmoid, hg, std::size_t(T) * b.g1.rows, m.stream());
-    }));
-    LECTERN_TRY(mm(m, hw, T, b.w2, ws.w));
-    LECTERN_TRY(mm(m, ha, T, b.a2, ws.a));
-    LECTERN_TRY(mm(m, hg, T, b.g2, ws.g));
-    if (!first) LECTERN_TRY(mm(m, hv, T, b.v2, ws.vg));
+    // The LoRA hiddens through their activations (tanh for the decay, sigmoid for the gate) and
+    // rounded to their up products' weight dtype, in one launch: into lora_rounded, each at the
+    // offset of its float32 rows (16-bit: half the bytes), or float32 in place.
+    const LoraHidden hiddens[] = {
+        lora_hidden(hw, T, b.w1.rows, LoraInner::tanh, matmul_input_dtype(b.w2, T), ws, hw),
+        lora_hidden(ha, T, b.a1.rows, LoraInner::none, matmul_input_dtype(b.a2, T), ws, hw),
+        lora_hidden(hg, T, b.g1.rows, LoraInner::sigmoid, matmul_input_dtype(b.g2, T), ws, hw),
+        lora_hidden(hv, T, b.v1.rows, LoraInner::none, matmul_input_dtype(b.v2, T), ws, hw)};
+    const int n_hiddens = first ? 3 : 4;  // block 0 has no value-residual LoRA
+    LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora activations",
+                         [&] { return lora_inner_n(hiddens, n_hiddens, m.stream()); }));
+    const auto lora_input = [](const LoraHidden& h) { return MatmulInput{h.out, h.out_dtype}; };
+    LECTERN_TRY(mm(m, lora_input(hiddens[0]), T, b.w2, ws.w));
+    LECTERN_TRY(mm(m, lora_input(hiddens[1]), T, b.a2, ws.a));
+    LECTERN_TRY(mm(m, lora_input(hiddens[2]), T, b.g2, ws.g));
+    if (!first) LECTERN_TRY(mm(m, lora_input(hiddens[3]), T, b.v2, ws.vg));
 
     TimeMixVectors vecs;
     vecs.w0 = b.w0;

@@ -219,7 +219,8 @@ Result<void> CudaModel::allocate_workspace() {
     const std::size_t piece_c = align_up(S * C * sizeof(float));
     const std::size_t lora = align_up(S * ranks * sizeof(float));
     const std::size_t ffn = align_up(S * std::size_t(c.ffn_dim) * sizeof(float));
-    const std::size_t ffn_rounded = align_up(S * std::size_t(c.ffn_dim) * sizeof(std::uint16_t));
+    const std::size_t ffn_rounded =
+        align_up(S * std::max(std::size_t(c.ffn_dim), ranks) * sizeof(std::uint16_t));
     // The head's output rows: all of a segment's only in an all-rows call (tests, `lectern-cli
     // logits`), which takes them in pieces (head_in_pieces); at V = 65,536 a 1,024-row segment's
     // would be 256 MB of the GPU's memory for that alone.
@@ -249,6 +250,7 @@ Result<void> CudaModel::allocate_workspace() {
     m_ws.ffn_hidden = reinterpret_cast<float*>(base + at);
     at += ffn;
     m_ws.ffn_rounded = base + at;
+    m_ws.lora_rounded = m_ws.ffn_rounded;
     at += ffn_rounded;
     m_ws.logits = reinterpret_cast<float*>(base + at);
     at += logits;

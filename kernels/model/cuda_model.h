@@ -61,7 +61,10 @@ struct DeviceWorkspace {
           *kx = nullptr, *v_first = nullptr;
     float* lora_hidden = nullptr;  // [rows][Dw + Da + Dg + Dv]
     float* ffn_hidden = nullptr;   // [rows][F]
-    void* ffn_rounded = nullptr;   // [rows][F] 16-bit: the value product's input, relu²
+    void* ffn_rounded = nullptr;   // [rows][max(F, ranks)] 16-bit: the value product's input
+    // The LoRA up products' 16-bit inputs ([rows][Dw + Da + Dg + Dv], lora_inner_n): the same
+    // memory as ffn_rounded, which the channel mix fills only after the time mix is done with it.
+    void* lora_rounded = nullptr;
     float* logits = nullptr;       // [logit_rows][V]
     int logit_rows = 0;            // min(rows, kHeadPieceRows): more go in pieces
     int* selected = nullptr;       // [rows][H][top_k - 1] sparse attention choices

@@ -45,6 +45,10 @@ void TestLayerNormCuda::matchesCpu_data()
                 QTest::addRow("T=%d C=%d %s", T, C, in_place ? "in place" : "out of place")
                     << T << C << in_place << 1.0f << 0.0f;
     QTest::addRow("C=4160, not a multiple of the block") << 3 << 4160 << false << 1.0f << 0.0f;
+    // The row held in registers up to C = 4,096 (float4s), element by element beyond or when C
+    // is not a multiple of 4.
+    QTest::addRow("C=4096, the most in registers") << 3 << 4096 << true << 1.0f << 0.0f;
+    QTest::addRow("C=70, not whole float4s") << 3 << 70 << true << 1.0f << 0.0f;
     QTest::addRow("offset 100") << 3 << 768 << false << 1.0f << 100.0f;
     // Variance ~1e-6, comparable to eps: eps shapes the output.
     QTest::addRow("small row, eps matters") << 2 << 64 << false << 1e-3f << 0.0f;

@@ -43,6 +43,8 @@ void TestTokenShiftCuda::matchesCpu_data()
             for (int lerps : {0, 6})
                 QTest::addRow("T=%d C=%d lerps=%d", T, C, lerps) << T << C << lerps;
     QTest::addRow("T=5 C=128 lerps=2") << 5 << 128 << 2;
+    // Not a whole number of float4s per row: the element-by-element kernel.
+    QTest::addRow("T=4 C=70 lerps=6") << 4 << 70 << 6;
 }
 
 void TestTokenShiftCuda::matchesCpu()
@@ -101,7 +103,7 @@ void TestTokenShiftCuda::roundedOutputs_data()
     QTest::addColumn<int>("T");
     QTest::addColumn<int>("C");
     for (int T : {1, 3, 257})
-        for (int C : {64, 2560})
+        for (int C : {64, 70, 2560})
             QTest::addRow("T=%d C=%d", T, C) << T << C;
 }
 

@@ -1,6 +1,8 @@
 // GPU twin of lectern::token_shift_mix (engine/src/cpu/token_shift.h, spec §2.2, §2.5): each row
 // lerped toward the previous row, row 0 toward the carried state. Pointers are device pointers.
-// Launch: flat grid-stride, 256 threads per block, one thread per (t, c) element doing all lerps.
+// Launch: one thread per four channels of a row doing all lerps (16-byte accesses; rows along
+// the grid's y) when C is a multiple of 4 and every array aligned to 4 of its elements; else flat
+// grid-stride, 256 threads per block, one thread per (t, c) element.
 // Tolerance vs CPU: |Δ| <= 1e-6 + 1e-5·|cpu| (one multiply-add; FMA contraction on either side
 // may change the last bit). Test: tests/kernels/tst_token_shift_cuda.cpp.
 #pragma once
