@@ -21,6 +21,7 @@
 
 #include <climits>
 #include <cstddef>
+#include <cstring>
 
 #include "sparse_attention_internal.cuh"
 
@@ -34,7 +35,9 @@ constexpr int mma_keys = 64;                 // keys per shared K/V tile
 constexpr int half_ld = head_dim + 8;        // halves per shared row (144 bytes: 32-byte steps)
 constexpr int float_ld = mma_keys + 4;       // floats per row of a warp's score strip
 constexpr unsigned mma_full_mask = 0xffffffffu;
+constexpr float kLog2e = 1.44269504088896341f;  // exp(x) = exp2(x * log2(e))
 static_assert(mma_rows == mma_warps * 16 && mma_keys == head_dim, "one strip layout for both");
+static_assert(mma_keys * head_dim / 4 % mma_threads == 0, "whole K/V staging steps per thread");
 
 struct alignas(8) Half4 {
     __half a, b, c, d;
@@ -99,17 +102,29 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
 
     for (int kt = 0; kt < n_keys; kt += mma_keys) {
         // K and V rows of the tile as halves; rows past n_keys are zeros (they may not exist).
-        for (int i = int(threadIdx.x); i < mma_keys * head_dim / 4; i += mma_threads) {
+        // Every load is issued before the first store, unconditionally (a row past n_keys reads
+        // the run's first row instead and is zeroed after): loads under a branch were each
+        // followed by their stores, one memory latency per step of the loop.
+        constexpr int steps = mma_keys * head_dim / 4 / mma_threads;
+        float4 kv[steps], vv[steps];
+#pragma unroll
+        for (int u = 0; u < steps; ++u) {
+            const int i = int(threadIdx.x) + u * mma_threads;
             const int r = i / (head_dim / 4);
             const int c4 = i % (head_dim / 4);
-            float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
-            if (kt + r < n_keys) {
-                const std::size_t at = std::size_t(base_row + kt + r) * C + head_offset;
-                kv = reinterpret_cast<const float4*>(keys + at)[c4];
-                vv = reinterpret_cast<const float4*>(values + at)[c4];
-            }
-            store_half4(&sh.k[r][4 * c4], kv);
-            store_half4(&sh.v[r][4 * c4], vv);
+            const int at_row = kt + r < n_keys ? kt + r : 0;
+            const std::size_t at = std::size_t(base_row + at_row) * C + head_offset;
+            kv[u] = reinterpret_cast<const float4*>(keys + at)[c4];
+            vv[u] = reinterpret_cast<const float4*>(values + at)[c4];
+        }
+#pragma unroll
+        for (int u = 0; u < steps; ++u) {
+            const int i = int(threadIdx.x) + u * mma_threads;
+            const int r = i / (head_dim / 4);
+            const int c4 = i % (head_dim / 4);
+            const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            store_half4(&sh.k[r][4 * c4], kt + r < n_keys ? kv[u] : zero);
+            store_half4(&sh.v[r][4 * c4], kt + r < n_keys ? vv[u] : zero);
         }
         __syncthreads();
 
@@ -128,13 +143,27 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
         }
         __syncwarp();
 
-        // Online softmax of the row over its keys: this lane's 32, its partner's 32.
+        // Online softmax of the row over its keys: this lane's 32, its partner's 32. The kernel is
+        // bound by this scalar work, not by the products: scores are read as float4s, keys are
+        // checked only in a tile that reaches past n_keys or the row's position (the causal
+        // diagonal), exp is exp2 of a product with log2(e), and the weights are written as
+        // halves eight at a time.
         const float* s = &sh.strip[warp][lane / 2][32 * side];
         const int first_key = kt + 32 * side;
+        const bool all_valid = kt + mma_keys <= n_keys && key_pos0 + kt + mma_keys - 1 <= row_pos;
         float tile_max = -INFINITY;
-        for (int j = 0; j < 32; ++j) {
-            const bool valid = first_key + j < n_keys && key_pos0 + first_key + j <= row_pos;
-            if (valid) tile_max = fmaxf(tile_max, s[j]);
+        if (all_valid) {
+            const float4* s4 = reinterpret_cast<const float4*>(s);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) {
+                const float4 v = s4[q];
+                tile_max = fmaxf(tile_max, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)));
+            }
+        } else {
+#pragma unroll 1
+            for (int j = 0; j < 32; ++j)
+                if (first_key + j < n_keys && key_pos0 + first_key + j <= row_pos)
+                    tile_max = fmaxf(tile_max, s[j]);
         }
         tile_max = fmaxf(tile_max, __shfl_xor_sync(mma_full_mask, tile_max, 1));
         const float new_m = fmaxf(st.m, tile_max);
@@ -142,12 +171,31 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
         const float correction = st.m == -INFINITY ? 0.0f : expf(st.m - new_m);
         __half* p = &sh.p[warp][lane / 2][32 * side];
         float p_sum = 0.0f;
-        for (int j = 0; j < 32; ++j) {
-            const bool valid = first_key + j < n_keys && key_pos0 + first_key + j <= row_pos;
-            const __half w =
-                __float2half_rn(valid && new_m != -INFINITY ? expf(s[j] - new_m) : 0.0f);
-            p[j] = w;
-            p_sum += __half2float(w);  // the rounded weights, as the products use them
+        if (all_valid && new_m != -INFINITY) {
+            const float4* s4 = reinterpret_cast<const float4*>(s);
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                const float4 a = s4[2 * q], b = s4[2 * q + 1];
+                const float x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                __half w[8];
+#pragma unroll
+                for (int j = 0; j < 8; ++j) {
+                    w[j] = __float2half_rn(exp2f((x[j] - new_m) * kLog2e));
+                    p_sum += __half2float(w[j]);  // the rounded weights, as the products use them
+                }
+                uint4 packed;
+                memcpy(&packed, w, sizeof(packed));
+                reinterpret_cast<uint4*>(p)[q] = packed;
+            }
+        } else {
+#pragma unroll 1
+            for (int j = 0; j < 32; ++j) {
+                const bool valid = first_key + j < n_keys && key_pos0 + first_key + j <= row_pos;
+                const __half w = __float2half_rn(
+                    valid && new_m != -INFINITY ? exp2f((s[j] - new_m) * kLog2e) : 0.0f);
+                p[j] = w;
+                p_sum += __half2float(w);
+            }
         }
         p_sum += __shfl_xor_sync(mma_full_mask, p_sum, 1);
         st.l = st.l * correction + p_sum;
@@ -169,9 +217,15 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
             wmma::store_matrix_sync(&sh.strip[warp][0][16 * n], acc, float_ld, wmma::mem_row_major);
         }
         __syncwarp();
-        const float* tile = &sh.strip[warp][lane / 2][32 * side];
+        const float4* tile = reinterpret_cast<const float4*>(&sh.strip[warp][lane / 2][32 * side]);
 #pragma unroll
-        for (int i = 0; i < 32; ++i) st.o[i] = st.o[i] * correction + tile[i];
+        for (int q = 0; q < 8; ++q) {
+            const float4 t = tile[q];
+            st.o[4 * q] = st.o[4 * q] * correction + t.x;
+            st.o[4 * q + 1] = st.o[4 * q + 1] * correction + t.y;
+            st.o[4 * q + 2] = st.o[4 * q + 2] * correction + t.z;
+            st.o[4 * q + 3] = st.o[4 * q + 3] * correction + t.w;
+        }
         __syncthreads();  // the next tile overwrites k, v and every strip
     }
 }
