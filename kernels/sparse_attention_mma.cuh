@@ -91,6 +91,7 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
     const int row = 16 * warp + lane / 2;  // this lane's query row
     const int side = lane % 2;             // its half of the keys, then of the channels
     const int row_pos = sh.row_pos[row];
+    const bool warp_active = __any_sync(mma_full_mask, row_pos >= 0);  // warp-uniform
 
     // The warp's 16 query rows as four 16 x 16 fragments (head channels 0-15, ..., 48-63).
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> q_frag[4];
@@ -128,103 +129,115 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
         }
         __syncthreads();
 
-        // Scores of the warp's rows against the 64 keys, into its strip.
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        // A warp whose 16 rows hold no query (a list's last tile is rarely full: at 1,024
+        // queries a call, a (head, chunk) list averages ~32 of them) skips the products and
+        // the softmax; it still stages its share of the tile and meets every barrier.
+        if (warp_active) {
+            // Scores of the warp's rows against the 64 keys, into its strip.
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
 #pragma unroll
-        for (int n = 0; n < 4; ++n) {
-            wmma::fill_fragment(acc, 0.0f);
+            for (int n = 0; n < 4; ++n) {
+                wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
-            for (int d = 0; d < 4; ++d) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> k_frag;
-                wmma::load_matrix_sync(k_frag, &sh.k[16 * n][16 * d], half_ld);
-                wmma::mma_sync(acc, q_frag[d], k_frag, acc);
+                for (int d = 0; d < 4; ++d) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> k_frag;
+                    wmma::load_matrix_sync(k_frag, &sh.k[16 * n][16 * d], half_ld);
+                    wmma::mma_sync(acc, q_frag[d], k_frag, acc);
+                }
+                wmma::store_matrix_sync(&sh.strip[warp][0][16 * n], acc, float_ld,
+                                        wmma::mem_row_major);
             }
-            wmma::store_matrix_sync(&sh.strip[warp][0][16 * n], acc, float_ld, wmma::mem_row_major);
-        }
-        __syncwarp();
+            __syncwarp();
 
-        // Online softmax of the row over its keys: this lane's 32, its partner's 32. The kernel is
-        // bound by this scalar work, not by the products: scores are read as float4s, keys are
-        // checked only in a tile that reaches past n_keys or the row's position (the causal
-        // diagonal), exp is exp2 of a product with log2(e), and the weights are written as
-        // halves eight at a time.
-        const float* s = &sh.strip[warp][lane / 2][32 * side];
-        const int first_key = kt + 32 * side;
-        const bool all_valid = kt + mma_keys <= n_keys && key_pos0 + kt + mma_keys - 1 <= row_pos;
-        float tile_max = -INFINITY;
-        if (all_valid) {
-            const float4* s4 = reinterpret_cast<const float4*>(s);
+            // Online softmax of the row over its keys: this lane's 32, its partner's 32. The kernel
+            // is bound by this scalar work, not by the products: scores are read as float4s, keys
+            // are checked only in a tile that reaches past n_keys or the row's position (the causal
+            // diagonal), exp is exp2 of a product with log2(e), and the weights are written as
+            // halves eight at a time.
+            const float* s = &sh.strip[warp][lane / 2][32 * side];
+            const int first_key = kt + 32 * side;
+            const bool all_valid =
+                kt + mma_keys <= n_keys && key_pos0 + kt + mma_keys - 1 <= row_pos;
+            float tile_max = -INFINITY;
+            if (all_valid) {
+                const float4* s4 = reinterpret_cast<const float4*>(s);
+#pragma unroll
+                for (int q = 0; q < 8; ++q) {
+                    const float4 v = s4[q];
+                    tile_max = fmaxf(tile_max, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)));
+                }
+            } else {
+#pragma unroll 1
+                for (int j = 0; j < 32; ++j)
+                    if (first_key + j < n_keys && key_pos0 + first_key + j <= row_pos)
+                        tile_max = fmaxf(tile_max, s[j]);
+            }
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(mma_full_mask, tile_max, 1));
+            const float new_m = fmaxf(st.m, tile_max);
+            // Guards keep -inf - -inf (a row with no valid key yet) from turning into NaN.
+            const float correction = st.m == -INFINITY ? 0.0f : expf(st.m - new_m);
+            __half* p = &sh.p[warp][lane / 2][32 * side];
+            float p_sum = 0.0f;
+            if (all_valid && new_m != -INFINITY) {
+                const float4* s4 = reinterpret_cast<const float4*>(s);
+#pragma unroll
+                for (int q = 0; q < 4; ++q) {
+                    const float4 a = s4[2 * q], b = s4[2 * q + 1];
+                    const float x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                    __half w[8];
+#pragma unroll
+                    for (int j = 0; j < 8; ++j) {
+                        w[j] = __float2half_rn(exp2f((x[j] - new_m) * kLog2e));
+                        p_sum +=
+                            __half2float(w[j]);  // the rounded weights, as the products use them
+                    }
+                    uint4 packed;
+                    memcpy(&packed, w, sizeof(packed));
+                    reinterpret_cast<uint4*>(p)[q] = packed;
+                }
+            } else {
+#pragma unroll 1
+                for (int j = 0; j < 32; ++j) {
+                    const bool valid =
+                        first_key + j < n_keys && key_pos0 + first_key + j <= row_pos;
+                    const __half w = __float2half_rn(
+                        valid && new_m != -INFINITY ? exp2f((s[j] - new_m) * kLog2e) : 0.0f);
+                    p[j] = w;
+                    p_sum += __half2float(w);
+                }
+            }
+            p_sum += __shfl_xor_sync(mma_full_mask, p_sum, 1);
+            st.l = st.l * correction + p_sum;
+            st.m = new_m;
+            __syncwarp();
+
+            // The tile's weighted value sums of the warp's rows, into its strip (scores are
+            // consumed).
+#pragma unroll
+            for (int n = 0; n < 4; ++n) {
+                wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> p_frag;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> v_frag;
+                    wmma::load_matrix_sync(p_frag, &sh.p[warp][0][16 * kk], half_ld);
+                    wmma::load_matrix_sync(v_frag, &sh.v[16 * kk][16 * n], half_ld);
+                    wmma::mma_sync(acc, p_frag, v_frag, acc);
+                }
+                wmma::store_matrix_sync(&sh.strip[warp][0][16 * n], acc, float_ld,
+                                        wmma::mem_row_major);
+            }
+            __syncwarp();
+            const float4* tile =
+                reinterpret_cast<const float4*>(&sh.strip[warp][lane / 2][32 * side]);
 #pragma unroll
             for (int q = 0; q < 8; ++q) {
-                const float4 v = s4[q];
-                tile_max = fmaxf(tile_max, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)));
+                const float4 t = tile[q];
+                st.o[4 * q] = st.o[4 * q] * correction + t.x;
+                st.o[4 * q + 1] = st.o[4 * q + 1] * correction + t.y;
+                st.o[4 * q + 2] = st.o[4 * q + 2] * correction + t.z;
+                st.o[4 * q + 3] = st.o[4 * q + 3] * correction + t.w;
             }
-        } else {
-#pragma unroll 1
-            for (int j = 0; j < 32; ++j)
-                if (first_key + j < n_keys && key_pos0 + first_key + j <= row_pos)
-                    tile_max = fmaxf(tile_max, s[j]);
-        }
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(mma_full_mask, tile_max, 1));
-        const float new_m = fmaxf(st.m, tile_max);
-        // Guards keep -inf - -inf (a row with no valid key yet) from turning into NaN.
-        const float correction = st.m == -INFINITY ? 0.0f : expf(st.m - new_m);
-        __half* p = &sh.p[warp][lane / 2][32 * side];
-        float p_sum = 0.0f;
-        if (all_valid && new_m != -INFINITY) {
-            const float4* s4 = reinterpret_cast<const float4*>(s);
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float4 a = s4[2 * q], b = s4[2 * q + 1];
-                const float x[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                __half w[8];
-#pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                    w[j] = __float2half_rn(exp2f((x[j] - new_m) * kLog2e));
-                    p_sum += __half2float(w[j]);  // the rounded weights, as the products use them
-                }
-                uint4 packed;
-                memcpy(&packed, w, sizeof(packed));
-                reinterpret_cast<uint4*>(p)[q] = packed;
-            }
-        } else {
-#pragma unroll 1
-            for (int j = 0; j < 32; ++j) {
-                const bool valid = first_key + j < n_keys && key_pos0 + first_key + j <= row_pos;
-                const __half w = __float2half_rn(
-                    valid && new_m != -INFINITY ? exp2f((s[j] - new_m) * kLog2e) : 0.0f);
-                p[j] = w;
-                p_sum += __half2float(w);
-            }
-        }
-        p_sum += __shfl_xor_sync(mma_full_mask, p_sum, 1);
-        st.l = st.l * correction + p_sum;
-        st.m = new_m;
-        __syncwarp();
-
-        // The tile's weighted value sums of the warp's rows, into its strip (scores are consumed).
-#pragma unroll
-        for (int n = 0; n < 4; ++n) {
-            wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-            for (int kk = 0; kk < 4; ++kk) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> p_frag;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> v_frag;
-                wmma::load_matrix_sync(p_frag, &sh.p[warp][0][16 * kk], half_ld);
-                wmma::load_matrix_sync(v_frag, &sh.v[16 * kk][16 * n], half_ld);
-                wmma::mma_sync(acc, p_frag, v_frag, acc);
-            }
-            wmma::store_matrix_sync(&sh.strip[warp][0][16 * n], acc, float_ld, wmma::mem_row_major);
-        }
-        __syncwarp();
-        const float4* tile = reinterpret_cast<const float4*>(&sh.strip[warp][lane / 2][32 * side]);
-#pragma unroll
-        for (int q = 0; q < 8; ++q) {
-            const float4 t = tile[q];
-            st.o[4 * q] = st.o[4 * q] * correction + t.x;
-            st.o[4 * q + 1] = st.o[4 * q + 1] * correction + t.y;
-            st.o[4 * q + 2] = st.o[4 * q + 2] * correction + t.z;
-            st.o[4 * q + 3] = st.o[4 * q + 3] * correction + t.w;
         }
         __syncthreads();  // the next tile overwrites k, v and every strip
     }

@@ -20,8 +20,8 @@
 //   a wrong result; the kernel tests run under both schedules;
 // - only the CUDA subset these kernels use: 1-D blocks, 2-D grids, static and dynamic shared
 //   memory (up to the 48 KiB a launch gets without an opt-in), full-mask __shfl_sync /
-//   __shfl_xor_sync / __syncwarp in whole warps, int atomicAdd, wmma (cuda_emu_wmma.h), __ldg,
-//   gemv.cu's non-coherent load; a kernel using anything else fails to compile (undeclared) or
+//   __shfl_xor_sync / __any_sync / __syncwarp in whole warps, int atomicAdd, wmma
+//   (cuda_emu_wmma.h), __ldg, gemv.cu's non-coherent load; a kernel using anything else fails to compile (undeclared) or
 //   aborts at run time;
 // - host memory: device pointers are host pointers (a kernel given a host pointer works here);
 //   work runs in issue order whatever the stream, when issued or (LECTERN_EMU_ASYNC=1) when the
@@ -201,6 +201,14 @@ T __shfl_xor_sync(unsigned mask, T value, int lane_mask) {
     // A source outside the warp gives the lane its own value (CUDA's rule for width 32).
     emu::current_block().shuffle(&value, &out, sizeof(T), src < 32 ? src : -1);
     return out;
+}
+// Whether any lane's predicate is nonzero, for every lane: an OR across the warp by shuffles (the
+// same rendezvous the hardware's vote needs: all 32 lanes).
+inline int __any_sync(unsigned mask, int predicate) {
+    emu::require_full_mask(mask, "__any_sync with a partial mask (only full masks are emulated)");
+    int any = predicate != 0;
+    for (int offset = 16; offset > 0; offset >>= 1) any |= __shfl_xor_sync(mask, any, offset);
+    return any;
 }
 // Fibers switch only at barriers and shuffles, so a read-modify-write is atomic here.
 inline int atomicAdd(int* p, int value) {
