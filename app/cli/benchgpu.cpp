@@ -224,6 +224,10 @@ int runShapeBench(const QCommandLineParser& parser)
                 qPrintable(parser.value(QStringLiteral("shape"))), device.c_str(),
                 lectern::backend_name(runtime.backend), kvDTypeName(attention.kv_dtype),
                 bytes / 1e9, loadS);
+    // What the model holds on the GPU: the weights, the scratch and its segment length (wider
+    // for RWKV-7 where memory allows, cuda_model.h), the KV budget.
+    if (const std::string note = lectern::device_model_note(**model); !note.empty())
+        std::printf("device model: %s\n", note.c_str());
     if (copyGbS > 0)
         std::printf("roofline: copy %.0f GB/s -> decode %.1f tok/s; bf16 GEMM %.0f TFLOP/s -> "
                     "prefill %.0f tok/s\n",

@@ -1,6 +1,6 @@
 // CudaModel: uploading the weights once (matrices keep their stored dtype f32/f16/bf16, which the
-// GPU matmul reads directly; vectors float32), the scratch for kSegmentRows tokens, and the KV
-// memory budget.
+// GPU matmul reads directly; vectors float32), the scratch for a segment of tokens (its length:
+// cuda_model.h), and the KV memory budget.
 #include "cuda_model.h"
 
 #include <cuda_runtime.h>
@@ -65,6 +65,12 @@ private:
     std::size_t m_total = 0;
 };
 
+// The LoRA hiddens' columns per row of the workspace (each at least 1, as the blocks lay them out).
+std::size_t lora_ranks(const ModelConfig& c) {
+    return std::size_t(std::max(c.lora_decay, 1) + std::max(c.lora_iclr, 1) +
+                       std::max(c.lora_value, 1) + std::max(c.lora_gate, 1));
+}
+
 // RuntimeOptions::cuda_graphs, overridden by the environment variable LECTERN_CUDA_GRAPHS ("1":
 // on, "0": off), read at load, so that a GPU session can switch decode graphs for any program
 // (tests, bench, the app) without a rebuild.
@@ -77,26 +83,34 @@ bool graphs_wanted(const RuntimeOptions& runtime) {
 
 }  // namespace
 
-int segment_rows() {
+int segment_rows_override() {
     static const int rows = [] {
         const char* v = std::getenv("LECTERN_CUDA_SEGMENT_ROWS");
-        if (!v) return kSegmentRows;
+        if (!v) return 0;
         char* end = nullptr;
         const long n = std::strtol(v, &end, 10);
         if (end == v || *end != '\0' || n < 16 || n > 16384) {
             std::fprintf(stderr, "lectern: LECTERN_CUDA_SEGMENT_ROWS=%s ignored (16 to 16384)\n",
                          v);
-            return kSegmentRows;
+            return 0;
         }
         return int(n / 16 * 16);
     }();
     return rows;
 }
 
+int segment_rows() {
+    const int forced = segment_rows_override();
+    return forced > 0 ? forced : kSegmentRows;
+}
+
 Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model) {
     std::unique_ptr<CudaModel> m(new CudaModel(model));
     m->m_graphs_enabled = graphs_wanted(model.runtime);
-    m->m_segment_rows = segment_rows();
+    // Wide segments for an RWKV-7 model unless the environment sets the length (kWideSegmentRows;
+    // the scratch's size is checked below, once the weights are on the device).
+    const bool wide = segment_rows_override() == 0 && model.config.n_attn == 0;
+    m->m_segment_rows = wide ? kWideSegmentRows : segment_rows();
     for (auto* events : {&m->m_rows_copied, &m->m_embed_uploaded})
         for (cudaEvent_t& e : *events)
             LECTERN_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
@@ -107,7 +121,24 @@ Result<std::unique_ptr<DeviceModel>> CudaModel::create(const Model::Impl& model)
     auto context = MatmulContext::create();
     if (!context) return context.error();
     m->m_matmul = std::move(*context);
-    if (auto ok = m->allocate_workspace(); !ok) return ok.error();
+    if (wide) {
+        // Wide only where the scratch takes at most a quarter of what the weights left free, and
+        // of what a memory budget leaves them (other processes, the driver and cuBLAS keep their
+        // share; a budget that fits the usual scratch must keep fitting); else, or if the
+        // allocation fails, the usual length.
+        std::size_t free = 0, total = 0;
+        LECTERN_CUDA_TRY(cudaMemGetInfo(&free, &total));
+        std::size_t room = free;
+        if (const std::size_t budget = model.runtime.gpu_memory_budget; budget > 0)
+            room = std::min(room, budget > m->m_weight_bytes ? budget - m->m_weight_bytes : 0);
+        if (m->workspace_bytes() > room / 4) m->m_segment_rows = kSegmentRows;
+    }
+    if (auto ok = m->allocate_workspace(); !ok) {
+        if (m->m_segment_rows == kSegmentRows || !wide) return ok.error();
+        cudaGetLastError();  // an allocation failure is not sticky
+        m->m_segment_rows = kSegmentRows;
+        if (auto again = m->allocate_workspace(); !again) return again.error();
+    }
 
     // The KV mirrors get what the budget leaves after weights and scratch; without a budget, 90%
     // of the memory still free (the driver, cuBLAS and other processes keep the rest).
@@ -147,7 +178,9 @@ CudaModel::~CudaModel() {
 
 std::string CudaModel::describe() const {
     return m_info.name + ", " + memory_size(m_weight_bytes) + " of weights, " +
-           memory_size(m_kv_budget) + " for KV rows";
+           memory_size(m_work.size()) + " of scratch for segments of " +
+           std::to_string(m_segment_rows) + " tokens, " + memory_size(m_kv_budget) +
+           " for KV rows";
 }
 
 Result<void> CudaModel::upload_weights() {
@@ -201,11 +234,29 @@ Result<void> CudaModel::upload_weights() {
     return p.upload(m_weights);
 }
 
+std::size_t CudaModel::workspace_bytes() const {
+    return workspace_layout(nullptr, nullptr);
+}
+
 Result<void> CudaModel::allocate_workspace() {
+    const std::size_t total = workspace_layout(nullptr, nullptr);
+    auto buffer = DeviceBuffer::allocate(total);
+    if (!buffer)
+        return with_context("allocating " + memory_size(total) + " of GPU scratch", buffer.error());
+    m_work = std::move(*buffer);
+    workspace_layout(static_cast<std::byte*>(m_work.data()), &m_ws);
+    // GEMM inputs not written pre-rounded by their producer are rounded to 16 bits in the matmul
+    // scratch: [S][C] or a LoRA's [S][rank] (the FFN's [S][F] one comes rounded, in ffn_rounded);
+    // reserving now keeps allocations out of the calls.
+    const ModelConfig& c = m_model.config;
+    return m_matmul.reserve(std::size_t(m_segment_rows) *
+                            std::max(std::size_t(c.n_embd), lora_ranks(c)));
+}
+
+std::size_t CudaModel::workspace_layout(std::byte* base, DeviceWorkspace* out) const {
     const ModelConfig& c = m_model.config;
     const std::size_t S = std::size_t(m_segment_rows), C = std::size_t(c.n_embd);
-    const std::size_t ranks = std::size_t(std::max(c.lora_decay, 1) + std::max(c.lora_iclr, 1) +
-                                          std::max(c.lora_value, 1) + std::max(c.lora_gate, 1));
+    const std::size_t ranks = lora_ranks(c);
     const int per_row = c.n_head * (sparse_max_top_k - 1);
     float* DeviceWorkspace::*rows_c[] = {
         &DeviceWorkspace::x,  &DeviceWorkspace::u,     &DeviceWorkspace::xr,
@@ -235,37 +286,31 @@ Result<void> CudaModel::allocate_workspace() {
                           : 0;
     const std::size_t total =
         n_rows_c * piece_c + lora + ffn + ffn_rounded + logits + selected + shares + wkv_prep;
-    auto buffer = DeviceBuffer::allocate(total);
-    if (!buffer)
-        return with_context("allocating " + memory_size(total) + " of GPU scratch", buffer.error());
-    m_work = std::move(*buffer);
-    auto* base = static_cast<std::byte*>(m_work.data());
+    if (!base) return total;
+    DeviceWorkspace& ws = *out;
     std::size_t at = 0;
     for (auto member : rows_c) {
-        m_ws.*member = reinterpret_cast<float*>(base + at);
+        ws.*member = reinterpret_cast<float*>(base + at);
         at += piece_c;
     }
-    m_ws.lora_hidden = reinterpret_cast<float*>(base + at);
+    ws.lora_hidden = reinterpret_cast<float*>(base + at);
     at += lora;
-    m_ws.ffn_hidden = reinterpret_cast<float*>(base + at);
+    ws.ffn_hidden = reinterpret_cast<float*>(base + at);
     at += ffn;
-    m_ws.ffn_rounded = base + at;
-    m_ws.lora_rounded = m_ws.ffn_rounded;
+    ws.ffn_rounded = base + at;
+    ws.lora_rounded = ws.ffn_rounded;
     at += ffn_rounded;
-    m_ws.logits = reinterpret_cast<float*>(base + at);
+    ws.logits = reinterpret_cast<float*>(base + at);
     at += logits;
-    m_ws.selected = reinterpret_cast<int*>(base + at);
+    ws.selected = reinterpret_cast<int*>(base + at);
     at += selected;
-    m_ws.trace_weights = reinterpret_cast<float*>(base + at);
+    ws.trace_weights = reinterpret_cast<float*>(base + at);
     at += shares;
-    m_ws.wkv_prep = wkv_prep > 0 ? reinterpret_cast<float*>(base + at) : nullptr;
-    m_ws.logit_rows = int(logit_rows);
-    m_ws.selected_per_row = per_row;
-    m_ws.rows = int(S);
-    // GEMM inputs not written pre-rounded by their producer are rounded to 16 bits in the matmul
-    // scratch: [S][C] or a LoRA's [S][rank] (the FFN's [S][F] one comes rounded, in ffn_rounded);
-    // reserving now keeps allocations out of the calls.
-    return m_matmul.reserve(S * std::max(C, ranks));
+    ws.wkv_prep = wkv_prep > 0 ? reinterpret_cast<float*>(base + at) : nullptr;
+    ws.logit_rows = int(logit_rows);
+    ws.selected_per_row = per_row;
+    ws.rows = int(S);
+    return total;
 }
 
 bool CudaModel::lost() {

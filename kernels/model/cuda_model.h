@@ -23,12 +23,24 @@ struct CUevent_st;  // cudaEvent_t's pointee, named without cuda_runtime.h
 namespace lectern::cuda {
 
 // Rows processed as one set of matrix products; longer calls are cut (exact: RWKV-7 and native
-// attention are split-invariant). Bounds the scratch memory. The default of segment_rows().
+// attention are split-invariant). Bounds the scratch memory. The default of segment_rows(): a
+// model with attention blocks (RWKV-X) uses it.
 inline constexpr int kSegmentRows = 1024;
-// The segment length a model loaded now uses: kSegmentRows, or LECTERN_CUDA_SEGMENT_ROWS (16 to
-// 16384, rounded down to a multiple of 16; read once per process) for a same-machine comparison
-// of segment lengths (larger segments: wider matrix products, fewer launches, more scratch).
+// A model without attention blocks (RWKV-7) uses segments this long where the scratch fits in a
+// quarter of the memory the weights leave free, else kSegmentRows. Why: at 1,024 rows a C x C
+// product's output is ~160 tiles for an H200's 132 SMs (1.2 waves, the last mostly idle; the
+// prefill's products ran at 63 % of the bf16 roofline), and a segment's ~1,000 launches are
+// paid four times as often. Session 16's same-process A/B at 2.9B: +10 % and +6 % prefill
+// tokens/s at 4,096 rows (docs/performance.md). ~1.5 GB of scratch at 2.9B (1,024: ~0.4 GB).
+// RWKV-X keeps 1,024: its KV rows come back through page-locked host buffers of a segment's size.
+inline constexpr int kWideSegmentRows = 4096;
+// The segment length for a model with attention blocks: kSegmentRows, or
+// LECTERN_CUDA_SEGMENT_ROWS (16 to 16384, rounded down to a multiple of 16; read once per
+// process) for a same-machine comparison of segment lengths (larger segments: wider matrix
+// products, fewer launches, more scratch), which sets every model's.
 int segment_rows();
+// LECTERN_CUDA_SEGMENT_ROWS when set (and valid), else 0.
+int segment_rows_override();
 // Segments of at least this many rows append their KV rows to the host caches with one thread
 // per attention block (CudaModel::append_host_rows).
 inline constexpr int kParallelAppendRows = 64;
@@ -159,6 +171,9 @@ private:
     explicit CudaModel(const Model::Impl& model) : m_model(model) {}
     Result<void> upload_weights();
     Result<void> allocate_workspace();
+    // The scratch's bytes for m_segment_rows rows; with `base`, also lays it out there into *out.
+    std::size_t workspace_layout(std::byte* base, DeviceWorkspace* out) const;
+    std::size_t workspace_bytes() const;
     // One cut of a call (up to m_segment_rows tokens): embedding, blocks, and the head when
     // want_rows (into the workspace; download_logits brings them to the host). `graphs`
     // (one-token calls only): the blocks by decode_graphed.

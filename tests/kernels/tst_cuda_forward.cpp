@@ -5,7 +5,8 @@
 // a traced call in the middle (traces themselves: tst_cuda_trace), a failed call leaving a GPU
 // state untouched, the paged KV cache (a budget too
 // small for the dense KV mirrors), and decode from CUDA graphs = plain decode bit for bit (pure
-// RWKV-7; RWKV-X dense, bypass and paged). QSKIPs without a device.
+// RWKV-7; RWKV-X dense, bypass and paged), and the segment length each model's scratch is laid
+// out for. QSKIPs without a device.
 //
 // Tolerances (scaled difference = max |gpu - cpu| / max(1, max |cpu|) over a row of logits):
 // - f32 matrices: the GPU uses fp32 SGEMM (no TF32) and an fp32 GEMV, the same math as the CPU in
@@ -496,6 +497,39 @@ private slots:
     }
 
     // Compat attention has no GPU kernels: a GPU model runs it on the CPU, bit for bit.
+    // The segment length the model's scratch is laid out for (cuda_model.h): kWideSegmentRows for
+    // an RWKV-7 model where memory allows, kSegmentRows with attention blocks or when a memory
+    // budget leaves too little (the smallest budget the RWKV-7 model loads with), or what
+    // LECTERN_CUDA_SEGMENT_ROWS sets for every model. Read from device_model_note.
+    void segment_length() {
+        const QByteArray forced = qgetenv("LECTERN_CUDA_SEGMENT_ROWS");
+        const auto expect = [&](const std::shared_ptr<const lectern::Model>& m, int rows) {
+            const std::string note = lectern::device_model_note(*m);
+            const std::string want = "segments of " +
+                                     (forced.isEmpty() ? std::to_string(rows) : forced.toStdString()) +
+                                     " tokens";
+            return note.find(want) != std::string::npos
+                       ? QString()
+                       : QStringLiteral("'%1' lacks '%2'")
+                             .arg(QString::fromStdString(note), QString::fromStdString(want));
+        };
+        const QString g = data_dir() + QStringLiteral("/golden/");
+        const QString rwkv7 = g + QStringLiteral("rwkv7-c64-f32.pth");
+        auto wide = load(rwkv7, lectern::Backend::cuda);
+        auto rwkvx = load(g + QStringLiteral("rwkvx-c128-1attn-f32.pth"), lectern::Backend::cuda);
+        QVERIFY(wide && rwkvx);
+        QCOMPARE(lectern::device_model_note(*load(rwkv7, lectern::Backend::cpu)), std::string());
+        QString why = expect(wide, 4096);
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+        why = expect(rwkvx, 1024);
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+        // The smallest budget it loads with holds the usual scratch, not the wide one.
+        auto tight = load_with_budget(rwkv7, weights_and_scratch(rwkv7));
+        QVERIFY(tight);
+        why = expect(tight, 1024);
+        QVERIFY2(why.isEmpty(), qPrintable(why));
+    }
+
     void compat_runs_on_cpu() {
         const QString path = data_dir() + QStringLiteral("/golden/rwkvx-c128-bf16.pth");
         auto cpu = load(path, lectern::Backend::cpu);

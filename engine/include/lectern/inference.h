@@ -169,6 +169,11 @@ Result<void> warm_up(State& state, int next_tokens = 4096);
 // ...", which tells a user why questions over a long document read from RAM or disk.
 std::string device_memory_note(const State& state);
 
+// What `model` holds on its device, in words, for notes, logs and benchmark records: empty on the
+// CPU backend; else e.g. "NVIDIA H200, 5.41 GiB of weights, 1.47 GiB of scratch for segments of
+// 4096 tokens, 112.20 GiB for KV rows".
+std::string device_model_note(const Model& model);
+
 // Whether `model`'s GPU has stopped working for this process: a kernel fault (an illegal address,
 // a hardware error) loses the device context, and every later GPU call of the model fails. The
 // caller then loads the model again on the CPU backend (documents resume from their stores).

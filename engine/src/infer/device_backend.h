@@ -36,7 +36,8 @@ public:
 class DeviceModel {
 public:
     virtual ~DeviceModel() = default;
-    virtual std::string describe() const = 0;  // "NVIDIA H100 80GB HBM3, 1.2 GiB of weights"
+    // "NVIDIA H100 80GB HBM3, 1.2 GiB of weights, ..." (device_model_note).
+    virtual std::string describe() const = 0;
     // Run one validated forward call on the device (State::Impl::device_forward documents the
     // contract: on success the device state is authoritative; on failure the recurrent state is
     // unchanged). `trace`, when given, already has room for the call's rows (grow_trace,

@@ -124,6 +124,12 @@ bool gpu_lost(const Model& model) {
     return m.device && m.device->lost();
 }
 
+std::string device_model_note(const Model& model) {
+    const Model::Impl& m = model.impl();
+    std::lock_guard lock(m.mutex);
+    return m.device ? m.device->describe() : std::string();
+}
+
 std::string device_memory_note(const State& state) {
     const State::Impl& s = state.impl();
     // Under the model's mutex: another state's call may take this state's pool back.
