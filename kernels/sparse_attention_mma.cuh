@@ -166,7 +166,7 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
                     const float4 v = s4[q];
                     tile_max = fmaxf(tile_max, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)));
                 }
-            } else {
+            } else if (row_pos >= 0) {  // a row without a query has no valid key
 #pragma unroll 1
                 for (int j = 0; j < 32; ++j)
                     if (first_key + j < n_keys && key_pos0 + first_key + j <= row_pos)
@@ -195,6 +195,11 @@ __device__ void attend_rows_mma(MmaShared& sh, const float* __restrict__ keys,
                     memcpy(&packed, w, sizeof(packed));
                     reinterpret_cast<uint4*>(p)[q] = packed;
                 }
+            } else if (new_m == -INFINITY) {
+                // No valid key so far (a row without a query, or before its first key): zeros.
+                const uint4 zero = {0u, 0u, 0u, 0u};
+#pragma unroll
+                for (int q = 0; q < 4; ++q) reinterpret_cast<uint4*>(p)[q] = zero;
             } else {
 #pragma unroll 1
                 for (int j = 0; j < 32; ++j) {
