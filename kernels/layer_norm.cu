@@ -55,11 +55,12 @@ __global__ void __launch_bounds__(kRowThreads)
     const int quads = C / 4;
     const std::size_t row = std::size_t(blockIdx.x) * std::size_t(C);
     const float4* xr = reinterpret_cast<const float4*>(x + row);
-    float4 v[K];
+    float4 v[K];  // zeros past the row: never summed or written, but defined
     double sum = 0.0;
 #pragma unroll
     for (int i = 0; i < K; ++i) {
         const int q = int(threadIdx.x) + i * kRowThreads;
+        v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (q < quads) {
             v[i] = xr[q];
             sum += v[i].x;
