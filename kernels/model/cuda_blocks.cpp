@@ -38,19 +38,18 @@ Result<void> add_into(CudaModel& m, float* x, const float* y, std::size_t n) {
     return {};
 }
 
-// A LoRA hidden [T][rank] at `hidden` (inside the block's LoRA rows, which start at `base`) for
-// lora_inner_n: 16-bit outputs at the same element offset in ws.lora_rounded, float32 in place.
+// A LoRA hidden [T][rank] at `hidden` (inside ws.lora_hidden) for lora_inner_n: 16-bit outputs
+// at the same element offset in ws.lora_rounded, float32 in place.
 LoraHidden lora_hidden(float* hidden, int T, int rank, LoraInner inner, DType dtype,
-                       const DeviceWorkspace& ws, const float* base) {
+                       const DeviceWorkspace& ws) {
     LoraHidden h;
     h.hidden = hidden;
     h.n = std::size_t(T) * std::size_t(rank);
     h.inner = inner;
     h.out_dtype = dtype;
-    h.out =
-        dtype == DType::f32
-            ? static_cast<void*>(hidden)
-            : static_cast<void*>(static_cast<std::uint16_t*>(ws.lora_rounded) + (hidden - base));
+    h.out = dtype == DType::f32 ? static_cast<void*>(hidden)
+                                : static_cast<void*>(static_cast<std::uint16_t*>(ws.lora_rounded) +
+                                                     (hidden - ws.lora_hidden));
     return h;
 }
 
@@ -168,10 +167,10 @@ Result<void> rwkv_block_forward(CudaModel& m, const DeviceRwkvBlock& b, bool fir
     // rounded to their up products' weight dtype, in one launch: into lora_rounded, each at the
     // offset of its float32 rows (16-bit: half the bytes), or float32 in place.
     const LoraHidden hiddens[] = {
-        lora_hidden(hw, T, b.w1.rows, LoraInner::tanh, matmul_input_dtype(b.w2, T), ws, hw),
-        lora_hidden(ha, T, b.a1.rows, LoraInner::none, matmul_input_dtype(b.a2, T), ws, hw),
-        lora_hidden(hg, T, b.g1.rows, LoraInner::sigmoid, matmul_input_dtype(b.g2, T), ws, hw),
-        lora_hidden(hv, T, b.v1.rows, LoraInner::none, matmul_input_dtype(b.v2, T), ws, hw)};
+        lora_hidden(hw, T, b.w1.rows, LoraInner::tanh, matmul_input_dtype(b.w2, T), ws),
+        lora_hidden(ha, T, b.a1.rows, LoraInner::none, matmul_input_dtype(b.a2, T), ws),
+        lora_hidden(hg, T, b.g1.rows, LoraInner::sigmoid, matmul_input_dtype(b.g2, T), ws),
+        lora_hidden(hv, T, b.v1.rows, LoraInner::none, matmul_input_dtype(b.v2, T), ws)};
     const int n_hiddens = first ? 3 : 4;  // block 0 has no value-residual LoRA
     LECTERN_TRY(profiled(ProfileOp::elementwise, m.stream(), "lora activations",
                          [&] { return lora_inner_n(hiddens, n_hiddens, m.stream()); }));
